@@ -1,0 +1,57 @@
+"""Shared set-up for benchmark scripts: a PostgreSQL database of their own and Django."""
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def use_bench_database(name="hygiene_bench"):
+    """Point Django at a PostgreSQL database for benchmarks (created if missing), migrated."""
+    base = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432")
+    import psycopg
+
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+    os.environ["DATABASE_URL"] = f"{base}/{name}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hygiene.settings")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def start_emulator(resources, seed=1, port=8799, token="bench-token", extra=()):
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "secoda_emulator", "--port", str(port), "--resources",
+         str(resources), "--seed", str(seed), "--token", token, *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "DATABASE_URL": "sqlite:///var/emulator-unused.sqlite3"},
+    )
+    import requests
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/__emulator__/stats", timeout=1)
+            return process, f"http://127.0.0.1:{port}/api/v1", token
+        except requests.RequestException:
+            if process.poll() is not None:
+                raise SystemExit(f"The emulator stopped: {process.stdout.read()}")
+            time.sleep(0.3)
+    process.kill()
+    raise SystemExit("The emulator did not start in 5 minutes.")
+
+
+def peak_rss_mb():
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,69 @@
+"""Sync benchmark: mirror N emulated resources into PostgreSQL.
+
+Reports requests made against the minimum (resources / 50), wall time against
+the emulator's own serving time, and the sync process's peak memory.
+
+    .venv/bin/python bench/sync.py [--resources 50000]
+"""
+import argparse
+import json
+import math
+import time
+
+from _common import ROOT, peak_rss_mb, start_emulator, use_bench_database
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--resources", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    use_bench_database()
+    import requests
+    from catalog_sync.client import SecodaClient
+    from catalog_sync.models import Resource, ResourceRef, SyncRun
+    from catalog_sync.sync import run_sync
+
+    Resource.objects.all().delete()
+    ResourceRef.objects.all().delete()
+    emulator, base_url, token = start_emulator(args.resources, args.seed)
+    try:
+        stats_url = base_url.replace("/api/v1", "/__emulator__")
+        requests.post(f"{stats_url}/reset-stats", timeout=10)
+        rss_before = peak_rss_mb()
+        client = SecodaClient(base_url, token)
+        started = time.perf_counter()
+        run = run_sync(trigger="bench", client=client)
+        wall = time.perf_counter() - started
+        stats = requests.get(f"{stats_url}/stats", timeout=10).json()
+    finally:
+        emulator.terminate()
+    if run.status != SyncRun.SUCCEEDED:
+        raise SystemExit(f"The sync failed: {run.error}")
+    mirrored = Resource.objects.present().count()
+    minimum = math.ceil(args.resources / 50)
+    listing = sum(n for path, n in stats["requests_by_path"].items() if "resource/catalog" in path)
+    serving = stats["serving_seconds"]
+    result = {
+        "resources": args.resources,
+        "mirrored": mirrored,
+        "requests_total": run.requests,
+        "listing_requests": listing,
+        "minimum_listing_requests": minimum,
+        "listing_requests_ratio": round(listing / minimum, 3),
+        "wall_seconds": round(wall, 2),
+        "emulator_serving_seconds": round(serving, 2),
+        "client_overhead_share": round((wall - serving) / wall, 3),
+        "resources_per_second": round(mirrored / wall),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "rss_before_sync_mb": round(rss_before, 1),
+    }
+    print(json.dumps(result, indent=2))
+    out = ROOT / "bench" / "results" / f"sync-{args.resources}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    assert mirrored == args.resources, f"mirrored {mirrored} of {args.resources}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,366 @@
+"""The one client for Secoda's REST API.
+
+One `requests.Session`, a timeout on every call, retries with exponential
+backoff and jitter on 429/5xx/connection errors/timeouts (honouring
+Retry-After), writes throttled client-side, and two error types:
+`RetryableError` (try again later) and `PermanentError` (fix something first).
+No ORM here: callers decide what to store.
+"""
+import email.utils
+import json
+import logging
+import random
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+PAGE_CAP = 10_000  # Secoda returns at most this many resources across one listing's pages.
+TIMED_OUT_COUNT = 999_999  # Secoda's "the count query timed out" answer.
+RETRY_STATUSES = {429, 500, 502, 503, 504}
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+BULK_UPDATE_LIMIT = 100
+
+
+class SecodaError(Exception):
+    """Base for every error the client raises. Messages never carry the token."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+class RetryableError(SecodaError):
+    """Secoda was unreachable, slow, throttling or failing: the same call may work later."""
+
+
+class PermanentError(SecodaError):
+    """The call itself is wrong (auth, bad filter, unknown id): retrying will not help."""
+
+
+def clean(value):
+    """Secoda writes absent values both as null and as the string "None"."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip() in ("None", "null", ""):
+        return None
+    return value
+
+
+def as_int(value):
+    value = clean(value)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return None
+
+
+@dataclass
+class Page:
+    number: int
+    results: list
+    count: int | None
+    next_page: int | None
+    total_pages: int | None
+
+    @property
+    def capped(self):
+        """True when this listing holds more than one listing may return."""
+        return self.count is not None and self.count >= PAGE_CAP
+
+
+class WriteThrottle:
+    """At most `per_minute` writes in any sliding 60-second window (in this process)."""
+
+    def __init__(self, per_minute, clock=time.monotonic, sleep=time.sleep):
+        self.per_minute = per_minute
+        self.clock = clock
+        self.sleep = sleep
+        self._times = deque()
+        self._lock = threading.Lock()
+
+    def wait(self):
+        with self._lock:
+            while True:
+                now = self.clock()
+                while self._times and now - self._times[0] >= 60:
+                    self._times.popleft()
+                if len(self._times) < self.per_minute:
+                    self._times.append(now)
+                    return
+                self.sleep(60 - (now - self._times[0]) + 0.01)
+
+    def push_back(self, seconds):
+        """Secoda said 429: treat the window as full for `seconds`."""
+        with self._lock:
+            now = self.clock()
+            self._times.clear()
+            filler = now + seconds - 60
+            self._times.extend([filler] * self.per_minute)
+
+
+class SecodaClient:
+    def __init__(self, base_url, token, *, timeout=30.0, max_retries=6, backoff=1.0, max_backoff=60.0,
+                 writes_per_minute=30, session=None, sleep=time.sleep, throttle=None):
+        if not base_url:
+            raise PermanentError("No Secoda API URL is configured (SECODA_API_URL).")
+        self.base_url = base_url.rstrip("/")
+        self._token = token or ""
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+        self.session = session or requests.Session()
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "catalog-hygiene/1.0"})
+        self.throttle = throttle or WriteThrottle(writes_per_minute, sleep=sleep)
+        self.requests_made = 0
+        self.retries = 0
+
+    @classmethod
+    def from_settings(cls, **overrides):
+        from django.conf import settings
+
+        options = dict(
+            timeout=settings.SECODA_TIMEOUT_SECONDS,
+            max_retries=settings.SECODA_MAX_RETRIES,
+            backoff=settings.SECODA_BACKOFF_SECONDS,
+            max_backoff=settings.SECODA_MAX_BACKOFF_SECONDS,
+            writes_per_minute=settings.SECODA_WRITES_PER_MINUTE,
+        )
+        options.update(overrides)
+        return cls(settings.SECODA_API_URL, settings.SECODA_API_TOKEN, **options)
+
+    # -- plumbing -----------------------------------------------------------------
+
+    def _redact(self, text):
+        text = str(text)
+        return text.replace(self._token, "[token]") if self._token else text
+
+    def _delay(self, attempt, retry_after=None):
+        if retry_after is not None:
+            return min(self.max_backoff, max(0.0, retry_after)) + random.uniform(0, 0.25)
+        ceiling = min(self.max_backoff, self.backoff * (2 ** attempt))
+        return random.uniform(ceiling / 2, ceiling)
+
+    @staticmethod
+    def _retry_after(response):
+        header = response.headers.get("Retry-After")
+        if not header:
+            return None
+        try:
+            return float(header)
+        except ValueError:
+            parsed = email.utils.parsedate_to_datetime(header) if header else None
+            return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+    def request(self, method, path, *, params=None, json_body=None):
+        """One API call with retries. Returns the decoded JSON (or None for an empty body)."""
+        method = method.upper()
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        headers = {"Authorization": f"Bearer {self._token}"}
+        label = f"{method} /{path.lstrip('/')}"
+        attempt = 0
+        while True:
+            if method in WRITE_METHODS:
+                self.throttle.wait()
+            self.requests_made += 1
+            retry_after = None
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                problem = f"{label} could not reach Secoda ({type(exc).__name__})"
+            else:
+                status = response.status_code
+                if status < 300:
+                    if not response.content:
+                        return None
+                    try:
+                        return response.json()
+                    except ValueError:
+                        problem = f"{label} answered {status} with a body that is not JSON"
+                elif status in RETRY_STATUSES:
+                    retry_after = self._retry_after(response)
+                    if status == 429 and method in WRITE_METHODS:
+                        self.throttle.push_back(retry_after if retry_after is not None else 60)
+                    problem = f"{label} answered {status}{self._detail(response)}"
+                elif status in (401, 403):
+                    raise PermanentError(
+                        f"{label} was refused ({status}): check SECODA_API_TOKEN and its permissions.", status)
+                else:
+                    raise PermanentError(f"{label} answered {status}{self._detail(response)}", status)
+            if attempt >= self.max_retries:
+                raise RetryableError(self._redact(f"{problem}; gave up after {attempt + 1} attempts."))
+            delay = self._delay(attempt, retry_after)
+            logger.warning("%s; retrying in %.1fs", self._redact(problem), delay)
+            self.retries += 1
+            attempt += 1
+            self.sleep(delay)
+
+    def _detail(self, response):
+        try:
+            body = response.json()
+            detail = body.get("detail") or body.get("error") or body.get("message") if isinstance(body, dict) else None
+        except ValueError:
+            detail = None
+        if not detail:
+            detail = response.text[:200].strip()
+        return f": {self._redact(detail)}" if detail else ""
+
+    def get(self, path, params=None):
+        return self.request("GET", path, params=params)
+
+    # -- pagination ---------------------------------------------------------------
+
+    def page(self, path, params=None, number=1):
+        params = dict(params or {})
+        if number > 1:
+            params["page"] = number
+        try:
+            body = self.get(path, params)
+        except PermanentError as exc:
+            if exc.status == 404 and number > 1:  # past the last page (e.g. beyond the listing cap)
+                return Page(number, [], None, None, None)
+            raise
+        return parse_page(body, number, f"GET /{path.lstrip('/')}")
+
+    def iter_pages(self, path, params=None, first=None):
+        """Every page of a listing, by page number (never by following `links.next`)."""
+        page = first or self.page(path, params, 1)
+        yield page
+        while True:
+            following = next_page_number(page)
+            if following is None:
+                return
+            page = self.page(path, params, following)
+            if not page.results:
+                return
+            yield page
+
+    def list_all(self, path, params=None):
+        items = []
+        for page in self.iter_pages(path, params):
+            items.extend(page.results)
+        return items
+
+    # -- endpoints ----------------------------------------------------------------
+
+    def resource_page(self, filter_obj=None, sort_obj=None, number=1):
+        return self.page("resource/catalog/", resource_params(filter_obj, sort_obj), number)
+
+    def iter_resource_pages(self, filter_obj=None, sort_obj=None, first=None):
+        return self.iter_pages("resource/catalog/", resource_params(filter_obj, sort_obj), first)
+
+    def get_resource(self, resource_id):
+        """One resource, or None when Secoda says it does not exist."""
+        try:
+            return self.get(f"resource/all/{quote(resource_id, safe='')}")
+        except PermanentError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    def integrations(self):
+        return self.list_all("integration/integrations/")
+
+    def users(self):
+        return self.list_all("user/")
+
+    def groups(self):
+        return self.list_all("auth/group/")
+
+    def teams(self):
+        return self.list_all("auth/teams/")
+
+    def tags(self):
+        return self.list_all("tag/")
+
+    def dbt_test_status(self, integration_id):
+        """`{"failing": set(ids), "warning": set(ids)}` for one dbt integration."""
+        body = self.get(f"integration/dbt/{quote(integration_id, safe='')}/failing_tests/")
+        if not isinstance(body, dict):
+            raise PermanentError("dbt failing_tests answered something that is not an object.")
+        return {key: {str(i) for i in (clean(body.get(key)) or []) if clean(i)} for key in ("failing", "warning")}
+
+    def bulk_update(self, entries):
+        """Send at most 100 `{"id", "data"}` entries; returns the ids Secoda says it updated."""
+        if len(entries) > BULK_UPDATE_LIMIT:
+            raise ValueError(f"bulk_update takes at most {BULK_UPDATE_LIMIT} entries, got {len(entries)}.")
+        body = self.request("POST", "resource/all/bulk_update/", json_body=list(entries))
+        return updated_ids(body, entries)
+
+    def patch_resource(self, resource_id, data):
+        return self.request("PATCH", f"resource/all/{quote(resource_id, safe='')}", json_body=data)
+
+
+def resource_params(filter_obj=None, sort_obj=None):
+    params = {}
+    if filter_obj is not None:
+        params["filter"] = json.dumps(filter_obj, separators=(",", ":"))
+    if sort_obj is not None:
+        params["sort"] = json.dumps(sort_obj, separators=(",", ":"))
+    return params
+
+
+def listing_url_length(base_url, filter_obj=None, sort_obj=None):
+    """Bytes of a catalog listing URL with these parameters (page number included)."""
+    query = urlencode({**resource_params(filter_obj, sort_obj), "page": 200})
+    return len(f"{base_url}/resource/catalog/?{query}")
+
+
+def parse_page(body, number, label):
+    if isinstance(body, list):  # a bare list: one page holding everything
+        return Page(number, body, len(body), None, 1)
+    if not isinstance(body, dict) or not isinstance(body.get("results"), list):
+        raise RetryableError(f"{label} answered without a results list.")
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    return Page(
+        number=number,
+        results=[item for item in body["results"] if isinstance(item, dict)],
+        count=as_int(body.get("count")),
+        next_page=as_int(meta.get("next_page")),
+        total_pages=as_int(body.get("total_pages")),
+    )
+
+
+def next_page_number(page):
+    if not page.results:
+        return None
+    if page.next_page is not None:
+        return page.next_page if page.next_page > page.number else None
+    if page.total_pages is not None and page.number < page.total_pages:
+        return page.number + 1
+    return None
+
+
+def updated_ids(body, entries):
+    """Secoda's answer shape is not pinned down: a list of ids, of objects, or an object holding one."""
+    if isinstance(body, dict):
+        for key in ("updated", "ids", "results", "data"):
+            if isinstance(body.get(key), list):
+                body = body[key]
+                break
+        else:
+            # An object without a list: assume success for everything sent.
+            return [entry["id"] for entry in entries]
+    if body is None:
+        return [entry["id"] for entry in entries]
+    ids = []
+    for item in body if isinstance(body, list) else []:
+        if isinstance(item, dict):
+            item = item.get("id")
+        if clean(item):
+            ids.append(str(item))
+    return ids

@@ -1,0 +1,131 @@
+"""Everything a first run needs, in one command: the database, a demo login,
+the Secoda emulator, a first sync, a Celery worker and beat, and the web server."""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from hygiene.roles import ensure_roles
+
+
+def port_free(host, port):
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) != 0
+
+
+def wait_for_port(host, port, seconds=60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not port_free(host, port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+class Command(BaseCommand):
+    help = "Run the whole product on embedded defaults (SQLite, emulator, worker, beat, web)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000, help="Dashboard port (default 8000).")
+        parser.add_argument("--emulator-port", type=int, default=8765)
+        parser.add_argument("--resources", type=int, default=4000, help="Size of the demo workspace.")
+        parser.add_argument("--seed", type=int, default=7)
+
+    def handle(self, *args, **options):
+        host = "127.0.0.1"
+        for port in (options["port"], options["emulator_port"]):
+            if not port_free(host, port):
+                raise CommandError(f"Port {port} is already in use. Stop what uses it or pass another port.")
+        token = settings.SECODA_API_TOKEN or "demo-token"
+        env = dict(os.environ)
+        env.setdefault("SECODA_API_URL", f"http://{host}:{options['emulator_port']}/api/v1")
+        env["SECODA_API_TOKEN"] = token
+        env.setdefault("SYNC_INTERVAL_MINUTES", "10")
+        if env["SECODA_API_URL"] != settings.SECODA_API_URL:
+            # Re-run ourselves with the emulator's address in the environment, so every child shares it.
+            os.execvpe(sys.executable, [sys.executable, *sys.argv], env)
+
+        self.stdout.write("Preparing the database…")
+        call_command("migrate", interactive=False, verbosity=0)
+        password = self.demo_login()
+
+        python = sys.executable
+        manage = str(settings.BASE_DIR / "manage.py")
+        children = []
+
+        def start(name, command):
+            self.stdout.write(f"Starting {name}…")
+            process = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+            children.append((name, process))
+            return process
+
+        def stop_all(*_):
+            for name, process in reversed(children):
+                if process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+            for name, process in children:
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+
+        signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+        try:
+            start("the Secoda emulator", [python, manage, "secoda_emulator", "--host", host,
+                                          "--port", str(options["emulator_port"]), "--resources",
+                                          str(options["resources"]), "--seed", str(options["seed"]), "--token", token])
+            if not wait_for_port(host, options["emulator_port"], 120):
+                raise CommandError("The emulator did not start.")
+            self.stdout.write("Running the first sync (later ones run on the scheduler)…")
+            sync = subprocess.run([python, manage, "sync_catalog"], env=env, cwd=settings.BASE_DIR)
+            if sync.returncode != 0:
+                self.stderr.write("The first sync failed; the worker will retry on schedule.")
+            celery = [python, "-m", "celery", "-A", "hygiene"]
+            start("the Celery worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
+            start("the Celery beat scheduler", [*celery, "beat", "--loglevel", "INFO"])
+            start("the web server", [python, manage, "runserver", f"{host}:{options['port']}", "--noreload",
+                                     "--skip-checks"])
+            wait_for_port(host, options["port"], 60)
+            self.stdout.write(self.style.SUCCESS(
+                f"\nCatalog Hygiene is running at http://{host}:{options['port']}\n"
+                f"  Sign in as a steward:  steward / {password}\n"
+                f"  or as a viewer:        viewer / {password}\n"
+                f"  Admin (schedules):     http://{host}:{options['port']}/admin/ as admin / {password}\n"
+                "Press Ctrl-C to stop.\n"))
+            while True:
+                for name, process in children:
+                    if process.poll() is not None:
+                        raise CommandError(f"{name[0].upper()}{name[1:]} stopped (exit {process.returncode}).")
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            stop_all()
+
+    def demo_login(self):
+        """Demo users with one password kept in the data folder, so it survives restarts."""
+        password_file = settings.DATA_DIR / "demo_password"
+        if password_file.exists():
+            password = password_file.read_text().strip()
+        else:
+            password = "demo-" + secrets.token_hex(4)
+            settings.DATA_DIR.mkdir(parents=True, exist_ok=True)
+            password_file.write_text(password)
+        stewards, viewers = ensure_roles()
+        User = get_user_model()
+        for username, group, staff in (("steward", stewards, False), ("viewer", viewers, False),
+                                       ("admin", stewards, True)):
+            user, _ = User.objects.get_or_create(username=username, defaults={"first_name": username.title()})
+            user.set_password(password)
+            user.is_staff = user.is_superuser = staff
+            user.save()
+            user.groups.add(group)
+        return password

@@ -1,0 +1,167 @@
+"""Turn Secoda's JSON records into mirror rows.
+
+Secoda writes absent values as null or as the string "None", booleans
+sometimes as "True"/"False", and lists sometimes as null. Everything that
+reaches the database goes through here.
+"""
+import hashlib
+import json
+from datetime import timezone as dt_timezone
+
+from django.utils.dateparse import parse_datetime
+
+from catalog_sync.client import as_int, clean
+from hygiene.rules import is_documented, is_owned
+
+
+def text(value):
+    value = clean(value)
+    return "" if value is None else str(value)
+
+
+def flag(value):
+    value = clean(value)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)
+
+
+def when(value):
+    value = clean(value)
+    if value is None:
+        return None
+    try:
+        parsed = parse_datetime(str(value))
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed
+
+
+def id_list(value):
+    value = clean(value)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = [part.strip() for part in value.split(",")]
+    if not isinstance(value, (list, tuple)):
+        value = [value]
+    seen = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("id")
+        item = clean(item)
+        if item is not None and str(item) not in seen:
+            seen.append(str(item))
+    return seen
+
+
+def mapping(value):
+    value = clean(value)
+    return value if isinstance(value, dict) else {}
+
+
+def content_hash(record):
+    encoded = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
+    return hashlib.blake2b(encoded, digest_size=20).hexdigest()
+
+
+def resource_row(record):
+    """Model field values for one resource record (without bookkeeping fields)."""
+    description, definition = text(record.get("description")), text(record.get("definition"))
+    owners, owners_groups = id_list(record.get("owners")), id_list(record.get("owners_groups"))
+    return {
+        "id": str(record["id"]),
+        "entity_type": text(record.get("entity_type") or record.get("type"))[:64],
+        "native_type": text(record.get("native_type"))[:128],
+        "title": text(record.get("title")),
+        "title_full": text(record.get("title_full")) or text(record.get("title")),
+        "icon": text(record.get("icon"))[:255],
+        "description": description,
+        "definition": definition,
+        "definition_version": as_int(record.get("definition_version")),
+        "integration_id": text(record.get("integration") or record.get("integration_id"))[:64] or None,
+        "parent_id": text(record.get("parent") or record.get("parent_id"))[:64] or None,
+        "children_count": as_int(record.get("children_count")),
+        "workspace_id": text(record.get("workspace_id"))[:64],
+        "owners": owners,
+        "owners_groups": owners_groups,
+        "tags": id_list(record.get("tags")),
+        "teams": id_list(record.get("teams")),
+        "collections": id_list(record.get("collections")),
+        "subscribers": id_list(record.get("subscribers")),
+        "sources": id_list(record.get("sources")),
+        "internal_users": id_list(record.get("internal_users")),
+        "external_users": id_list(record.get("external_users")),
+        "published": flag(record.get("published")),
+        "archived": flag(record.get("archived")),
+        "archived_at": when(record.get("archived_at")),
+        "pii": flag(record.get("pii")),
+        "verified": flag(record.get("verified")),
+        "stale": flag(record.get("stale")),
+        "stale_at": when(record.get("stale_at")),
+        "forced_unstale_by_user": flag(record.get("forced_unstale_by_user")),
+        "url": text(record.get("url")),
+        "internal_usage": as_int(record.get("internal_usage")),
+        "external_usage": as_int(record.get("external_usage")),
+        "row_count": as_int(record.get("row_count")),
+        "byte_size": as_int(record.get("byte_size")),
+        "search_metadata": mapping(record.get("search_metadata")),
+        "created_at": when(record.get("created_at")),
+        "updated_at": when(record.get("updated_at")),
+        "external_updated_at": when(record.get("external_updated_at")),
+        "is_owned": is_owned(owners, owners_groups),
+        "is_documented": is_documented(description, definition),
+    }
+
+
+def integration_row(record):
+    return {
+        "id": str(record["id"]),
+        "name": text(record.get("name"))[:255],
+        "type": text(record.get("type"))[:100],
+        "teams": id_list(record.get("teams")),
+        "created_at": when(record.get("created_at")),
+        "updated_at": when(record.get("updated_at")),
+        "last_extracted_at": when(record.get("scheduled_extractions_last_run")),
+    }
+
+
+def user_row(record):
+    return {
+        "id": str(record["id"]),
+        "first_name": text(record.get("first_name"))[:255],
+        "last_name": text(record.get("last_name"))[:255],
+        "email": text(record.get("email"))[:320],
+        "role": text(record.get("role"))[:64],
+        "disabled": flag(record.get("disabled")),
+    }
+
+
+def group_row(record):
+    return {"id": str(record["id"]), "name": text(record.get("name"))[:255], "users": id_list(record.get("users"))}
+
+
+def team_row(record):
+    return {
+        "id": str(record["id"]),
+        "name": text(record.get("name"))[:255],
+        "description": text(record.get("description")),
+        "archived": flag(record.get("archived")),
+    }
+
+
+def tag_row(record):
+    return {"id": str(record["id"]), "name": text(record.get("name"))[:255], "color": text(record.get("color"))[:32]}
+
+
+def clean_id(value):
+    value = clean(value)
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    value = str(value).strip()
+    return value[:64] or None

@@ -1,0 +1,14 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from hygiene.dashboard.views import healthz
+
+admin.site.site_header = "Catalog Hygiene administration"
+admin.site.site_title = "Catalog Hygiene"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("", include("hygiene.dashboard.urls")),
+]

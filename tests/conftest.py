@@ -1,0 +1,59 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from catalog_sync.client import SecodaClient
+from catalog_sync.emulator.server import EmulatorServer
+from catalog_sync.emulator.workspace import Workspace
+from hygiene.roles import ensure_roles
+
+TOKEN = "test-secret-token-3f9a"
+
+
+def fast_client(server, **overrides):
+    """A client for the emulator that backs off in milliseconds, not seconds."""
+    options = dict(timeout=10, max_retries=8, backoff=0.01, max_backoff=0.05, writes_per_minute=1000)
+    options.update(overrides)
+    return SecodaClient(server.base_url, TOKEN, **options)
+
+
+@pytest.fixture(scope="session")
+def small_workspace_spec():
+    return {"resources": 600, "seed": 3}
+
+
+@pytest.fixture
+def emulator():
+    """A fresh emulated workspace (600 resources) served over real HTTP."""
+    server = EmulatorServer(Workspace.generate(resources=600, seed=3), token=TOKEN, port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def emulator_settings(settings, emulator):
+    settings.SECODA_API_URL = emulator.base_url
+    settings.SECODA_API_TOKEN = TOKEN
+    settings.SECODA_BACKOFF_SECONDS = 0.01
+    settings.SECODA_MAX_BACKOFF_SECONDS = 0.05
+    return settings
+
+
+@pytest.fixture
+def steward(db):
+    stewards, _ = ensure_roles()
+    user = get_user_model().objects.create_user("stella", password="pw-steward-1", first_name="Stella")
+    user.groups.add(stewards)
+    return user
+
+
+@pytest.fixture
+def viewer(db):
+    _, viewers = ensure_roles()
+    user = get_user_model().objects.create_user("victor", password="pw-viewer-1", first_name="Victor")
+    user.groups.add(viewers)
+    return user
+
+
+@pytest.fixture
+def outsider(db):
+    return get_user_model().objects.create_user("olive", password="pw-outsider-1")

@@ -1,0 +1,282 @@
+"""The sync against the emulator over real HTTP: completeness, faults, changes, failures, locking."""
+import json
+import math
+import threading
+from datetime import timedelta
+
+import pytest
+import requests
+from django.core.management import call_command
+from django.utils import timezone
+
+from catalog_sync import locks
+from catalog_sync.emulator.server import EmulatorServer
+from catalog_sync.emulator.workspace import Workspace
+from catalog_sync.models import (
+    DbtTestStatus, Integration, Lease, Resource, ResourceRef, SecodaGroup, SecodaUser, SyncRun, Tag, Team,
+)
+from catalog_sync.sync import LOCK_NAME, SyncAlreadyRunning, run_sync
+from tests.conftest import TOKEN, fast_client
+
+pytestmark = pytest.mark.django_db
+
+
+def all_records(workspace, limit=None):
+    ids = sorted(workspace.ids())
+    return [workspace.get(resource_id) for resource_id in ids[:limit]]
+
+
+def upstream_ids(server):
+    return set(server.workspace.ids())
+
+
+def present_ids():
+    return set(Resource.objects.present().values_list("id", flat=True))
+
+
+def test_first_sync_mirrors_everything(emulator):
+    run = run_sync(client=fast_client(emulator))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == upstream_ids(emulator)
+    assert run.fetched == run.created == len(upstream_ids(emulator))
+    assert SecodaUser.objects.count() == len(emulator.workspace.users())
+    assert SecodaGroup.objects.count() == len(emulator.workspace.groups())
+    assert Team.objects.count() == len(emulator.workspace.teams())
+    assert Tag.objects.count() == len(emulator.workspace.tags())
+    assert Integration.objects.count() == len(emulator.workspace.integrations())
+    dbt = next(i for i in emulator.workspace.integrations() if "dbt" in i["type"])
+    expected = emulator.workspace.failing_tests(dbt["id"])
+    assert set(DbtTestStatus.objects.filter(status="failing").values_list("resource_id", flat=True)) == set(
+        expected["failing"])
+    assert set(DbtTestStatus.objects.filter(status="warning").values_list("resource_id", flat=True)) == set(
+        expected["warning"])
+
+
+def test_none_strings_become_blank_values(emulator):
+    run_sync(client=fast_client(emulator))
+    assert not Resource.objects.filter(description="None").exists()
+    assert not Resource.objects.filter(parent_id="None").exists()
+    for record in all_records(emulator.workspace, 200):
+        row = Resource.objects.get(pk=record["id"])
+        owners = [] if record["owners"] in (None, "None") else record["owners"]
+        assert row.owners == owners
+        assert row.is_owned == bool(owners or [g for g in (record["owners_groups"] or []) if g != "None"])
+
+
+def test_owners_and_tags_are_queryable_refs(emulator):
+    run_sync(client=fast_client(emulator))
+    resource = Resource.objects.exclude(owners=[]).first()
+    owner = resource.owners[0]
+    via_refs = set(ResourceRef.objects.filter(kind="owner", ref_id=owner).values_list("resource_id", flat=True))
+    via_lists = {r.id for r in Resource.objects.all() if owner in r.owners}
+    assert via_refs == via_lists and resource.id in via_refs
+
+
+def test_listing_above_the_cap_comes_back_complete():
+    workspace = Workspace.generate(resources=26_000, seed=11)
+    per_integration = {}
+    for resource_id in workspace.ids():
+        integration = workspace.get(resource_id)["integration"]
+        per_integration[integration] = per_integration.get(integration, 0) + 1
+    assert max(per_integration.values()) > 10_000, "the test needs an integration over the cap"
+    server = EmulatorServer(workspace, token=TOKEN, port=0).start()
+    try:
+        client = fast_client(server)
+        run = run_sync(client=client)
+        assert run.status == SyncRun.SUCCEEDED, run.error
+        assert present_ids() == set(workspace.ids())
+        assert run.removals_checked
+        listing_requests = server.stats()["requests_by_path"].get("/api/v1/resource/catalog/", 0) + \
+            server.stats()["requests_by_path"].get("/api/v1/resource/catalog", 0)
+        assert listing_requests <= math.ceil(1.1 * len(workspace.ids()) / 50)
+    finally:
+        server.stop()
+
+
+def test_timed_out_counts_are_treated_as_capped():
+    workspace = Workspace.generate(resources=24_000, seed=5)
+    server = EmulatorServer(workspace, token=TOKEN, port=0).start()
+    server.faults.count_timeout = True
+    try:
+        run = run_sync(client=fast_client(server))
+        assert run.status == SyncRun.SUCCEEDED, run.error
+        assert present_ids() == set(workspace.ids())
+    finally:
+        server.stop()
+
+
+def test_sync_survives_errors_throttling_slowness_and_dropped_connections(emulator):
+    emulator.faults.error_rate = 0.15
+    emulator.faults.rate_429 = 0.1
+    emulator.faults.drop_connection_rate = 0.05
+    emulator.faults.slow_rate = 0.05
+    emulator.faults.slow_ms = 30
+    emulator.faults.seed = 42
+    run = run_sync(client=fast_client(emulator, max_retries=12))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == upstream_ids(emulator)
+    assert emulator.stats()["faults_injected"] >= 5
+
+
+def test_second_sync_follows_deletions_new_owners_descriptions_and_creations(emulator):
+    client = fast_client(emulator)
+    run_sync(client=client)
+    workspace = emulator.workspace
+    unowned = list(Resource.objects.filter(is_owned=False).values_list("id", flat=True)[:3])
+    undocumented = list(Resource.objects.filter(is_documented=False).values_list("id", flat=True)[:3])
+    leaves = list(Resource.objects.filter(entity_type="column").values_list("id", flat=True)[:4])
+    user_id = workspace.users()[0]["id"]
+    for resource_id in unowned:
+        workspace.set_owners(resource_id, [user_id])
+    for resource_id in undocumented:
+        workspace.set_description(resource_id, "Revenue per order, in USD.")
+    for resource_id in leaves:
+        workspace.delete(resource_id)
+    table = Resource.objects.filter(entity_type="table").first()
+    new_ids = workspace.add_resources(2, integration_id=table.integration_id, parent_id=table.id)
+
+    run = run_sync(client=client)
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert run.removed == 4 and run.created == 2
+    assert run.updated >= 6
+    assert set(Resource.objects.filter(removed_at__isnull=False).values_list("id", flat=True)) == set(leaves)
+    assert all(Resource.objects.get(pk=r).is_owned for r in unowned)
+    assert set(ResourceRef.objects.filter(kind="owner", ref_id=user_id, resource_id__in=unowned)
+               .values_list("resource_id", flat=True)) == set(unowned)
+    assert all(Resource.objects.get(pk=r).is_documented for r in undocumented)
+    assert set(new_ids) <= present_ids()
+    assert present_ids() == upstream_ids(emulator)
+
+
+class FailAfter(requests.Session):
+    """A session whose connection dies for good after `limit` requests."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+        self.sent = 0
+
+    def request(self, *args, **kwargs):
+        self.sent += 1
+        if self.sent > self.limit:
+            raise requests.ConnectionError("network unreachable")
+        return super().request(*args, **kwargs)
+
+
+def test_a_sync_that_fails_midway_loses_nothing_and_can_be_retried(emulator):
+    run_sync(client=fast_client(emulator))
+    before = present_ids()
+    doomed = list(Resource.objects.filter(entity_type="column").values_list("id", flat=True)[:5])
+    for resource_id in doomed:
+        emulator.workspace.delete(resource_id)
+
+    client = fast_client(emulator, max_retries=1, session=FailAfter(limit=10))
+    failed = run_sync(client=client)
+    assert failed.status == SyncRun.FAILED
+    assert "could not reach Secoda" in failed.error
+    assert TOKEN not in failed.error
+    assert present_ids() == before, "a failed sync must not remove anything"
+    assert not Resource.objects.filter(removed_at__isnull=False).exists()
+    assert SecodaUser.objects.present().count() == len(emulator.workspace.users())
+
+    retried = run_sync(client=fast_client(emulator))
+    assert retried.status == SyncRun.SUCCEEDED
+    assert present_ids() == before - set(doomed)
+
+
+def test_a_permanent_error_fails_the_sync_with_a_plain_message(emulator):
+    client = fast_client(emulator)
+    client._token = "wrong-token"
+    run = run_sync(client=client)
+    assert run.status == SyncRun.FAILED
+    assert "check SECODA_API_TOKEN" in run.error
+    assert not Resource.objects.exists()
+
+
+def test_a_second_sync_is_refused_while_one_holds_the_lock(emulator):
+    assert locks.acquire(LOCK_NAME, "other-worker", 600)
+    with pytest.raises(SyncAlreadyRunning) as caught:
+        run_sync(client=fast_client(emulator))
+    assert "Another sync is running" in str(caught.value)
+    assert SyncRun.objects.get().status == SyncRun.REFUSED
+    assert not Resource.objects.exists()
+
+
+def test_a_crashed_workers_lock_expires(emulator):
+    Lease.objects.create(name=LOCK_NAME, holder="dead-worker", acquired_at=timezone.now() - timedelta(hours=2),
+                         expires_at=timezone.now() - timedelta(minutes=1))
+    run = run_sync(client=fast_client(emulator))
+    assert run.status == SyncRun.SUCCEEDED
+    assert Lease.objects.get(name=LOCK_NAME).holder == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_syncs_one_runs_one_is_refused(emulator):
+    emulator.faults.latency_ms = 5
+    outcomes = []
+    barrier = threading.Barrier(2)
+
+    def worker():
+        from django.db import connection
+        barrier.wait()
+        try:
+            outcomes.append(run_sync(client=fast_client(emulator)).status)
+        except SyncAlreadyRunning:
+            outcomes.append("refused")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == ["refused", SyncRun.SUCCEEDED]
+    assert present_ids() == upstream_ids(emulator)
+
+
+def test_sync_catalog_command_prints_progress_and_exits_non_zero_on_failure(emulator_settings, emulator, capsys):
+    call_command("sync_catalog")
+    out = capsys.readouterr().out
+    assert "finished" in out and "resources listed" in out
+    emulator_settings.SECODA_API_TOKEN = "wrong"
+    emulator_settings.SECODA_MAX_RETRIES = 0
+    from django.core.management.base import CommandError
+    with pytest.raises(CommandError) as caught:
+        call_command("sync_catalog")
+    assert "failed" in str(caught.value)
+    assert "wrong" not in str(caught.value).replace("wrong-token", "")
+
+
+def test_hygiene_report_matches_the_workspace(emulator_settings, emulator, capsys):
+    call_command("sync_catalog")
+    capsys.readouterr()
+    call_command("hygiene_report", "--format", "json")
+    report = json.loads(capsys.readouterr().out)
+
+    records = [r for r in all_records(emulator.workspace) if r["archived"] not in (True, "True")]
+    dbt = next(i for i in emulator.workspace.integrations() if "dbt" in i["type"])
+    failing = set(emulator.workspace.failing_tests(dbt["id"])["failing"])
+    warning = set(emulator.workspace.failing_tests(dbt["id"])["warning"]) - failing
+
+    def blank(value):
+        return value in (None, "None") or not str(value).strip()
+
+    def empty(value):
+        return value in (None, "None") or not [v for v in value if v not in (None, "None")]
+
+    ids = {r["id"] for r in records}
+    assert report["resources"] == len(records)
+    assert report["integrations"] == len(emulator.workspace.integrations())
+    assert report["stale"] == sum(1 for r in records if r["stale"] in (True, "True"))
+    assert report["unowned"] == sum(1 for r in records if empty(r["owners"]) and empty(r["owners_groups"]))
+    assert report["undocumented"] == sum(1 for r in records if blank(r["description"]) and blank(r["definition"]))
+    assert report["failing_dbt_tests"] == len(failing & ids)
+    assert report["warning_dbt_tests"] == len(warning & ids)
+    assert sum(t["resources"] for t in report["by_entity_type"].values()) == len(records)
+    assert set(report["by_entity_type"]["table"]) == {"resources", "stale", "unowned", "undocumented",
+                                                       "failing_dbt_tests"}
+
+    call_command("hygiene_report", "--format", "text")
+    text = capsys.readouterr().out
+    assert f"{len(records):,} resources" in text and "Undocumented" in text
