@@ -43,11 +43,14 @@ class PermanentError(SecodaError):
     """The call itself is wrong (auth, bad filter, unknown id): retrying will not help."""
 
 
+_ABSENT = frozenset(("None", "null", ""))
+
+
 def clean(value):
     """Secoda writes absent values both as null and as the string "None"."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip() in ("None", "null", ""):
+    if value.__class__ is str and len(value) < 12 and value.strip() in _ABSENT:
         return None
     return value
 

@@ -123,7 +123,7 @@ class Resource(Mirrored):
     # Not real foreign keys: upstream may point at things the mirror has not seen (yet).
     integration = models.ForeignKey(
         Integration, null=True, blank=True, db_constraint=False, on_delete=models.DO_NOTHING,
-        related_name="resources",
+        related_name="resources", db_index=False,  # covered by resource_integration_type
     )
     parent = models.ForeignKey(
         "self", null=True, blank=True, db_constraint=False, on_delete=models.DO_NOTHING,
@@ -168,10 +168,6 @@ class Resource(Mirrored):
         ordering = ["title_full", "id"]
         indexes = [
             models.Index(fields=["integration", "entity_type"], name="resource_integration_type"),
-            models.Index(fields=["parent"], name="resource_parent"),
-            models.Index(fields=["stale"], name="resource_stale"),
-            models.Index(fields=["is_owned"], name="resource_is_owned"),
-            models.Index(fields=["is_documented"], name="resource_is_documented"),
             models.Index(fields=["updated_at"], name="resource_updated_at"),
         ]
 
@@ -189,7 +185,9 @@ class ResourceRef(models.Model):
     KINDS = [(OWNER, "Owner"), (OWNER_GROUP, "Owning group"), (TAG, "Tag"), (TEAM, "Team")]
     LIST_FIELDS = {OWNER: "owners", OWNER_GROUP: "owners_groups", TAG: "tags", TEAM: "teams"}
 
-    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="refs")
+    # No database constraint: refs are rewritten in bulk with their resource, and a per-row FK check
+    # would double the cost of every sync batch.
+    resource = models.ForeignKey(Resource, on_delete=models.CASCADE, related_name="refs", db_constraint=False)
     kind = models.CharField(max_length=16, choices=KINDS)
     ref_id = models.CharField(max_length=64)
 

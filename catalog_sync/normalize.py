@@ -40,6 +40,8 @@ def when(value):
 
 
 def id_list(value):
+    if value.__class__ is list and all(item.__class__ is str and item not in ("None", "") for item in value):
+        return list(dict.fromkeys(value))  # the usual case: a clean list of ids
     value = clean(value)
     if value is None:
         return []
@@ -65,9 +67,9 @@ def mapping(value):
     return value if isinstance(value, dict) else {}
 
 
-def content_hash(record):
-    encoded = json.dumps(record, sort_keys=True, separators=(",", ":"), default=str).encode()
-    return hashlib.blake2b(encoded, digest_size=20).hexdigest()
+def content_hash(row):
+    """A fingerprint of a row's stored values (rows always list their fields in the same order)."""
+    return hashlib.blake2b(repr(tuple(row.items())).encode(), digest_size=20).hexdigest()
 
 
 def resource_row(record):

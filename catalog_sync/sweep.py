@@ -9,6 +9,8 @@ sweep incomplete, and an incomplete sweep marks nothing removed.
 """
 import json
 import logging
+import queue
+import threading
 from urllib.parse import quote
 
 from catalog_sync.client import PAGE_CAP, TIMED_OUT_COUNT, PermanentError, listing_url_length
@@ -112,7 +114,7 @@ class Sweep:
 
     def stream(self, first, filter_obj):
         listed = 0
-        for page in self.client.iter_resource_pages(filter_obj, self.sort, first=first):
+        for page in prefetched(self.client.iter_resource_pages(filter_obj, self.sort, first=first)):
             self.writer.add(page.results)
             listed += len(page.results)
             if listed >= PAGE_CAP:
@@ -201,6 +203,45 @@ class Sweep:
         self.writer.add(first.results)
         middle = len(pack) // 2
         return self.list_pack(label, filter_obj, pack[:middle]) + self.list_pack(label, filter_obj, pack[middle:])
+
+
+def prefetched(pages, depth=3):
+    """Fetch the next pages in a thread while the caller stores the current one.
+
+    Only the thread makes HTTP calls while this runs; the caller keeps the
+    database work, so each side waits on its own I/O.
+    """
+    buffer = queue.Queue(depth)
+    stop = threading.Event()
+
+    def fetch():
+        try:
+            for page in pages:
+                buffer.put(("page", page))
+                if stop.is_set():
+                    return
+            buffer.put(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            buffer.put(("error", exc))
+
+    worker = threading.Thread(target=fetch, name="sweep-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = buffer.get()
+            if kind == "page":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def candidate_parents(integration_id, entity_type):

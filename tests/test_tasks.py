@@ -1,0 +1,54 @@
+"""The Celery side: the periodic schedule exists, and a real worker on Redis runs the sync task."""
+import json
+import time
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django_celery_beat.models import PeriodicTask
+
+from catalog_sync.models import Resource, SyncRun
+from catalog_sync.schedule import SYNC_TASK_NAME
+from catalog_sync.tasks import sync_catalog
+from hygiene.celery import app
+
+
+@pytest.mark.django_db
+def test_migrate_creates_the_periodic_sync_with_an_expiry(settings):
+    task = PeriodicTask.objects.get(name=SYNC_TASK_NAME)
+    assert task.task == "catalog_sync.tasks.sync_catalog"
+    assert task.interval.every == settings.SYNC_INTERVAL_MINUTES and task.interval.period == "minutes"
+    assert task.expire_seconds == settings.SYNC_INTERVAL_MINUTES * 60
+    assert json.loads(task.kwargs) == {"trigger": "schedule"}
+
+
+@pytest.mark.django_db
+def test_an_interval_changed_in_the_admin_survives_a_restart():
+    from catalog_sync.schedule import ensure_periodic_tasks
+    from django_celery_beat.models import IntervalSchedule
+
+    task = PeriodicTask.objects.get(name=SYNC_TASK_NAME)
+    task.interval = IntervalSchedule.objects.create(every=15, period=IntervalSchedule.MINUTES)
+    task.save()
+    ensure_periodic_tasks()
+    assert PeriodicTask.objects.get(name=SYNC_TASK_NAME).interval.every == 15
+
+
+def test_the_task_is_late_acked_and_expires():
+    assert sync_catalog.acks_late is True
+    assert sync_catalog.expires
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_on_redis_runs_the_sync(emulator_settings, emulator):
+    assert app.conf.broker_url.startswith("redis://")
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+        sync_catalog.delay(trigger="test")
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            run = SyncRun.objects.filter(trigger="test").exclude(status=SyncRun.RUNNING).first()
+            if run:
+                break
+            time.sleep(0.3)
+    assert run is not None, "the worker never finished a sync"
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert Resource.objects.present().count() == len(emulator.workspace.ids())
