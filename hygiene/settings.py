@@ -1,5 +1,6 @@
 """Settings for Catalog Hygiene. Every value comes from the environment (see README)."""
 import secrets
+import warnings
 from pathlib import Path
 
 import dj_database_url
@@ -116,6 +117,7 @@ STORAGES = {
 }
 # Serve static files straight from the source folders when nothing was collected.
 WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at")
 
 # Security: strict by default outside DEBUG, relaxed only by explicit settings.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)

@@ -26,7 +26,22 @@ def mirror_status():
                         "the mirror may be out of date.")
     if last_finished and last_finished.status == SyncRun.FAILED:
         warnings.append(f"The last sync failed: {last_finished.error}")
-    return {"runs": runs, "last_success": last_success, "running": running, "warnings": warnings}
+    return {"runs": runs, "last_success": last_success, "running": running, "warnings": warnings,
+            "schedule": sync_schedule()}
+
+
+def sync_schedule():
+    """How often the periodic sync runs and roughly when it runs next (None when disabled)."""
+    from django_celery_beat.models import PeriodicTask
+
+    from catalog_sync.schedule import SYNC_TASK_NAME
+
+    task = PeriodicTask.objects.select_related("interval").filter(name=SYNC_TASK_NAME, enabled=True).first()
+    if task is None or task.interval is None:
+        return None
+    every = timedelta(**{task.interval.period: task.interval.every})
+    next_run = (task.last_run_at or task.date_changed) + every
+    return {"every": every, "next_run": max(next_run, timezone.now())}
 
 
 def home(request):

@@ -48,7 +48,7 @@ class Command(BaseCommand):
         env = dict(os.environ)
         env.setdefault("SECODA_API_URL", f"http://{host}:{options['emulator_port']}/api/v1")
         env["SECODA_API_TOKEN"] = token
-        env.setdefault("SYNC_INTERVAL_MINUTES", "10")
+        env.setdefault("SYNC_INTERVAL_MINUTES", "5")
         if env["SECODA_API_URL"] != settings.SECODA_API_URL:
             # Re-run ourselves with the emulator's address in the environment, so every child shares it.
             os.execvpe(sys.executable, [sys.executable, *sys.argv], env)
@@ -60,10 +60,15 @@ class Command(BaseCommand):
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         children = []
+        log_dir = settings.DATA_DIR / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
 
-        def start(name, command):
-            self.stdout.write(f"Starting {name}…")
-            process = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True)
+        def start(name, log_name, command):
+            log_path = log_dir / f"{log_name}.log"
+            self.stdout.write(f"Starting {name} (log: {log_path})")
+            log = open(log_path, "ab")
+            process = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR, start_new_session=True,
+                                       stdout=log, stderr=subprocess.STDOUT)
             children.append((name, process))
             return process
 
@@ -79,7 +84,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
         try:
-            start("the Secoda emulator", [python, manage, "secoda_emulator", "--host", host,
+            start("the Secoda emulator", "emulator", [python, manage, "secoda_emulator", "--host", host,
                                           "--port", str(options["emulator_port"]), "--resources",
                                           str(options["resources"]), "--seed", str(options["seed"]), "--token", token])
             if not wait_for_port(host, options["emulator_port"], 120):
@@ -89,9 +94,9 @@ class Command(BaseCommand):
             if sync.returncode != 0:
                 self.stderr.write("The first sync failed; the worker will retry on schedule.")
             celery = [python, "-m", "celery", "-A", "hygiene"]
-            start("the Celery worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
-            start("the Celery beat scheduler", [*celery, "beat", "--loglevel", "INFO"])
-            start("the web server", [python, manage, "runserver", f"{host}:{options['port']}", "--noreload",
+            start("the Celery worker", "worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
+            start("the Celery beat scheduler", "beat", [*celery, "beat", "--loglevel", "INFO"])
+            start("the web server", "web", [python, manage, "runserver", f"{host}:{options['port']}", "--noreload",
                                      "--skip-checks"])
             wait_for_port(host, options["port"], 60)
             self.stdout.write(self.style.SUCCESS(
