@@ -129,6 +129,7 @@ class SecodaClient:
         self.throttle = throttle or WriteThrottle(writes_per_minute, sleep=sleep)
         self.requests_made = 0
         self.retries = 0
+        self._path_variants = {}  # documented path -> the spelling this server answers (trailing slash or not)
 
     @classmethod
     def from_settings(cls, **overrides):
@@ -231,25 +232,35 @@ class SecodaClient:
         params = dict(params or {})
         if number > 1:
             params["page"] = number
+        spelled = self._path_variants.get(path, path)
         try:
-            body = self.get(path, params)
+            body = self.get(spelled, params)
         except PermanentError as exc:
             if exc.status == 404 and number > 1:  # past the last page (e.g. beyond the listing cap)
                 return Page(number, [], None, None, None)
-            raise
-        return parse_page(body, number, f"GET /{path.lstrip('/')}")
+            if exc.status in (404, 405) and path not in self._path_variants:
+                # Secoda's docs spell some paths with a trailing slash and some without; try the other.
+                other = path[:-1] if path.endswith("/") else path + "/"
+                body = self.get(other, params)
+                self._path_variants[path] = spelled = other
+            else:
+                raise
+        self._path_variants.setdefault(path, spelled)
+        return parse_page(body, number, f"GET /{spelled.lstrip('/')}")
 
     def iter_pages(self, path, params=None, first=None):
         """Every page of a listing, by page number (never by following `links.next`)."""
         page = first or self.page(path, params, 1)
+        seen = len(page.results)
         yield page
         while True:
-            following = next_page_number(page)
+            following = next_page_number(page, seen)
             if following is None:
                 return
             page = self.page(path, params, following)
             if not page.results:
                 return
+            seen += len(page.results)
             yield page
 
     def list_all(self, path, params=None):
@@ -261,10 +272,10 @@ class SecodaClient:
     # -- endpoints ----------------------------------------------------------------
 
     def resource_page(self, filter_obj=None, sort_obj=None, number=1):
-        return self.page("resource/catalog/", resource_params(filter_obj, sort_obj), number)
+        return self.page("resource/catalog", resource_params(filter_obj, sort_obj), number)
 
     def iter_resource_pages(self, filter_obj=None, sort_obj=None, first=None):
-        return self.iter_pages("resource/catalog/", resource_params(filter_obj, sort_obj), first)
+        return self.iter_pages("resource/catalog", resource_params(filter_obj, sort_obj), first)
 
     def get_resource(self, resource_id):
         """One resource, or None when Secoda says it does not exist."""
@@ -276,19 +287,19 @@ class SecodaClient:
             raise
 
     def integrations(self):
-        return self.list_all("integration/integrations/")
+        return self.list_all("integration/integrations")
 
     def users(self):
-        return self.list_all("user/")
+        return self.list_all("user")
 
     def groups(self):
-        return self.list_all("auth/group/")
+        return self.list_all("auth/group")
 
     def teams(self):
         return self.list_all("auth/teams/")
 
     def tags(self):
-        return self.list_all("tag/")
+        return self.list_all("tag")
 
     def dbt_test_status(self, integration_id):
         """`{"failing": set(ids), "warning": set(ids)}` for one dbt integration."""
@@ -338,12 +349,15 @@ def parse_page(body, number, label):
     )
 
 
-def next_page_number(page):
+def next_page_number(page, seen=None):
+    """The page after `page`: from meta.next_page, else total_pages, else the count against rows seen."""
     if not page.results:
         return None
     if page.next_page is not None:
         return page.next_page if page.next_page > page.number else None
-    if page.total_pages is not None and page.number < page.total_pages:
+    if page.total_pages is not None:
+        return page.number + 1 if page.number < page.total_pages else None
+    if page.count is not None and seen is not None and seen < min(page.count, PAGE_CAP):
         return page.number + 1
     return None
 

@@ -144,7 +144,7 @@ class Sweep:
     def split_by_integration(self, label, filter_obj, first):
         listed = 0
         for integration_id, name in self.integrations:
-            scope = both(filter_obj, exact("integration_id", integration_id))
+            scope = both(filter_obj, among("integration_id", [integration_id]))
             listed += self.list_slice(name or integration_id, scope, self.type_splitter(integration_id))
         ids = [integration_id for integration_id, _ in self.integrations]
         outside = negate(among("integration_id", ids)) if ids else None
@@ -159,16 +159,36 @@ class Sweep:
                 .values_list("entity_type", flat=True).distinct()
             )
             types = TYPE_ORDER + sorted(t for t in known if t and t not in TYPE_ORDER)
-            listed = 0
-            for entity_type in types:
-                scope = both(filter_obj, exact("entity_type", entity_type))
-                listed += self.list_slice(f"{label} / {entity_type}", scope,
-                                          self.parent_splitter(integration_id, entity_type))
-            listed += self.remainder(f"{label} / other types", both(filter_obj, negate(among("entity_type", types))),
-                                     real_count(first), listed)
+            expected = real_count(first)
+            # The docs filter the type as "type" in one place and "entity_type" in another.
+            for attempt, field in enumerate(self.type_fields()):
+                try:
+                    listed = self.list_types(label, filter_obj, field, types, integration_id)
+                except PermanentError as exc:
+                    if exc.status != 400 or attempt:
+                        raise
+                    continue
+                if listed or expected == 0 or attempt:
+                    self.type_field = field
+                    break
+            listed += self.remainder(f"{label} / other types",
+                                     both(filter_obj, negate(among(self.type_field, types))), expected, listed)
             return listed
 
         return split
+
+    type_field = "entity_type"
+
+    def type_fields(self):
+        return [self.type_field, "type" if self.type_field == "entity_type" else "entity_type"]
+
+    def list_types(self, label, filter_obj, field, types, integration_id):
+        listed = 0
+        for entity_type in types:
+            scope = both(filter_obj, exact(field, entity_type))
+            listed += self.list_slice(f"{label} / {entity_type}", scope,
+                                      self.parent_splitter(integration_id, entity_type))
+        return listed
 
     def parent_splitter(self, integration_id, entity_type):
         def split(label, filter_obj, first):

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalog_sync import locks, normalize
-from catalog_sync.client import SecodaClient, SecodaError
+from catalog_sync.client import PermanentError, SecodaClient, SecodaError
 from catalog_sync.mirror import ResourceWriter, upsert_simple
 from catalog_sync.models import (
     DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, Tag, Team, is_dbt_type,
@@ -128,14 +128,21 @@ def _sync(client, run, progress, requests_before):
     sweep = Sweep(client, writer, [(row["id"], row["name"]) for row in integrations], on_progress=slice_listed)
     sweep.run()
 
-    dbt_status = {
-        row["id"]: client.dbt_test_status(row["id"]) for row in integrations if is_dbt_type(row["type"])
-    }
+    warnings = list(sweep.notes)
+    dbt_status, dbt_unreadable = {}, []
+    for row in integrations:
+        if not is_dbt_type(row["type"]):
+            continue
+        try:
+            dbt_status[row["id"]] = client.dbt_test_status(row["id"])
+        except PermanentError as exc:  # e.g. a dbt Cloud integration without test results
+            dbt_unreadable.append(row["id"])
+            warnings.append(f"dbt test results of {row['name'] or row['id']} could not be read ({exc}); "
+                            "the previous ones were kept.")
     progress.update("finishing", force=True, requests=count_requests())
 
-    warnings = list(sweep.notes)
     with transaction.atomic():
-        replace_dbt_status(dbt_status)
+        replace_dbt_status(dbt_status, keep=dbt_unreadable)
     removed = 0
     if sweep.complete:
         for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):
@@ -153,7 +160,7 @@ def _sync(client, run, progress, requests_before):
     run.warnings = "\n".join(warnings)
 
 
-def replace_dbt_status(status_by_integration):
+def replace_dbt_status(status_by_integration, keep=()):
     """Replace each dbt integration's failing/warning lists as one change."""
     for integration_id, status in status_by_integration.items():
         current = set(
@@ -166,7 +173,7 @@ def replace_dbt_status(status_by_integration):
             ignore_conflicts=True,
         )
     # Integrations that stopped being dbt (or vanished) no longer report anything.
-    DbtTestStatus.objects.exclude(integration_id__in=list(status_by_integration)).delete()
+    DbtTestStatus.objects.exclude(integration_id__in=[*status_by_integration, *keep]).delete()
 
 
 def mark_removed_resources(run, client, writer):

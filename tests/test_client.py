@@ -36,8 +36,8 @@ def client(slept):
 
 @responses.activate
 def test_pages_by_meta_next_page_and_ignores_links_next(client):
-    responses.get(f"{BASE}/user/", json=envelope([{"id": "u1"}], next_page=2, count=2, total_pages=2))
-    responses.get(f"{BASE}/user/", json=envelope([{"id": "u2"}], page=2, count=2, total_pages=2))
+    responses.get(f"{BASE}/user", json=envelope([{"id": "u1"}], next_page=2, count=2, total_pages=2))
+    responses.get(f"{BASE}/user", json=envelope([{"id": "u2"}], page=2, count=2, total_pages=2))
     assert [u["id"] for u in client.users()] == ["u1", "u2"]
     assert "page=2" in responses.calls[1].request.url
     assert all("resource/all" not in call.request.url for call in responses.calls)
@@ -49,7 +49,7 @@ def test_none_strings_end_paging_like_null(client):
     body["meta"]["next_page"] = "None"
     body["total_pages"] = "None"
     body["count"] = "None"
-    responses.get(f"{BASE}/tag/", json=body)
+    responses.get(f"{BASE}/tag", json=body)
     assert [t["id"] for t in client.tags()] == ["t1"]
     assert len(responses.calls) == 1
 
@@ -68,18 +68,18 @@ def test_a_next_page_that_goes_backwards_stops_paging():
 
 @responses.activate
 def test_429_waits_for_retry_after_then_succeeds(client, slept):
-    responses.get(f"{BASE}/tag/", status=429, headers={"Retry-After": "7"}, json={"detail": "Request was throttled."})
-    responses.get(f"{BASE}/tag/", json=envelope([{"id": "t1"}]))
+    responses.get(f"{BASE}/tag", status=429, headers={"Retry-After": "7"}, json={"detail": "Request was throttled."})
+    responses.get(f"{BASE}/tag", json=envelope([{"id": "t1"}]))
     assert [t["id"] for t in client.tags()] == ["t1"]
     assert 7 <= slept[0] < 7.5
 
 
 @responses.activate
 def test_5xx_and_connection_errors_back_off_exponentially_then_give_up(client, slept):
-    responses.get(f"{BASE}/tag/", status=503)
-    responses.get(f"{BASE}/tag/", body=requests.ConnectionError("boom"))
-    responses.get(f"{BASE}/tag/", status=502)
-    responses.get(f"{BASE}/tag/", status=500)
+    responses.get(f"{BASE}/tag", status=503)
+    responses.get(f"{BASE}/tag", body=requests.ConnectionError("boom"))
+    responses.get(f"{BASE}/tag", status=502)
+    responses.get(f"{BASE}/tag", status=500)
     with pytest.raises(RetryableError) as caught:
         client.tags()
     assert len(responses.calls) == 4
@@ -89,14 +89,14 @@ def test_5xx_and_connection_errors_back_off_exponentially_then_give_up(client, s
 
 @responses.activate
 def test_timeouts_are_retried(client):
-    responses.get(f"{BASE}/tag/", body=requests.Timeout("slow"))
-    responses.get(f"{BASE}/tag/", json=envelope([{"id": "t1"}]))
+    responses.get(f"{BASE}/tag", body=requests.Timeout("slow"))
+    responses.get(f"{BASE}/tag", json=envelope([{"id": "t1"}]))
     assert len(client.tags()) == 1
 
 
 @responses.activate
 def test_401_is_permanent_and_never_shows_the_token(client):
-    responses.get(f"{BASE}/user/", status=401, json={"detail": f"Bad token {TOKEN}"})
+    responses.get(f"{BASE}/user", status=401, json={"detail": f"Bad token {TOKEN}"})
     with pytest.raises(PermanentError) as caught:
         client.users()
     assert caught.value.status == 401
@@ -107,7 +107,7 @@ def test_401_is_permanent_and_never_shows_the_token(client):
 
 @responses.activate
 def test_error_details_are_redacted(client):
-    responses.get(f"{BASE}/tag/", status=400, json={"detail": f"filter invalid near {TOKEN}"})
+    responses.get(f"{BASE}/tag", status=400, json={"detail": f"filter invalid near {TOKEN}"})
     with pytest.raises(PermanentError) as caught:
         client.tags()
     assert TOKEN not in str(caught.value)
@@ -116,15 +116,15 @@ def test_error_details_are_redacted(client):
 
 @responses.activate
 def test_past_the_last_page_404_ends_the_listing(client):
-    responses.get(f"{BASE}/resource/catalog/", json=envelope([{"id": "r1"}], next_page=2, count=2))
-    responses.get(f"{BASE}/resource/catalog/", status=404, json={"detail": "Invalid page."})
+    responses.get(f"{BASE}/resource/catalog", json=envelope([{"id": "r1"}], next_page=2, count=2))
+    responses.get(f"{BASE}/resource/catalog", status=404, json={"detail": "Invalid page."})
     pages = list(client.iter_resource_pages())
     assert [r["id"] for p in pages for r in p.results] == ["r1"]
 
 
 @responses.activate
 def test_filter_and_sort_travel_as_json_query_parameters(client):
-    responses.get(f"{BASE}/resource/catalog/", json=envelope([]))
+    responses.get(f"{BASE}/resource/catalog", json=envelope([]))
     client.resource_page({"operator": "exact", "field": "integration_id", "value": "i1"},
                          {"field": "created_at", "order": "asc", "tie_breaker": None})
     request = responses.calls[0].request
@@ -188,3 +188,26 @@ def test_writes_are_throttled_client_side():
     client.patch_resource("r1", {"description": "z"})
     assert len(slept) == 1 and 59.9 < slept[0] <= 60.1
     assert len(responses.calls) == 3
+
+
+@responses.activate
+def test_a_path_spelled_the_other_way_is_tried_once_and_remembered(client):
+    responses.get(f"{BASE}/user", status=404, json={"detail": "Not found."})
+    responses.get(f"{BASE}/user/", json=envelope([{"id": "u1"}], next_page=2, count=2, total_pages=2))
+    responses.get(f"{BASE}/user/", json=envelope([{"id": "u2"}], page=2, count=2, total_pages=2))
+    assert [u["id"] for u in client.users()] == ["u1", "u2"]
+    assert [call.request.url.split("?")[0] for call in responses.calls] == [
+        f"{BASE}/user", f"{BASE}/user/", f"{BASE}/user/"]
+    client.users()
+    assert responses.calls[3].request.url.split("?")[0] == f"{BASE}/user/"
+
+
+@responses.activate
+def test_without_next_page_or_total_pages_the_count_drives_paging(client):
+    def bare(results, count):
+        return {"count": count, "results": results}
+
+    responses.get(f"{BASE}/tag", json=bare([{"id": "a"}, {"id": "b"}], 3))
+    responses.get(f"{BASE}/tag", json=bare([{"id": "c"}], 3))
+    assert [t["id"] for t in client.tags()] == ["a", "b", "c"]
+    assert len(responses.calls) == 2

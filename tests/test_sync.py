@@ -280,3 +280,52 @@ def test_hygiene_report_matches_the_workspace(emulator_settings, emulator, capsy
     call_command("hygiene_report", "--format", "text")
     text = capsys.readouterr().out
     assert f"{len(records):,} resources" in text and "Undocumented" in text
+
+
+def test_a_server_that_refuses_our_sort_and_the_entity_type_field_still_lists_everything():
+    workspace = Workspace.generate(resources=24_000, seed=9)
+    original = workspace.list_resources
+
+    def quirky(filter_obj=None, sort_obj=None, teams=None):
+        if sort_obj is not None:
+            raise ValueError("Sorting by created_at is not supported.")
+        if "entity_type" in json.dumps(filter_obj or {}):
+            raise ValueError("Unknown filter field entity_type.")
+        return original(filter_obj, sort_obj, teams=teams)
+
+    workspace.list_resources = quirky
+    server = EmulatorServer(workspace, token=TOKEN, port=0).start()
+    try:
+        run = run_sync(client=fast_client(server))
+        assert run.status == SyncRun.SUCCEEDED, run.error
+        assert present_ids() == set(workspace.ids())
+        assert "default order" in run.warnings
+    finally:
+        server.stop()
+
+
+def test_unreadable_dbt_results_keep_the_previous_ones(emulator):
+    run_sync(client=fast_client(emulator))
+    failing_before = DbtTestStatus.objects.filter(status="failing").count()
+    assert failing_before > 0
+    emulator.workspace.failing_tests = lambda integration_id: None  # the server now answers 404
+    run = run_sync(client=fast_client(emulator))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert "could not be read" in run.warnings
+    assert DbtTestStatus.objects.filter(status="failing").count() == failing_before
+
+
+def test_a_resource_skipped_by_a_shifting_listing_is_not_marked_removed(emulator):
+    run_sync(client=fast_client(emulator))
+    hidden = sorted(emulator.workspace.ids())[:3]
+    original = emulator.workspace.list_resources
+
+    def skipping(filter_obj=None, sort_obj=None, teams=None):
+        return tuple(i for i in original(filter_obj, sort_obj, teams=teams) if i not in hidden)
+
+    emulator.workspace.list_resources = skipping  # listed nowhere, but GET still finds them
+    run = run_sync(client=fast_client(emulator))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert run.removed == 0
+    assert set(hidden) <= present_ids()
+    assert "still exist in Secoda" in run.warnings
