@@ -105,8 +105,7 @@ class Sweep:
                 self.slice_done(label)
                 return max(listed, first.count or 0)
             # No count and the listing ran into the cap: it was capped after all.
-        else:
-            self.writer.add(first.results)
+        # A capped first page is not stored: the narrower slices list the same resources again.
         if split is None:
             self.incomplete(f"{label}: over {PAGE_CAP:,} resources and no narrower way to list them")
             return real_count(first) or PAGE_CAP
@@ -220,7 +219,6 @@ class Sweep:
             self.slice_done(pack_label)
             return listed
         # children_count understated the pack: halve it.
-        self.writer.add(first.results)
         middle = len(pack) // 2
         return self.list_pack(label, filter_obj, pack[:middle]) + self.list_pack(label, filter_obj, pack[middle:])
 

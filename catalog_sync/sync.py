@@ -15,6 +15,7 @@ from django.utils import timezone
 from catalog_sync import locks, normalize
 from catalog_sync.client import PermanentError, SecodaClient, SecodaError
 from catalog_sync.mirror import ResourceWriter, upsert_simple
+from catalog_sync.signals import sync_succeeded
 from catalog_sync.models import (
     DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, Tag, Team, is_dbt_type,
 )
@@ -86,8 +87,12 @@ def run_sync(trigger="manual", client=None, listener=None):
         run.finished_at = timezone.now()
         run.save()
         locks.release(LOCK_NAME, holder)
-        if listener:
-            listener(run, "finished")
+    if run.status == SyncRun.SUCCEEDED:
+        for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
+            if error is not None:
+                logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)
+    if listener:
+        listener(run, "finished")
     return run
 
 

@@ -202,3 +202,13 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# Health score: 100 minus the weights of the rules a resource breaks (clamped at 0).
+HEALTH_WEIGHTS = {
+    "stale": env_int("HEALTH_WEIGHT_STALE", 20, minimum=0),
+    "unowned": env_int("HEALTH_WEIGHT_UNOWNED", 25, minimum=0),
+    "undocumented": env_int("HEALTH_WEIGHT_UNDOCUMENTED", 20, minimum=0),
+    "failing_dbt_tests": env_int("HEALTH_WEIGHT_FAILING_DBT_TESTS", 25, minimum=0),
+    "warning_dbt_tests": env_int("HEALTH_WEIGHT_WARNING_DBT_TESTS", 5, minimum=0),
+    "unused": env_int("HEALTH_WEIGHT_UNUSED", 5, minimum=0),
+}

@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -7,6 +9,14 @@ from catalog_sync.emulator.workspace import Workspace
 from hygiene.roles import ensure_roles
 
 TOKEN = "test-secret-token-3f9a"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database per pytest process, so two runs on one machine never drop each other's."""
+    from django.conf import settings
+
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_hygiene_{os.getpid()}"
 
 
 def fast_client(server, **overrides):

@@ -5,3 +5,9 @@ class DashboardConfig(AppConfig):
     name = "hygiene.dashboard"
     label = "dashboard"
     verbose_name = "Dashboard"
+
+    def ready(self):
+        from catalog_sync.signals import sync_succeeded
+        from hygiene.dashboard.snapshots import snapshot_after_sync
+
+        sync_succeeded.connect(snapshot_after_sync, dispatch_uid="dashboard-snapshot-after-sync")

@@ -1,16 +1,38 @@
+import csv
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
-from django.http import JsonResponse
-from django.shortcuts import render
-from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import BooleanField, Case, Value, When
+from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_tables2 import RequestConfig
 
-from catalog_sync.models import SyncRun
-from hygiene.rules import RULE_LABELS, summary
+from catalog_sync.models import DbtTestStatus, Resource, SyncRun
+from hygiene.dashboard import lists
+from hygiene.dashboard.charts import trend_chart
+from hygiene.dashboard.directory import Directory
+from hygiene.dashboard.filtersets import ResourceFilterSet
+from hygiene.dashboard.forms import SnoozeForm
+from hygiene.dashboard.issues import active_snoozes, open_issue_filters, snoozed_q
+from hygiene.dashboard.models import Snapshot, Snooze
+from hygiene.dashboard.snapshots import latest_snapshot, take_snapshot
+from hygiene.dashboard.tables import ResourceTable
+from hygiene.roles import is_steward
+from hygiene.rules import RULE_EXPLANATIONS, RULE_LABELS, RULES, health_expression
 
+PER_PAGE_CHOICES = (25, 50, 100, 200)
+TREND_POINTS = 60
+
+
+# -- shared pieces -------------------------------------------------------------------
 
 def mirror_status():
     """The last finished sync, the running one, and what a steward should be warned about."""
@@ -44,17 +66,274 @@ def sync_schedule():
     return {"every": every, "next_run": max(next_run, timezone.now())}
 
 
+def percent(part, whole):
+    return 100 * part / whole if whole else 0
+
+
+def breakdown_rows(groups, label_of, link_param):
+    """Rows for a breakdown table, worst first (most open issues)."""
+    rows = []
+    for key, measures in groups.items():
+        rows.append({"key": key, "label": label_of(key), "link_param": link_param, **measures,
+                     "issue_share": percent(measures.get("issues", 0), measures.get("resources", 0))})
+    return sorted(rows, key=lambda r: (-r.get("issues", 0), r["label"].lower()))
+
+
+def steward_required(view):
+    def wrapped(request, *args, **kwargs):
+        if not is_steward(request.user):
+            raise PermissionDenied("Only stewards can change anything here.")
+        return view(request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return wrapped
+
+
+# -- overview ------------------------------------------------------------------------
+
 def home(request):
-    report = summary()
-    total = report["resources"]
+    snapshot = latest_snapshot()
+    directory = Directory()
+    totals = snapshot.totals
+    total = totals.get("resources", 0)
     rules = [
-        {"key": key, "label": label, "count": report[key],
-         "percent": (100 * report[key] / total) if total else 0}
-        for key, label in RULE_LABELS.items()
+        {"key": key, "label": RULE_LABELS[key], "count": totals.get(key, 0),
+         "coverage": 100 - percent(totals.get(key, 0), total), "explanation": RULE_EXPLANATIONS[key]}
+        for key in RULES
     ]
-    by_type = sorted(report["by_entity_type"].items(), key=lambda item: -item[1]["resources"])
+    history = list(Snapshot.objects.filter(reason=Snapshot.SYNC).only("taken_at", "totals")[:TREND_POINTS])[::-1]
+    trend = trend_chart([(s.taken_at, s.totals) for s in history], RULES, RULE_LABELS)
     return render(request, "dashboard/home.html", {
-        "report": report, "rules": rules, "by_type": by_type, **mirror_status(),
+        "snapshot": snapshot, "totals": totals, "rules": rules, "trend": trend,
+        "integration_count": len(snapshot.by_integration),
+        "by_integration": breakdown_rows(snapshot.by_integration,
+                                         lambda k: directory.integrations.get(k, "No integration"), "integration"),
+        "by_entity_type": breakdown_rows(snapshot.by_entity_type, lambda k: k.replace("_", " ").capitalize(),
+                                         "entity_type"),
+        "by_team": breakdown_rows(snapshot.by_team, lambda k: directory.teams.get(k, f"Unknown team {k[:8]}"),
+                                  "team"),
+        "rule_keys": RULES, "rule_labels": RULE_LABELS, **mirror_status(),
+    })
+
+
+# -- issue lists ---------------------------------------------------------------------
+
+def parse_positive(value):
+    """A whole number of at least 1, or None."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 1 else None
+
+
+def filtered_issues(request, rule):
+    """The list's filterset and queryset. Invalid filter values are dropped with a message, never a 500."""
+    snoozed = request.GET.get("snoozed", lists.SNOOZED_HIDE)
+    if snoozed not in (lists.SNOOZED_HIDE, lists.SNOOZED_ONLY):
+        messages.warning(request, f"“{snoozed}” is not a snooze view; showing open issues.")
+        snoozed = lists.SNOOZED_HIDE
+    base = lists.issue_queryset(rule, snoozed=snoozed)
+    filterset = ResourceFilterSet(request.GET, queryset=base)
+    if filterset.is_bound and not filterset.is_valid():
+        data = request.GET.copy()
+        for name, errors in filterset.errors.items():
+            label = filterset.form.fields[name].label if name in filterset.form.fields else name
+            messages.error(request, f"Ignored the filter “{label}”: {' '.join(errors)}")
+            data.pop(name, None)
+        filterset = ResourceFilterSet(data, queryset=base)
+    return filterset, snoozed
+
+
+def visible_columns(request):
+    """Columns chosen by the user (kept in the session), always including the title."""
+    all_columns = [name for name in ResourceTable.base_columns]
+    if "columns" in request.GET:
+        chosen = [c for c in request.GET.getlist("columns") if c in all_columns]
+        request.session["resource_columns"] = chosen
+    chosen = request.session.get("resource_columns") or list(ResourceTable.DEFAULT_COLUMNS)
+    return [c for c in all_columns if c in chosen or c in ResourceTable.ALWAYS]
+
+
+def issue_list(request, rule=None):
+    if rule is not None and rule not in RULES:
+        raise Http404("There is no such rule.")
+    filterset, snoozed = filtered_issues(request, rule)
+    directory = Directory()
+    columns = visible_columns(request)
+    table = ResourceTable(filterset.qs, directory=directory,
+                          exclude=[c for c in ResourceTable.base_columns if c not in columns])
+    per_page = parse_positive(request.GET.get("per_page"))
+    if "per_page" in request.GET and per_page not in PER_PAGE_CHOICES:
+        messages.warning(request, f"Showing 50 rows a page; choose one of {', '.join(map(str, PER_PAGE_CHOICES))}.")
+        per_page = 50
+    page = parse_positive(request.GET.get("page"))
+    if "page" in request.GET and page is None:
+        messages.warning(request, f"“{request.GET['page']}” is not a page number; showing the first page.")
+    RequestConfig(request, paginate=False).configure(table)  # sorting from ?sort=
+    table.paginate(per_page=per_page or 50, page=1)  # sets up the paginator (one COUNT)
+    if page and page > table.paginator.num_pages:
+        messages.warning(request, f"There is no page {page}; showing the last page.")
+        page = table.paginator.num_pages
+    table.page = table.paginator.page(page or 1)
+    query = request.GET.copy()
+    for name in ("page", "sort", "columns"):
+        query.pop(name, None)
+    export_query = query.urlencode()
+    open_query = query.copy()
+    open_query.pop("snoozed", None)
+    return render(request, "dashboard/issue_list.html", {
+        "rule": rule, "rule_label": RULE_LABELS.get(rule, "All issues"),
+        "explanation": RULE_EXPLANATIONS.get(rule, "Every resource that breaks at least one rule."),
+        "filterset": filterset, "table": table, "snoozed": snoozed,
+        "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
+        "filters_active": any(v for k, v in query.items() if k not in ("per_page", "snoozed")),
+        "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
+                                           for name in ResourceTable.base_columns if name not in ResourceTable.ALWAYS],
+        "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
+        "rules": [(key, RULE_LABELS[key]) for key in RULES],
+        "can_edit": is_steward(request.user),
+        "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": export_query,
+                                           "next": request.get_full_path()}),
+    })
+
+
+class Echo:
+    def write(self, value):
+        return value
+
+
+def issue_export(request, rule=None):
+    if rule is not None and rule not in RULES:
+        raise Http404("There is no such rule.")
+    filterset, _ = filtered_issues(request, rule)
+    writer = csv.writer(Echo())
+    rows = lists.csv_rows(filterset.qs.order_by("title_full", "id"), Directory())
+    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="catalog-{rule or "all-issues"}-{stamp}.csv"'
+    return response
+
+
+# -- one resource --------------------------------------------------------------------
+
+def resource_detail(request, pk):
+    snoozes = active_snoozes()
+    open_filters = open_issue_filters(snoozes=snoozes)
+    annotations = {f"breaks_{name}": Case(When(q, then=Value(True)), default=Value(False),
+                                          output_field=BooleanField())
+                   for name, q in open_filters.items()}
+    resource = get_object_or_404(
+        Resource.objects.select_related("integration", "parent").annotate(
+            health=health_expression(open_filters), **annotations),
+        pk=pk,
+    )
+    directory = Directory()
+    children = resource.children.filter(removed_at__isnull=True).order_by("title", "id")
+    dbt = DbtTestStatus.objects.filter(resource_id=resource.pk).select_related("integration")
+    own_snoozes = Snooze.objects.filter(resource=resource).select_related("created_by").order_by("-created_at")
+    filter_snoozed_rules = []
+    for rule in RULES:
+        q = snoozed_q(rule, [s for s in snoozes if s.filter_query], "")
+        if q is not None and Resource.objects.filter(q, pk=resource.pk).exists():
+            filter_snoozed_rules.append(RULE_LABELS[rule])
+    broken = [(rule, RULE_LABELS[rule], RULE_EXPLANATIONS[rule]) for rule in RULES
+              if getattr(resource, f"breaks_{rule}")]
+    return render(request, "dashboard/resource.html", {
+        "resource": resource, "broken": broken,
+        "owners": directory.owner_names(resource), "teams": directory.team_names(resource.teams),
+        "tags": directory.tag_names(resource.tags), "children": children[:50],
+        "children_count": children.count(), "dbt": dbt, "snoozes": own_snoozes,
+        "filter_snoozed_rules": filter_snoozed_rules, "can_edit": is_steward(request.user),
+        "snooze_form": SnoozeForm(initial={"resource": resource.pk, "next": request.get_full_path()}),
+        "rules": [(key, RULE_LABELS[key]) for key in RULES],
+    })
+
+
+# -- people and teams ----------------------------------------------------------------
+
+def owners(request):
+    snapshot = latest_snapshot()
+    directory = Directory()
+    rows = breakdown_rows(snapshot.by_owner, directory.owner_label, "owner")
+    return render(request, "dashboard/breakdown.html", {
+        "title": "Owners", "rows": rows, "param": "owner", "snapshot": snapshot,
+        "intro": "Every person and group that owns assets, with the most open issues first: who to talk to first.",
+        "unowned": snapshot.totals.get("unowned", 0), "rule_keys": RULES, "rule_labels": RULE_LABELS,
+    })
+
+
+def teams(request):
+    snapshot = latest_snapshot()
+    directory = Directory()
+    rows = breakdown_rows(snapshot.by_team, lambda k: directory.teams.get(k, f"Unknown team {k[:8]}"), "team")
+    return render(request, "dashboard/breakdown.html", {
+        "title": "Teams", "rows": rows, "param": "team", "snapshot": snapshot,
+        "intro": "Every Secoda team with assets, with the most open issues first.",
+        "rule_keys": RULES, "rule_labels": RULE_LABELS,
+    })
+
+
+# -- snoozes -------------------------------------------------------------------------
+
+def safe_next(request, fallback):
+    target = request.POST.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return fallback
+
+
+@require_POST
+@steward_required
+def snooze_create(request):
+    form = SnoozeForm(request.POST)
+    fallback = reverse("dashboard:snoozes")
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            label = form.fields[field].label if field in form.fields else ""
+            messages.error(request, f"Not snoozed. {label + ': ' if label else ''}{' '.join(errors)}")
+        return redirect(safe_next(request, fallback))
+    data = form.cleaned_data
+    snooze = Snooze(rule=data["rule"], reason=data["reason"], expires_at=form.expires_at(), created_by=request.user)
+    if data["resource"]:
+        snooze.resource = get_object_or_404(Resource, pk=data["resource"])
+        target = snooze.resource.title_full or snooze.resource.pk
+    else:
+        filterset = ResourceFilterSet(QueryDict(data["filter_query"]))
+        if not filterset.is_valid() or not filterset.describe():
+            messages.error(request, "Not snoozed: choose at least one valid filter first (snoozing everything "
+                                    "would hide the whole catalog).")
+            return redirect(safe_next(request, fallback))
+        snooze.filter_query = data["filter_query"]
+        snooze.filter_label = filterset.describe()[:300]
+        target = f"everything matching {snooze.filter_label}"
+    snooze.save()
+    take_snapshot(Snapshot.SNOOZE)
+    what = RULE_LABELS.get(snooze.rule, "every rule").lower() if snooze.rule else "every rule"
+    messages.success(request, f"Snoozed {what} for {target} until {data['until']:%b %-d, %Y}. The counts are updated.")
+    return redirect(safe_next(request, fallback))
+
+
+@require_POST
+@steward_required
+def snooze_cancel(request, pk):
+    snooze = get_object_or_404(Snooze, pk=pk, cancelled_at__isnull=True)
+    snooze.cancelled_at = timezone.now()
+    snooze.cancelled_by = request.user
+    snooze.save(update_fields=["cancelled_at", "cancelled_by"])
+    take_snapshot(Snapshot.SNOOZE)
+    messages.success(request, "The snooze was ended; those issues count again.")
+    return redirect(safe_next(request, reverse("dashboard:snoozes")))
+
+
+def snoozes(request):
+    now = timezone.now()
+    all_snoozes = Snooze.objects.select_related("resource", "created_by", "cancelled_by").order_by("-created_at")
+    return render(request, "dashboard/snoozes.html", {
+        "active": [s for s in all_snoozes if s.cancelled_at is None and s.expires_at > now],
+        "ended": [s for s in all_snoozes if s.cancelled_at is not None or s.expires_at <= now][:100],
+        "rule_labels": RULE_LABELS, "can_edit": is_steward(request.user),
     })
 
 
@@ -65,3 +344,4 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+

@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from hygiene.rules import RULE_LABELS, summary
+from hygiene.rules import REPORT_RULES, RULE_LABELS, summary
 
 
 class Command(BaseCommand):
@@ -26,8 +26,8 @@ class Command(BaseCommand):
             return f"{n / total:.0%}" if total else "-"
 
         lines = [f"{total:,} resources in {report['integrations']:,} integrations", ""]
-        for rule, label in RULE_LABELS.items():
-            lines.append(f"  {label:<20} {report[rule]:>9,}  {share(report[rule]):>5}")
+        for rule in REPORT_RULES:
+            lines.append(f"  {RULE_LABELS[rule]:<20} {report[rule]:>9,}  {share(report[rule]):>5}")
         lines += ["", "By type:", f"  {'type':<16} {'resources':>10} {'stale':>8} {'unowned':>8} "
                   f"{'undocumented':>13} {'failing dbt':>12}"]
         for entity_type, row in report["by_entity_type"].items():

@@ -14,3 +14,19 @@ def duration_words(delta):
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} seconds" if seconds < 120 else f"{seconds // 60} minutes"
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def health_badge(value):
+    """A 0-100 score as a coloured badge."""
+    from django.utils.html import format_html
+
+    if value is None:
+        return "–"
+    band = "good" if value >= 80 else "fair" if value >= 50 else "poor"
+    return format_html('<span class="health health-{}">{}</span>', band, f"{value:.0f}")

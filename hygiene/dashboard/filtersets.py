@@ -1,0 +1,107 @@
+"""ResourceFilterSet: the one source of filter logic for issue lists, CSV
+exports, filter-wide snoozes and (later) "select all matching"."""
+import django_filters
+from django import forms
+from django.db.models import Q
+
+from catalog_sync.models import Integration, ResourceRef, SecodaGroup, SecodaUser, Tag, Team
+from catalog_sync.sweep import TYPE_ORDER
+
+NO_OWNER = "none"
+YES_NO_ANY = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
+
+
+def ref_q(kind, ref_id):
+    return Q(pk__in=ResourceRef.objects.filter(kind=kind, ref_id=ref_id).values("resource_id"))
+
+
+def owner_choices():
+    users = [(f"user:{u.pk}", u.display_name) for u in SecodaUser.objects.present().only(
+        "id", "first_name", "last_name", "email")]
+    groups = [(f"group:{g.pk}", f"{g.name} (group)") for g in SecodaGroup.objects.present().only("id", "name")]
+    return [(NO_OWNER, "No owner"), *sorted(users, key=lambda c: c[1].lower()),
+            *sorted(groups, key=lambda c: c[1].lower())]
+
+
+def entity_type_choices():
+    from hygiene.dashboard.snapshots import latest_snapshot
+
+    snapshot = latest_snapshot(refresh=False)
+    known = set(snapshot.by_entity_type) if snapshot else set()
+    ordered = [t for t in TYPE_ORDER if t in known] + sorted(known - set(TYPE_ORDER))
+    return [(t, t.replace("_", " ").capitalize()) for t in (ordered or TYPE_ORDER)]
+
+
+class ResourceFilterSet(django_filters.FilterSet):
+    q = django_filters.CharFilter(method="search", label="Search",
+                                  widget=forms.TextInput(attrs={"placeholder": "Title or path contains…"}))
+    integration = django_filters.ModelMultipleChoiceFilter(
+        queryset=Integration.objects.present(), label="Integration")
+    entity_type = django_filters.MultipleChoiceFilter(choices=entity_type_choices, label="Type")
+    native_type = django_filters.CharFilter(field_name="native_type", lookup_expr="iexact", label="Native type")
+    team = django_filters.ModelChoiceFilter(queryset=Team.objects.present(), method="with_team", label="Team",
+                                            empty_label="Any team")
+    owner = django_filters.ChoiceFilter(choices=owner_choices, method="with_owner", label="Owner",
+                                        empty_label="Anyone")
+    tag = django_filters.ModelChoiceFilter(queryset=Tag.objects.present(), method="with_tag", label="Tag",
+                                           empty_label="Any tag")
+    usage_min = django_filters.NumberFilter(field_name="external_usage", lookup_expr="gte", label="Usage at least",
+                                            min_value=0)
+    usage_max = django_filters.NumberFilter(field_name="external_usage", lookup_expr="lte", label="Usage at most",
+                                            min_value=0)
+    pii = django_filters.BooleanFilter(label="PII", widget=YES_NO_ANY)
+    verified = django_filters.BooleanFilter(label="Verified", widget=YES_NO_ANY)
+    published = django_filters.BooleanFilter(label="Published", widget=YES_NO_ANY)
+    updated_after = django_filters.DateFilter(field_name="updated_at", lookup_expr="date__gte",
+                                              label="Updated on or after",
+                                              widget=forms.DateInput(attrs={"type": "date"}))
+    updated_before = django_filters.DateFilter(field_name="updated_at", lookup_expr="date__lte",
+                                               label="Updated on or before",
+                                               widget=forms.DateInput(attrs={"type": "date"}))
+
+    # Filters that narrow by a relation; kept as names so forms and labels can list them.
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        return queryset.filter(Q(title_full__icontains=value) | Q(title__icontains=value))
+
+    def with_team(self, queryset, name, team):
+        return queryset.filter(ref_q(ResourceRef.TEAM, team.pk))
+
+    def with_tag(self, queryset, name, tag):
+        return queryset.filter(ref_q(ResourceRef.TAG, tag.pk))
+
+    def with_owner(self, queryset, name, value):
+        if value == NO_OWNER:
+            return queryset.filter(is_owned=False)
+        kind, _, ref_id = value.partition(":")
+        return queryset.filter(ref_q(ResourceRef.OWNER if kind == "user" else ResourceRef.OWNER_GROUP, ref_id))
+
+    def describe(self):
+        """Plain words for the active filters: "Integration: Snowflake; Owner: No owner"."""
+        if not self.is_bound or not self.is_valid():
+            return ""
+        parts = []
+        for name, value in self.form.cleaned_data.items():
+            if value in (None, "", [], ()) or (hasattr(value, "exists") and not value.exists()):
+                continue
+            field = self.form.fields[name]
+            if hasattr(value, "__iter__") and not isinstance(value, str):
+                shown = ", ".join(str(dict(field.choices).get(v, v)) if hasattr(field, "choices") and
+                                  not hasattr(v, "pk") else str(v) for v in value)
+            elif hasattr(field, "choices") and not hasattr(value, "pk"):
+                shown = str(dict(field.choices).get(value, value))
+            else:
+                shown = {True: "yes", False: "no"}.get(value, str(value))
+            parts.append(f"{field.label}: {shown}")
+        return "; ".join(parts)
+
+
+def filterset_from_query(query, queryset=None):
+    """A bound filterset from a stored query string (snoozes, saved selections)."""
+    from django.http import QueryDict
+
+    from hygiene.rules import in_scope
+
+    return ResourceFilterSet(QueryDict(query), queryset=queryset if queryset is not None else in_scope())

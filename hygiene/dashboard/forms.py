@@ -1,0 +1,45 @@
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.utils import timezone
+
+from hygiene.rules import RULE_LABELS
+
+MAX_SNOOZE_DAYS = 366
+
+
+class SnoozeForm(forms.Form):
+    rule = forms.ChoiceField(choices=[("", "Every rule"), *RULE_LABELS.items()], required=False,
+                             label="Which issue")
+    until = forms.DateField(label="Snooze until", widget=forms.DateInput(attrs={"type": "date"}),
+                            help_text="The issue comes back on this date.")
+    reason = forms.CharField(label="Why", max_length=2000,
+                             widget=forms.Textarea(attrs={"rows": 2, "placeholder": "e.g. scratch schema, "
+                                                          "dropped next quarter"}))
+    resource = forms.CharField(required=False, widget=forms.HiddenInput)
+    filter_query = forms.CharField(required=False, widget=forms.HiddenInput)
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_until(self):
+        until = self.cleaned_data["until"]
+        today = timezone.localdate()
+        if until <= today:
+            raise forms.ValidationError("Pick a date after today.")
+        if until > today + timedelta(days=MAX_SNOOZE_DAYS):
+            raise forms.ValidationError("Snoozes last at most a year; pick an earlier date.")
+        return until
+
+    def clean_reason(self):
+        reason = self.cleaned_data["reason"].strip()
+        if len(reason) < 3:
+            raise forms.ValidationError("Say in a few words why this is accepted.")
+        return reason
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("resource")) == bool(data.get("filter_query")):
+            raise forms.ValidationError("Snooze either one resource or one filter.")
+        return data
+
+    def expires_at(self):
+        return timezone.make_aware(datetime.combine(self.cleaned_data["until"], time.min))

@@ -1,0 +1,86 @@
+"""Snapshots: the overview's counts, breakdowns and health, stored after every
+successful sync and whenever a snooze changes, so pages read one row."""
+import logging
+
+from django.db.models import Avg, Count, Q
+
+from catalog_sync.models import ResourceRef
+from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
+from hygiene.rules import RULES, health_expression, in_scope, scope_q
+
+logger = logging.getLogger(__name__)
+
+
+def aggregates(prefix="", snoozes=()):
+    open_filters = open_issue_filters(prefix, snoozes)
+    snoozed = snoozed_issue_filters(prefix, snoozes)
+    # Aliased with a prefix: an aggregate may not share a model field's name ("stale").
+    return {
+        "m_resources": Count("pk"),
+        **{f"m_{rule}": Count("pk", filter=q) for rule, q in open_filters.items()},
+        "m_issues": Count("pk", filter=any_of(open_filters)),
+        "m_snoozed": Count("pk", filter=any_of(snoozed)) if snoozed else Count("pk", filter=Q(pk__isnull=True)),
+        "m_health": Avg(health_expression(open_filters)),
+    }
+
+
+def _clean(row):
+    measures = {name[2:]: value for name, value in row.items() if name.startswith("m_")}
+    if measures.get("health") is not None:
+        measures["health"] = round(measures["health"], 1)
+    return measures
+
+
+def _grouped(queryset, keys, measures, key_of):
+    rows = queryset.order_by().values(*keys).annotate(**measures)
+    return {key_of(row): _clean(row) for row in rows}
+
+
+def compute():
+    """Fresh counts from the mirror (a handful of aggregate queries)."""
+    snoozes = active_snoozes()
+    direct = aggregates("", snoozes)
+    via_ref = aggregates("resource__", snoozes)
+    refs = ResourceRef.objects.filter(scope_q("resource__"))
+    return {
+        "totals": _clean(in_scope().aggregate(**direct)),
+        "by_integration": _grouped(in_scope(), ["integration_id"], direct, lambda r: r["integration_id"] or ""),
+        "by_entity_type": _grouped(in_scope(), ["entity_type"], direct, lambda r: r["entity_type"] or "unknown"),
+        "by_team": _grouped(refs.filter(kind=ResourceRef.TEAM), ["ref_id"], via_ref, lambda r: r["ref_id"]),
+        "by_owner": _grouped(
+            refs.filter(kind__in=[ResourceRef.OWNER, ResourceRef.OWNER_GROUP]), ["kind", "ref_id"], via_ref,
+            lambda r: f"{'user' if r['kind'] == ResourceRef.OWNER else 'group'}:{r['ref_id']}"),
+    }
+
+
+def take_snapshot(reason, sync_run=None):
+    from hygiene.dashboard.models import Snapshot
+
+    return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
+
+
+def latest_snapshot(refresh=True):
+    """The newest snapshot; with `refresh`, a new one when a snooze expired since (or none exists yet)."""
+    from django.utils import timezone
+
+    from hygiene.dashboard.models import Snapshot, Snooze
+
+    snapshot = Snapshot.objects.first()
+    if not refresh:
+        return snapshot
+    if snapshot is None:
+        return take_snapshot(Snapshot.REFRESH)
+    expired_since = Snooze.objects.filter(cancelled_at__isnull=True, expires_at__gt=snapshot.taken_at,
+                                          expires_at__lte=timezone.now())
+    if expired_since.exists():
+        return take_snapshot(Snapshot.REFRESH)
+    return snapshot
+
+
+def snapshot_after_sync(sender, run, **kwargs):
+    from hygiene.dashboard.models import Snapshot
+
+    take_snapshot(Snapshot.SYNC, sync_run=run)
+
+
+__all__ = ["RULES", "compute", "latest_snapshot", "take_snapshot", "snapshot_after_sync"]

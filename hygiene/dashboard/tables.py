@@ -1,0 +1,79 @@
+import django_tables2 as tables
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from hygiene.rules import RULE_LABELS, RULES
+
+
+class ResourceTable(tables.Table):
+    title_full = tables.Column(verbose_name="Resource", order_by=("title_full", "id"),
+                               attrs={"td": {"class": "col-title"}})
+    entity_type = tables.Column(verbose_name="Type")
+    native_type = tables.Column(verbose_name="Native type")
+    integration = tables.Column(accessor="integration__name", verbose_name="Integration",
+                                order_by=("integration__name", "title_full"), default="—")
+    issues = tables.Column(empty_values=(), orderable=False, verbose_name="Issues")
+    health = tables.Column(verbose_name="Health", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    owners = tables.Column(empty_values=(), orderable=False, verbose_name="Owners")
+    teams = tables.Column(empty_values=(), orderable=False, verbose_name="Team")
+    tags = tables.Column(empty_values=(), orderable=False, verbose_name="Tags")
+    external_usage = tables.Column(verbose_name="Usage", attrs={"td": {"class": "num"}, "th": {"class": "num"}},
+                                   default="—")
+    internal_usage = tables.Column(verbose_name="Views in Secoda", default="—",
+                                   attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    pii = tables.BooleanColumn(verbose_name="PII")
+    verified = tables.BooleanColumn(verbose_name="Verified")
+    published = tables.BooleanColumn(verbose_name="Published")
+    updated_at = tables.DateTimeColumn(verbose_name="Updated", format="Y-m-d", default="—")
+    url = tables.Column(verbose_name="Secoda", orderable=False, empty_values=())
+
+    DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
+                       "external_usage", "updated_at", "url")
+    ALWAYS = ("title_full",)
+
+    class Meta:
+        template_name = "django_tables2/bootstrap5.html"
+        attrs = {"class": "data resource-table"}
+        order_by = ("title_full",)
+        per_page = 50
+        empty_text = "Nothing here: no resource matches these filters."
+
+    def __init__(self, *args, directory=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.directory = directory
+
+    def render_title_full(self, record, value):
+        return format_html('<a href="{}" title="{}">{}</a>', reverse("dashboard:resource", args=[record.pk]),
+                           record.pk, value or record.title or record.pk)
+
+    def render_entity_type(self, value):
+        return value.replace("_", " ").capitalize()
+
+    def render_issues(self, record):
+        broken = [rule for rule in RULES if getattr(record, f"breaks_{rule}", False)]
+        if not broken:
+            return format_html('<span class="muted">None</span>')
+        return format_html_join(" ", '<span class="pill rule-pill rule-{}">{}</span>',
+                                ((rule, RULE_LABELS[rule]) for rule in broken))
+
+    def render_health(self, value):
+        if value is None:
+            return "—"
+        band = "good" if value >= 80 else "fair" if value >= 50 else "poor"
+        return format_html('<span class="health health-{}">{}</span>', band, value)
+
+    def render_owners(self, record):
+        names = self.directory.owner_names(record)
+        return ", ".join(names) if names else format_html('<span class="muted">No owner</span>')
+
+    def render_teams(self, record):
+        return ", ".join(self.directory.team_names(record.teams)) or "—"
+
+    def render_tags(self, record):
+        names = self.directory.tag_names(record.tags)
+        return format_html_join(" ", '<span class="tag">{}</span>', ((n,) for n in names)) if names else "—"
+
+    def render_url(self, value):
+        if not value:
+            return "—"
+        return format_html('<a href="{}" target="_blank" rel="noopener">Open ↗</a>', value)
