@@ -4,7 +4,7 @@ import django_filters
 from django import forms
 from django.db.models import Q
 
-from catalog_sync.models import Integration, ResourceRef, SecodaGroup, SecodaUser, Tag, Team
+from catalog_sync.models import Integration, Resource, ResourceRef, SecodaGroup, SecodaUser, Tag, Team
 from catalog_sync.sweep import TYPE_ORDER
 
 NO_OWNER = "none"
@@ -59,7 +59,10 @@ class ResourceFilterSet(django_filters.FilterSet):
                                                label="Updated on or before",
                                                widget=forms.DateInput(attrs={"type": "date"}))
 
-    # Filters that narrow by a relation; kept as names so forms and labels can list them.
+    class Meta:
+        model = Resource
+        fields = []
+
     def search(self, queryset, name, value):
         value = value.strip()
         if not value:

@@ -1,6 +1,7 @@
 import django_tables2 as tables
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from hygiene.rules import RULE_LABELS, RULES
 
@@ -52,7 +53,7 @@ class ResourceTable(tables.Table):
     def render_issues(self, record):
         broken = [rule for rule in RULES if getattr(record, f"breaks_{rule}", False)]
         if not broken:
-            return format_html('<span class="muted">None</span>')
+            return mark_safe('<span class="muted">None</span>')
         return format_html_join(" ", '<span class="pill rule-pill rule-{}">{}</span>',
                                 ((rule, RULE_LABELS[rule]) for rule in broken))
 
@@ -64,7 +65,7 @@ class ResourceTable(tables.Table):
 
     def render_owners(self, record):
         names = self.directory.owner_names(record)
-        return ", ".join(names) if names else format_html('<span class="muted">No owner</span>')
+        return ", ".join(names) if names else mark_safe('<span class="muted">No owner</span>')
 
     def render_teams(self, record):
         return ", ".join(self.directory.team_names(record.teams)) or "—"

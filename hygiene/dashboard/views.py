@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import BooleanField, Case, Value, When
-from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,7 +19,7 @@ from catalog_sync.models import DbtTestStatus, Resource, SyncRun
 from hygiene.dashboard import lists
 from hygiene.dashboard.charts import trend_chart
 from hygiene.dashboard.directory import Directory
-from hygiene.dashboard.filtersets import ResourceFilterSet
+from hygiene.dashboard.filtersets import ResourceFilterSet, filterset_from_query
 from hygiene.dashboard.forms import SnoozeForm
 from hygiene.dashboard.issues import active_snoozes, open_issue_filters, snoozed_q
 from hygiene.dashboard.models import Snapshot, Snooze
@@ -300,7 +300,7 @@ def snooze_create(request):
         snooze.resource = get_object_or_404(Resource, pk=data["resource"])
         target = snooze.resource.title_full or snooze.resource.pk
     else:
-        filterset = ResourceFilterSet(QueryDict(data["filter_query"]))
+        filterset = filterset_from_query(data["filter_query"])
         if not filterset.is_valid() or not filterset.describe():
             messages.error(request, "Not snoozed: choose at least one valid filter first (snoozing everything "
                                     "would hide the whole catalog).")
