@@ -198,7 +198,8 @@ class SecodaClient:
                 elif status in RETRY_STATUSES:
                     retry_after = self._retry_after(response)
                     if status == 429 and method in WRITE_METHODS:
-                        self.throttle.push_back(retry_after if retry_after is not None else 60)
+                        wait = retry_after if retry_after is not None else 60
+                        self.throttle.push_back(min(self.max_backoff, wait))
                     problem = f"{label} answered {status}{self._detail(response)}"
                 elif status in (401, 403):
                     raise PermanentError(
@@ -285,6 +286,32 @@ class SecodaClient:
             if exc.status == 404:
                 return None
             raise
+
+    def fetch_resources(self, ids):
+        """Current records of these resources, by id (missing ones are absent).
+
+        One listing filtered by `id in [...]` when this Secoda supports it;
+        one GET per resource when it refuses or ignores that filter.
+        """
+        wanted = set(ids)
+        found = {}
+        try:
+            for page in self.iter_resource_pages({"operator": "in", "field": "id", "value": list(ids)}):
+                for record in page.results:
+                    found[str(record.get("id"))] = record
+                if len(found) > len(wanted):
+                    break
+        except PermanentError as exc:
+            if exc.status != 400:
+                raise
+            found = None
+        if found is None or not set(found) <= wanted:
+            found = {}
+            for resource_id in ids:
+                record = self.get_resource(resource_id)
+                if record is not None:
+                    found[resource_id] = record
+        return found
 
     def integrations(self):
         return self.list_all("integration/integrations")

@@ -6,12 +6,15 @@ of truth (a restart never overwrites an interval someone changed).
 from django.conf import settings
 
 SYNC_TASK_NAME = "Sync the Secoda mirror"
+RESUME_EDITS_TASK_NAME = "Resume waiting bulk edits"
 
 
 def periodic_tasks():
     """name -> (task path, minutes between runs, kwargs)."""
     return {
         SYNC_TASK_NAME: ("catalog_sync.tasks.sync_catalog", settings.SYNC_INTERVAL_MINUTES, {"trigger": "schedule"}),
+        # Picks up bulk edits stored while the broker or every worker was down.
+        RESUME_EDITS_TASK_NAME: ("hygiene.bulk.tasks.resume_change_sets", 1, {}),
     }
 
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_filters",
     "catalog_sync",
     "hygiene.dashboard",
+    "hygiene.bulk",
 ]
 
 MIDDLEWARE = [

@@ -10,5 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", healthz, name="healthz"),
+    path("changes/", include("hygiene.bulk.urls")),
     path("", include("hygiene.dashboard.urls")),
 ]

@@ -7,6 +7,8 @@ from hygiene.rules import RULE_LABELS, RULES
 
 
 class ResourceTable(tables.Table):
+    pk = tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"id": "select-page", "aria-label": "Select this page"},
+                                                     "td__input": {"class": "row-check", "aria-label": "Select"}})
     title_full = tables.Column(verbose_name="Resource", order_by=("title_full", "id"),
                                attrs={"td": {"class": "col-title"}})
     entity_type = tables.Column(verbose_name="Type")
@@ -31,6 +33,7 @@ class ResourceTable(tables.Table):
     DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
                        "external_usage", "updated_at", "url")
     ALWAYS = ("title_full",)
+    STEWARD_ONLY = ("pk",)
 
     class Meta:
         template_name = "django_tables2/bootstrap5.html"

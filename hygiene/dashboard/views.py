@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import BooleanField, Case, Value, When
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -146,14 +146,20 @@ def filtered_issues(request, rule):
     return filterset, snoozed
 
 
-def visible_columns(request):
-    """Columns chosen by the user (kept in the session), always including the title."""
-    all_columns = [name for name in ResourceTable.base_columns]
+def choosable_columns():
+    return [name for name in ResourceTable.base_columns
+            if name not in ResourceTable.ALWAYS and name not in ResourceTable.STEWARD_ONLY]
+
+
+def visible_columns(request, steward):
+    """Columns chosen by the user (kept in the session), always with the title (and, for stewards,
+    the selection checkboxes)."""
     if "columns" in request.GET:
-        chosen = [c for c in request.GET.getlist("columns") if c in all_columns]
+        chosen = [c for c in request.GET.getlist("columns") if c in choosable_columns()]
         request.session["resource_columns"] = chosen
-    chosen = request.session.get("resource_columns") or list(ResourceTable.DEFAULT_COLUMNS)
-    return [c for c in all_columns if c in chosen or c in ResourceTable.ALWAYS]
+    chosen = set(request.session.get("resource_columns") or ResourceTable.DEFAULT_COLUMNS)
+    chosen |= set(ResourceTable.ALWAYS) | (set(ResourceTable.STEWARD_ONLY) if steward else set())
+    return [c for c in ResourceTable.base_columns if c in chosen]
 
 
 def issue_list(request, rule=None):
@@ -161,7 +167,8 @@ def issue_list(request, rule=None):
         raise Http404("There is no such rule.")
     filterset, snoozed = filtered_issues(request, rule)
     directory = Directory()
-    columns = visible_columns(request)
+    steward = is_steward(request.user)
+    columns = visible_columns(request, steward)
     table = ResourceTable(filterset.qs, directory=directory,
                           exclude=[c for c in ResourceTable.base_columns if c not in columns])
     per_page = parse_positive(request.GET.get("per_page"))
@@ -190,13 +197,24 @@ def issue_list(request, rule=None):
         "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
         "filters_active": any(v for k, v in query.items() if k not in ("per_page", "snoozed")),
         "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
-                                           for name in ResourceTable.base_columns if name not in ResourceTable.ALWAYS],
+                                           for name in choosable_columns()],
+        "filter_query": filterset_query(filterset),
         "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
         "rules": [(key, RULE_LABELS[key]) for key in RULES],
-        "can_edit": is_steward(request.user),
-        "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": export_query,
+        "can_edit": steward,
+        "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": filterset_query(filterset),
                                            "next": request.get_full_path()}),
     })
+
+
+def filterset_query(filterset):
+    """The query string of the filters that applied (invalid ones were dropped)."""
+    query = QueryDict(mutable=True)
+    for name in filterset.form.fields:
+        values = [value for value in filterset.data.getlist(name) if value]
+        if values:
+            query.setlist(name, values)
+    return query.urlencode()
 
 
 class Echo:

@@ -30,3 +30,11 @@ def health_badge(value):
         return "–"
     band = "good" if value >= 80 else "fair" if value >= 50 else "poor"
     return format_html('<span class="health health-{}">{}</span>', band, f"{value:.0f}")
+
+
+@register.filter
+def person(user):
+    """A Django user's name for display; "someone" when the account is gone."""
+    if user is None:
+        return "someone"
+    return user.get_full_name() or user.get_username()

@@ -1,0 +1,132 @@
+"""The bulk edit form: names in, ids out. An unknown or ambiguous name is refused before anything
+reaches Secoda."""
+from django import forms
+
+from catalog_sync.models import SecodaGroup, SecodaUser, Tag, Team
+
+LIST_MODES = [("", "Leave as they are"), ("add", "Add these"), ("remove", "Remove these"),
+              ("replace", "Replace the list with these")]
+OWNER_MODES = LIST_MODES + [("clear", "Remove every owner")]
+FLAG_CHOICES = [("", "Leave as it is"), ("true", "Yes"), ("false", "No")]
+DESCRIPTION_MODES = [("", "Leave descriptions as they are"), ("blank", "Set it where the description is blank"),
+                     ("all", "Set it on every selected resource")]
+
+
+def split_names(text):
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+class Lookup:
+    """Case-insensitive names -> ids for people, groups, tags and teams in the mirror."""
+
+    def __init__(self):
+        self.people = {}
+        for user in SecodaUser.objects.present():
+            for key in {user.display_name.lower(), user.email.lower()} - {""}:
+                self.people.setdefault(key, set()).add(("user", user.pk))
+        for group in SecodaGroup.objects.present():
+            for key in {group.name.lower(), f"{group.name.lower()} (group)"} - {""}:
+                self.people.setdefault(key, set()).add(("group", group.pk))
+        self.tags = self._index(Tag.objects.present())
+        self.teams = self._index(Team.objects.present())
+
+    @staticmethod
+    def _index(queryset):
+        index = {}
+        for obj in queryset:
+            index.setdefault(obj.name.lower(), set()).add(obj.pk)
+        return index
+
+    def resolve(self, names, index, what):
+        ids, errors = [], []
+        for name in names:
+            found = index.get(name.lower(), set())
+            if not found:
+                errors.append(f"No {what} called “{name}” in the mirror.")
+            elif len(found) > 1:
+                errors.append(f"“{name}” matches {len(found)} {what}s; use an e-mail address or a unique name.")
+            else:
+                ids.append(next(iter(found)))
+        return ids, errors
+
+
+class BulkEditForm(forms.Form):
+    owners_mode = forms.ChoiceField(choices=OWNER_MODES, required=False, label="Owners")
+    owners = forms.CharField(required=False, label="People or groups",
+                             help_text="Names or e-mail addresses, separated by commas.",
+                             widget=forms.TextInput(attrs={"list": "people-names", "autocomplete": "off"}))
+    tags_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="Tags")
+    tags = forms.CharField(required=False, label="Tag names", help_text="Separated by commas.",
+                           widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off"}))
+    teams_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="Teams")
+    teams = forms.CharField(required=False, label="Team names", help_text="Separated by commas.",
+                            widget=forms.TextInput(attrs={"list": "team-names", "autocomplete": "off"}))
+    description_mode = forms.ChoiceField(choices=DESCRIPTION_MODES, required=False, label="Description")
+    description = forms.CharField(required=False, label="New description", max_length=5000,
+                                  widget=forms.Textarea(attrs={"rows": 3}))
+    verified = forms.ChoiceField(choices=FLAG_CHOICES, required=False, label="Verified")
+    pii = forms.ChoiceField(choices=FLAG_CHOICES, required=False, label="PII")
+    published = forms.ChoiceField(choices=FLAG_CHOICES, required=False, label="Published")
+
+    def __init__(self, *args, lookup=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lookup = lookup or Lookup()
+
+    def clean(self):
+        data = super().clean()
+        edit, errors = {}, []
+        mode = data.get("owners_mode")
+        if mode:
+            names = split_names(data.get("owners"))
+            if mode != "clear" and not names:
+                self.add_error("owners", "Name at least one person or group.")
+            resolved, problems = self.lookup.resolve(names, self.lookup.people, "person or group")
+            for problem in problems:
+                self.add_error("owners", problem)
+            edit["owners"] = {"mode": mode, "users": [i for kind, i in resolved if kind == "user"],
+                              "groups": [i for kind, i in resolved if kind == "group"]}
+        for field, index_name, what in (("tags", "tags", "tag"), ("teams", "teams", "team")):
+            mode = data.get(f"{field}_mode")
+            if not mode:
+                continue
+            names = split_names(data.get(field))
+            if not names:
+                self.add_error(field, f"Name at least one {what}.")
+            ids, problems = self.lookup.resolve(names, getattr(self.lookup, index_name), what)
+            for problem in problems:
+                self.add_error(field, problem)
+            edit[field] = {"mode": mode, "ids": ids}
+        if data.get("description_mode"):
+            text = (data.get("description") or "").strip()
+            if not text:
+                self.add_error("description", "Write the description to set.")
+            edit["description"] = {"text": text, "only_blank": data["description_mode"] == "blank"}
+        for flag in ("verified", "pii", "published"):
+            if data.get(flag):
+                edit[flag] = data[flag] == "true"
+        if not edit and not self.errors:
+            errors.append("Choose at least one change to make.")
+        if errors:
+            raise forms.ValidationError(errors)
+        data["edit"] = edit
+        data["summary"] = self.describe()
+        return data
+
+    def describe(self):
+        data = self.cleaned_data
+        words = {"add": "add", "remove": "remove", "replace": "set", "clear": "clear"}
+        parts = []
+        for field, label in (("owners", "owners"), ("tags", "tags"), ("teams", "teams")):
+            mode = data.get(f"{field}_mode")
+            if mode == "clear":
+                parts.append(f"clear {label}")
+            elif mode:
+                parts.append(f"{words[mode]} {label} {', '.join(split_names(data.get(field)))}")
+        if data.get("description_mode"):
+            where = " where blank" if data["description_mode"] == "blank" else ""
+            parts.append(f"set description{where}")
+        for flag, label in (("verified", "verified"), ("pii", "PII"), ("published", "published")):
+            if data.get(flag):
+                parts.append(f"{label} {'on' if data[flag] == 'true' else 'off'}")
+        text = "; ".join(parts)
+        return text[:1].upper() + text[1:]

@@ -1,0 +1,265 @@
+"""Bulk edits as change sets: build (preview), submit, run in batches, retry, undo.
+
+Views, Celery tasks and commands all call these functions.
+"""
+import logging
+import math
+import os
+import socket
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from catalog_sync import normalize
+from catalog_sync.client import BULK_UPDATE_LIMIT, PermanentError, RetryableError, SecodaClient
+from catalog_sync.mirror import replace_refs
+from catalog_sync.models import Resource
+from hygiene.bulk.edits import LIST_FIELDS, current_values, matches, planned_change
+from hygiene.bulk.models import ChangeItem, ChangeSet
+from hygiene.rules import is_documented, is_owned
+
+logger = logging.getLogger(__name__)
+
+LEASE_SECONDS = 300
+WRITES_PER_MINUTE = 30
+
+
+class NothingToChange(Exception):
+    """The edit would not change any selected resource."""
+
+
+def estimate(changed, writes_per_minute=WRITES_PER_MINUTE):
+    """API calls and a rough duration for `changed` resources (100 a call, 30 writes a minute)."""
+    calls = math.ceil(changed / BULK_UPDATE_LIMIT)
+    minutes_waiting = max(0, calls - writes_per_minute) / writes_per_minute
+    seconds = minutes_waiting * 60 + calls * 2  # ~2 s a batch: re-read, then write
+    return {"calls": calls, "seconds": round(seconds)}
+
+
+@transaction.atomic
+def build_change_set(user, resources, edit, summary, filter_query="", filter_label="", rule="", undo_of=None,
+                     planned=None):
+    """A draft change set with one item per resource the edit changes (the preview).
+
+    `planned` ({resource_id: (before, after)}) replaces computing the change
+    from `edit` (undo uses it). Raises NothingToChange when nothing would change.
+    """
+    items, selected = [], 0
+    for resource in resources.only("id", "title_full", "title", *current_values_fields()).iterator(chunk_size=2000):
+        selected += 1
+        if planned is not None:
+            if resource.pk not in planned:
+                continue
+            before, after = planned[resource.pk]
+        else:
+            before, after = planned_change(current_values(resource), edit)
+        if after:
+            items.append(ChangeItem(resource_id=resource.pk, title=resource.title_full or resource.title,
+                                    before=before, after=after))
+    if not items:
+        raise NothingToChange("None of the selected resources would change: they already have these values.")
+    change_set = ChangeSet.objects.create(created_by=user, summary=summary[:500], edit=edit,
+                                          filter_query=filter_query, filter_label=filter_label[:300], rule=rule,
+                                          undo_of=undo_of, selected=selected)
+    for item in items:
+        item.change_set = change_set
+    ChangeItem.objects.bulk_create(items, batch_size=1000)
+    return change_set
+
+
+def current_values_fields():
+    return ("owners", "owners_groups", "tags", "teams", "description", "verified", "pii", "published")
+
+
+def progress(change_set):
+    counts = dict(change_set.items.order_by().values_list("status").annotate(n=Count("pk")))
+    total = sum(counts.values())
+    done = total - counts.get(ChangeItem.PENDING, 0)
+    return {
+        "status": change_set.status, "status_label": change_set.get_status_display(), "total": total,
+        "done": done, "percent": round(100 * done / total) if total else 100,
+        **{status: counts.get(status, 0) for status, _ in ChangeItem.STATUSES},
+        "api_calls": change_set.api_calls, "finished": change_set.is_finished, "error": change_set.error,
+    }
+
+
+def submit(change_set, user):
+    """Mark a previewed change set to run and hand it to a worker. Returns False if it was not a draft."""
+    taken = ChangeSet.objects.filter(pk=change_set.pk, status=ChangeSet.DRAFT).update(
+        status=ChangeSet.PENDING, applied_by=user, applied_at=timezone.now())
+    if taken:
+        enqueue(change_set.pk)
+    return bool(taken)
+
+
+def enqueue(change_set_id):
+    """Queue the run once the transaction commits. If the broker is down, the change set stays
+    pending and the periodic `resume_change_sets` task picks it up later."""
+    from hygiene.bulk.tasks import apply_change_set
+
+    def send():
+        try:
+            apply_change_set.delay(change_set_id)
+        except Exception as exc:  # broker down: nothing is lost, the change set is stored as pending
+            logger.warning("Could not queue change set #%s (%s); it stays pending.", change_set_id, exc)
+
+    transaction.on_commit(send)
+
+
+def claim(change_set_id, worker):
+    """Take the change set for this worker: only one worker at a time, and a crashed worker's
+    claim expires."""
+    now = timezone.now()
+    return ChangeSet.objects.filter(pk=change_set_id).filter(
+        Q(status=ChangeSet.PENDING) | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
+    ).update(status=ChangeSet.RUNNING, claimed_by=worker, lease_until=now + timedelta(seconds=LEASE_SECONDS),
+             started_at=now, error="") == 1
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_change_set(change_set_id, client=None, worker=None):
+    """Apply a pending change set in batches of at most 100. Returns the change set, or None if another
+    worker has it. Raises RetryableError (with the change set back to pending) when Secoda is unreachable."""
+    worker = worker or worker_name()
+    if not claim(change_set_id, worker):
+        return None
+    client = client or SecodaClient.from_settings()
+    change_set = ChangeSet.objects.get(pk=change_set_id)
+    calls_before = client.requests_made
+    try:
+        while True:
+            batch = list(change_set.items.filter(status=ChangeItem.PENDING)[:BULK_UPDATE_LIMIT])
+            if not batch:
+                break
+            ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+                lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
+            apply_batch(client, batch)
+            ChangeSet.objects.filter(pk=change_set.pk).update(
+                api_calls=change_set.api_calls + client.requests_made - calls_before)
+    except RetryableError as exc:
+        ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+            status=ChangeSet.PENDING, lease_until=None, error=f"Waiting to retry: {exc}",
+            api_calls=change_set.api_calls + client.requests_made - calls_before)
+        raise
+    except Exception as exc:
+        logger.exception("Change set #%s failed", change_set.pk)
+        ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.FAILED, error=str(exc)[:2000],
+                                                          finished_at=timezone.now())
+        raise
+    failed = change_set.items.filter(status=ChangeItem.FAILED).exists()
+    ChangeSet.objects.filter(pk=change_set.pk).update(
+        status=ChangeSet.PARTIAL if failed else ChangeSet.COMPLETED, finished_at=timezone.now(),
+        lease_until=None, api_calls=change_set.api_calls + client.requests_made - calls_before)
+    refresh_counts()
+    change_set.refresh_from_db()
+    return change_set
+
+
+def apply_batch(client, batch):
+    """Re-read the batch from Secoda, skip what changed since the preview, write the rest, and
+    update the mirror for what Secoda confirmed."""
+    now = timezone.now()
+    fresh = client.fetch_resources([item.resource_id for item in batch])
+    to_send, done = [], []
+    for item in batch:
+        item.attempts += 1
+        record = fresh.get(item.resource_id)
+        if record is None:
+            item.status, item.message = ChangeItem.FAILED, "This resource no longer exists in Secoda."
+            done.append(item)
+            continue
+        values = current_values(normalize.resource_row(record))
+        if matches(values, item.after):
+            # Already applied (e.g. a worker stopped after writing): nothing to send, nothing overwritten.
+            item.status, item.message = ChangeItem.APPLIED, "Already had the new value in Secoda."
+            done.append(item)
+        elif not matches(values, item.before):
+            item.status = ChangeItem.SKIPPED
+            item.message = "Changed in Secoda since the preview; left as it is. Preview again to include it."
+            done.append(item)
+        else:
+            to_send.append(item)
+    if to_send:
+        try:
+            confirmed = set(client.bulk_update([{"id": item.resource_id, "data": item.after} for item in to_send]))
+        except PermanentError as exc:
+            confirmed = set()
+            for item in to_send:
+                item.message = f"Secoda refused the change: {exc}"
+        for item in to_send:
+            if item.resource_id in confirmed:
+                item.status, item.message = ChangeItem.APPLIED, ""
+            else:
+                item.status = ChangeItem.FAILED
+                item.message = item.message or "Secoda did not confirm this change."
+    for item in batch:
+        item.done_at = now
+    with transaction.atomic():
+        ChangeItem.objects.bulk_update(batch, ["status", "message", "attempts", "done_at"])
+        update_mirror([item for item in batch if item.status == ChangeItem.APPLIED])
+
+
+def update_mirror(items):
+    """Write confirmed values into the mirror (only ids Secoda confirmed)."""
+    if not items:
+        return
+    resources = Resource.objects.in_bulk([item.resource_id for item in items])
+    changed_rows = {}
+    for item in items:
+        resource = resources.get(item.resource_id)
+        if resource is None:
+            continue
+        for field, value in item.after.items():
+            setattr(resource, field, value)
+        resource.is_owned = is_owned(resource.owners, resource.owners_groups)
+        resource.is_documented = is_documented(resource.description, resource.definition)
+        resource.changed_at = timezone.now()
+        changed_rows[resource.pk] = {field: getattr(resource, field) for field in LIST_FIELDS}
+    fields = sorted({field for item in items for field in item.after} | {"is_owned", "is_documented", "changed_at"})
+    Resource.objects.bulk_update(list(resources.values()), fields, batch_size=500)
+    if any(field in LIST_FIELDS for item in items for field in item.after):
+        replace_refs(changed_rows, list(changed_rows))
+
+
+def refresh_counts():
+    from hygiene.dashboard.models import Snapshot
+    from hygiene.dashboard.snapshots import take_snapshot
+
+    take_snapshot(Snapshot.REFRESH)
+
+
+def retry_failed(change_set, user):
+    """Put failed items back in the queue and run the change set again. Returns how many."""
+    if change_set.status not in (ChangeSet.PARTIAL, ChangeSet.FAILED):
+        return 0
+    with transaction.atomic():
+        count = change_set.items.filter(status=ChangeItem.FAILED).update(status=ChangeItem.PENDING, message="")
+        if count or change_set.status == ChangeSet.FAILED:
+            ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.PENDING, error="", finished_at=None,
+                                                              applied_by=user)
+            enqueue(change_set.pk)
+    return count
+
+
+def build_undo(change_set, user):
+    """A draft change set that puts back the values the applied items had before."""
+    applied = change_set.items.filter(status=ChangeItem.APPLIED)
+    planned = {item.resource_id: (item.after, item.before) for item in applied}
+    return build_change_set(
+        user, Resource.objects.filter(pk__in=list(planned)), edit={"undo_of": change_set.pk},
+        summary=f"Undo #{change_set.pk}: {change_set.summary}", filter_query=change_set.filter_query,
+        filter_label=change_set.filter_label, rule=change_set.rule, undo_of=change_set, planned=planned,
+    )
+
+
+def resumable():
+    """Change sets a worker should pick up: pending ones and running ones whose worker vanished."""
+    now = timezone.now()
+    return ChangeSet.objects.filter(
+        Q(status=ChangeSet.PENDING) | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
+    ).values_list("pk", flat=True)
