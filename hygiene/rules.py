@@ -31,12 +31,12 @@ RULE_LABELS = {
 }
 
 RULE_EXPLANATIONS = {
-    "stale": "Secoda marks these stale: they no longer exist in their source as of the last extraction.",
-    "unowned": "No owner and no owning group: nobody answers questions about these.",
-    "undocumented": "Both the description and the documentation are blank.",
-    "failing_dbt_tests": "At least one dbt test on these is failing.",
-    "warning_dbt_tests": "A dbt test on these warns (and none fails).",
-    "unused": "Nobody used these in their source or in Secoda recently: candidates for deprecation.",
+    "stale": "No longer in its source as of Secoda's last extraction (Secoda marks it stale).",
+    "unowned": "No owner and no owning group: nobody to ask about it.",
+    "undocumented": "Description and documentation are both blank.",
+    "failing_dbt_tests": "At least one dbt test on it is failing.",
+    "warning_dbt_tests": "A dbt test on it warns, and none fails.",
+    "unused": "No recent use in its source or in Secoda: a candidate for deprecation.",
 }
 
 

@@ -24,6 +24,11 @@ def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
         f"breaks_{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
         for name, q in open_filters.items()
     }
+    if snoozed == SNOOZED_ONLY:
+        flags.update({
+            f"snoozed_{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
+            for name, q in snoozed_issue_filters(snoozes=snoozes).items()
+        })
     return (
         in_scope().filter(condition).select_related("integration").defer(*DEFERRED)
         .annotate(health=health_expression(open_filters), **flags)

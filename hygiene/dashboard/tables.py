@@ -1,9 +1,15 @@
 import django_tables2 as tables
+from django.db.models import F
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from hygiene.rules import RULE_LABELS, RULES
+
+
+def _nulls_last(field, descending):
+    return F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
 
 
 class ResourceTable(tables.Table):
@@ -27,8 +33,9 @@ class ResourceTable(tables.Table):
     pii = tables.BooleanColumn(verbose_name="PII")
     verified = tables.BooleanColumn(verbose_name="Verified")
     published = tables.BooleanColumn(verbose_name="Published")
-    updated_at = tables.DateTimeColumn(verbose_name="Updated", format="Y-m-d", default="—")
-    url = tables.Column(verbose_name="Secoda", orderable=False, empty_values=())
+    updated_at = tables.DateTimeColumn(verbose_name="Updated", format="Y-m-d", default="—",
+                                       attrs={"td": {"class": "col-updated"}})
+    url = tables.Column(verbose_name="In Secoda", orderable=False, empty_values=())
 
     DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
                        "external_usage", "updated_at", "url")
@@ -46,6 +53,20 @@ class ResourceTable(tables.Table):
         super().__init__(*args, **kwargs)
         self.directory = directory
 
+    # Blanks sort last either way; titles sort without regard to case.
+    def order_external_usage(self, queryset, is_descending):
+        return queryset.order_by(_nulls_last("external_usage", is_descending), "id"), True
+
+    def order_internal_usage(self, queryset, is_descending):
+        return queryset.order_by(_nulls_last("internal_usage", is_descending), "id"), True
+
+    def order_updated_at(self, queryset, is_descending):
+        return queryset.order_by(_nulls_last("updated_at", is_descending), "id"), True
+
+    def order_title_full(self, queryset, is_descending):
+        title = Lower("title_full")
+        return queryset.order_by(title.desc() if is_descending else title.asc(), "id"), True
+
     def render_title_full(self, record, value):
         return format_html('<a href="{}" title="{}">{}</a>', reverse("dashboard:resource", args=[record.pk]),
                            record.pk, value or record.title or record.pk)
@@ -55,10 +76,13 @@ class ResourceTable(tables.Table):
 
     def render_issues(self, record):
         broken = [rule for rule in RULES if getattr(record, f"breaks_{rule}", False)]
-        if not broken:
+        snoozed = [rule for rule in RULES if getattr(record, f"snoozed_{rule}", False)]
+        if not broken and not snoozed:
             return mark_safe('<span class="muted">None</span>')
-        return format_html_join(" ", '<span class="pill rule-pill rule-{}">{}</span>',
-                                ((rule, RULE_LABELS[rule]) for rule in broken))
+        return format_html_join(" ", '<span class="pill rule-pill rule-{}{}" title="{}">{}</span>', (
+            *((rule, "", "Open issue", RULE_LABELS[rule]) for rule in broken),
+            *((rule, " snoozed", "Snoozed", f"{RULE_LABELS[rule]} (snoozed)") for rule in snoozed),
+        ))
 
     def render_health(self, value):
         if value is None:

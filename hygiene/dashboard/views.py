@@ -199,6 +199,7 @@ def issue_list(request, rule=None):
         "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
                                            for name in choosable_columns()],
         "filter_query": filterset_query(filterset),
+        "kept_params": kept_params(filterset, snoozed, per_page or 50),
         "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
         "rules": [(key, RULE_LABELS[key]) for key in RULES],
         "can_edit": steward,
@@ -215,6 +216,14 @@ def filterset_query(filterset):
         if values:
             query.setlist(name, values)
     return query.urlencode()
+
+
+def kept_params(filterset, snoozed, per_page):
+    """(name, value) pairs the Columns and Rows forms carry along: valid filters and the view."""
+    pairs = [(name, value) for name, values in QueryDict(filterset_query(filterset)).lists() for value in values]
+    if snoozed == lists.SNOOZED_ONLY:
+        pairs.append(("snoozed", snoozed))
+    return pairs
 
 
 class Echo:
@@ -265,7 +274,7 @@ def resource_detail(request, pk):
         "children_count": children.count(), "dbt": dbt, "snoozes": own_snoozes,
         "filter_snoozed_rules": filter_snoozed_rules, "can_edit": is_steward(request.user),
         "snooze_form": SnoozeForm(initial={"resource": resource.pk, "next": request.get_full_path()}),
-        "rules": [(key, RULE_LABELS[key]) for key in RULES],
+        "rules": [(key, RULE_LABELS[key]) for key in RULES], "rule_labels": RULE_LABELS,
     })
 
 
@@ -278,7 +287,8 @@ def owners(request):
     return render(request, "dashboard/breakdown.html", {
         "title": "Owners", "rows": rows, "param": "owner", "snapshot": snapshot,
         "intro": "Every person and group that owns assets, with the most open issues first: who to talk to first.",
-        "unowned": snapshot.totals.get("unowned", 0), "rule_keys": RULES, "rule_labels": RULE_LABELS,
+        "unowned": snapshot.totals.get("unowned", 0), "rule_labels": RULE_LABELS,
+        "rule_keys": [rule for rule in RULES if rule != "unowned"],
     })
 
 
