@@ -6,16 +6,18 @@ steward with django.test.Client, and requests every page N times after a few war
 Reports the median and p95 latency and the SQL queries a request runs; the CSV export
 (whole streamed body consumed) is reported on its own with its row count.
 
-    .venv/bin/python bench/pages.py [--repeat 30] [--warmups 3] [--csv-repeat N]
+    .venv/bin/python bench/pages.py [--repeat 30] [--warmups 3] [--csv-repeat N] [--filter-snoozes N]
 
-Writes bench/results/pages.json. Pages whose median is not under --target-ms (200)
-are listed at the end with their slowest SQL.
+Writes bench/results/pages.json (pages-filter-snoozes-N.json with --filter-snoozes, which
+adds N filter-wide snoozes for the run and removes them afterwards). Pages whose median
+is not under --target-ms (200) are listed at the end with their slowest SQL.
 """
 import argparse
 import csv
 import io
 import json
 import math
+import os
 import statistics
 import time
 from datetime import datetime, timezone
@@ -24,6 +26,7 @@ from _common import ROOT, start_emulator, use_bench_database
 
 DATABASE = "hygiene_bench_pages"
 STEWARD = "bench-steward"
+BENCH_SNOOZE = "bench/pages.py --filter-snoozes"
 
 # (label, path); "{snowflake}" and "{table}" are filled in from the mirror.
 PAGES = [
@@ -40,6 +43,36 @@ PAGES = [
     ("snoozes", "/snoozes/"),
 ]
 CSV_PAGE = ("unowned CSV export", "/issues/unowned/export.csv")
+
+
+def add_filter_snoozes(count, user):
+    """`count` filter-wide snoozes like a steward would make from a filtered list (removed by the caller)."""
+    from datetime import timedelta
+
+    from catalog_sync.models import Integration, Tag, Team
+    from django.utils import timezone
+    from hygiene.dashboard.models import Snapshot, Snooze
+    from hygiene.dashboard.snapshots import take_snapshot
+
+    teams = list(Team.objects.present().order_by("id").values_list("id", flat=True))
+    tags = list(Tag.objects.present().order_by("id").values_list("id", flat=True))
+    integrations = list(Integration.objects.present().order_by("id").values_list("id", flat=True))
+    shapes = [lambda i: f"team={teams[i % len(teams)]}&owner=none",
+              lambda i: f"integration={integrations[i % len(integrations)]}&entity_type=column",
+              lambda i: f"tag={tags[i % len(tags)]}"]
+    made = [Snooze.objects.create(rule="" if i % 2 else "unowned", filter_query=shapes[i % 3](i),
+                                  filter_label=f"bench filter {i}", reason=BENCH_SNOOZE, created_by=user,
+                                  expires_at=timezone.now() + timedelta(days=30)) for i in range(count)]
+    take_snapshot(Snapshot.SNOOZE)
+    return made
+
+
+def remove_bench_snoozes():
+    from hygiene.dashboard.models import Snapshot, Snooze
+    from hygiene.dashboard.snapshots import take_snapshot
+
+    if Snooze.objects.filter(reason=BENCH_SNOOZE).delete()[0]:
+        take_snapshot(Snapshot.SNOOZE)
 
 
 def percentile(values, share):
@@ -111,7 +144,7 @@ def steward_client():
     user.groups.add(stewards)
     client = Client()
     client.force_login(user)
-    return client
+    return client, user
 
 
 def fetch(client, url, streaming=False):
@@ -169,6 +202,8 @@ def main():
     parser.add_argument("--port", type=int, default=8796, help="Emulator port (default 8796).")
     parser.add_argument("--database", default=DATABASE)
     parser.add_argument("--target-ms", type=float, default=200.0, help="Median a page must stay under.")
+    parser.add_argument("--filter-snoozes", type=int, default=0,
+                        help="Add this many filter-wide snoozes for the run (removed afterwards).")
     parser.add_argument("--only", action="append", default=[],
                         help="Only pages whose label contains this (repeatable; 'csv' for the export).")
     args = parser.parse_args()
@@ -176,15 +211,27 @@ def main():
 
     use_bench_database(args.database)
     from django.conf import settings
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # django.test.Client's host
+    seeding = seed_mirror(args.resources, args.seed, args.port)
+    arguments = page_arguments()
+    client, user = steward_client()
+    remove_bench_snoozes()  # left over from an interrupted run
+    try:
+        if args.filter_snoozes:
+            add_filter_snoozes(args.filter_snoozes, user)
+        run_pages(args, arguments, client, csv_repeat, seeding)
+    finally:
+        remove_bench_snoozes()
+
+
+def run_pages(args, arguments, client, csv_repeat, seeding):
     from django.db import connection
 
     from catalog_sync.models import Resource
     from hygiene.dashboard.models import Snooze
 
-    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # django.test.Client's host
-    seeding = seed_mirror(args.resources, args.seed, args.port)
-    arguments = page_arguments()
-    client = steward_client()
+    load_before = os.getloadavg()
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         pg_version = cursor.fetchone()[0].split(",")[0]
@@ -200,20 +247,25 @@ def main():
     for label, url in pages:
         if not chosen(label):
             continue
-        print(f"  {label:<36} {url}", flush=True)
+        print(f"  {label:<36} {url}", end="", flush=True)
         result, _ = measure(client, label, url, args.repeat, args.warmups)
+        print(f"  median {result['median_ms']:.0f} ms, {result['queries']} queries", flush=True)
         results.append(result)
     export = None
     if chosen(CSV_PAGE[0]) or "csv" in wanted:
         label, url = CSV_PAGE
-        print(f"  {label:<36} {url}", flush=True)
+        print(f"  {label:<36} {url}", end="", flush=True)
         export, body = measure(client, label, url, csv_repeat, min(args.warmups, 1), streaming=True)
         export["rows"] = csv_rows(body)
         export["rows_per_second"] = round(export["rows"] / (export["median_ms"] / 1000))
+        print(f"  median {export['median_ms']:.0f} ms, {export['rows']:,} rows", flush=True)
 
     header = f"{'page':<36} {'median ms':>10} {'p95 ms':>9} {'queries':>8} {'SQL ms':>8} {'KB':>7}  target"
     print()
-    print(f"{args.resources:,} resources · {args.repeat} timed requests after {args.warmups} warm-ups · {pg_version}")
+    snoozes = Snooze.objects.active().count()
+    print(f"{args.resources:,} resources · {snoozes} active snoozes · {args.repeat} timed requests after "
+          f"{args.warmups} warm-ups · {pg_version} · load average {load_before[0]:.2f} → {os.getloadavg()[0]:.2f} "
+          f"on {os.cpu_count()} CPUs")
     print(header)
     print("-" * len(header))
     missing = []
@@ -240,13 +292,16 @@ def main():
     else:
         print(f"Every page's median is under {args.target_ms:.0f} ms.")
 
-    out = ROOT / "bench" / "results" / "pages.json"
+    name = f"pages-filter-snoozes-{args.filter_snoozes}.json" if args.filter_snoozes else "pages.json"
+    out = ROOT / "bench" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "database": args.database, "postgres": pg_version,
         "resources": Resource.objects.present().count(), "seed": args.seed, **seeding,
-        "active_snoozes": Snooze.objects.active().count(),
+        "active_snoozes": snoozes, "filter_snoozes": args.filter_snoozes,
+        "cpus": os.cpu_count(), "load_average_before": round(load_before[0], 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "repeat": args.repeat, "warmups": args.warmups, "csv_repeat": csv_repeat,
         "target_median_ms": args.target_ms, "arguments": arguments,
         "pages": results, "csv_export": export,

@@ -88,10 +88,20 @@ def worker(monkeypatch, quick_writes):
     queue = f"bulk-browser-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     task = tasks.apply_change_set
     monkeypatch.setattr(task, "delay", lambda *args, **kwargs: task.apply_async(args, kwargs, queue=queue))
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30, queues=[queue]) as running:
-        yield running
-    with app.connection_for_write() as connection:
-        connection.default_channel.queue_delete(queue)
+    queues = app.amqp.queues
+    consume_from = queues._consume_from  # `queues=` selects on the app-wide Queues: put it back afterwards
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30,
+                          queues=[queue]) as running:
+            yield running
+        # Remove the queue and its binding from Redis (kombu only deletes bindings it knows on the channel).
+        with app.connection_for_write() as connection:
+            declared = queues[queue].bind(connection.default_channel)
+            declared.declare()
+            declared.delete()
+    finally:
+        queues._consume_from = consume_from
+        queues.pop(queue, None)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -248,6 +258,8 @@ def test_steward_adds_an_owner_to_every_unowned_resource_of_an_integration_and_u
     user, typed = person_to_type()
     page.select_option("select[name=owners_mode]", label="Add these")
     page.fill("input[name=owners]", typed)
+    if typed != user.email:  # the field suggests people by name
+        expect(page.locator(f'datalist#people-names option[value="{typed}"]')).to_have_count(1)
     shot(page, "04-edit-form")
     with page.expect_navigation():
         page.get_by_role("button", name="Preview the changes").click()

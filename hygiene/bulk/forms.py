@@ -54,13 +54,16 @@ class BulkEditForm(forms.Form):
     owners_mode = forms.ChoiceField(choices=OWNER_MODES, required=False, label="Owners")
     owners = forms.CharField(required=False, label="People or groups",
                              help_text="Names or e-mail addresses, separated by commas.",
-                             widget=forms.TextInput(attrs={"list": "people-names", "autocomplete": "off"}))
+                             widget=forms.TextInput(attrs={"list": "people-names", "autocomplete": "off",
+                                                           "placeholder": "e.g. Ada Lovelace, data-eng (group)"}))
     tags_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="Tags")
     tags = forms.CharField(required=False, label="Tag names", help_text="Separated by commas.",
-                           widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off"}))
+                           widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off",
+                                                         "placeholder": "e.g. Deprecated, Finance"}))
     teams_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="Teams")
     teams = forms.CharField(required=False, label="Team names", help_text="Separated by commas.",
-                            widget=forms.TextInput(attrs={"list": "team-names", "autocomplete": "off"}))
+                            widget=forms.TextInput(attrs={"list": "team-names", "autocomplete": "off",
+                                                          "placeholder": "e.g. Data"}))
     description_mode = forms.ChoiceField(choices=DESCRIPTION_MODES, required=False, label="Description")
     description = forms.CharField(required=False, label="New description", max_length=5000,
                                   widget=forms.Textarea(attrs={"rows": 3}))

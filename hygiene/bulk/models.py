@@ -57,7 +57,7 @@ class ChangeItem(models.Model):
     FAILED = "failed"
     SKIPPED = "skipped"      # changed in Secoda since the preview: not overwritten
     UNCHANGED = "unchanged"  # the edit would not change it
-    STATUSES = [(PENDING, "Pending"), (APPLIED, "Applied"), (FAILED, "Failed"),
+    STATUSES = [(PENDING, "Waiting"), (APPLIED, "Applied"), (FAILED, "Failed"),
                 (SKIPPED, "Skipped: changed in Secoda"), (UNCHANGED, "No change needed")]
 
     change_set = models.ForeignKey(ChangeSet, on_delete=models.CASCADE, related_name="items")

@@ -23,19 +23,21 @@ from hygiene.rules import is_documented, is_owned
 logger = logging.getLogger(__name__)
 
 LEASE_SECONDS = 300
-WRITES_PER_MINUTE = 30
 
 
 class NothingToChange(Exception):
     """The edit would not change any selected resource."""
 
 
-def estimate(changed, writes_per_minute=WRITES_PER_MINUTE):
+def estimate(changed, writes_per_minute=None):
     """API calls and a rough duration for `changed` resources (100 a call, 30 writes a minute)."""
+    from django.conf import settings
+
+    writes_per_minute = writes_per_minute or settings.SECODA_WRITES_PER_MINUTE
     calls = math.ceil(changed / BULK_UPDATE_LIMIT)
     minutes_waiting = max(0, calls - writes_per_minute) / writes_per_minute
     seconds = minutes_waiting * 60 + calls * 2  # ~2 s a batch: re-read, then write
-    return {"calls": calls, "seconds": round(seconds)}
+    return {"calls": calls, "seconds": round(seconds), "per_minute": writes_per_minute}
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -122,7 +123,8 @@ def change_set_detail(request, pk):
     stats = services.progress(change_set)
     return render(request, "bulk/change_set.html", {
         "change_set": change_set, "rows": rows, "page": page, "stats": stats, "status_filter": status_filter,
-        "statuses": ChangeItem.STATUSES, "estimate": services.estimate(stats["total"]),
+        "statuses": [(key, label, stats[key]) for key, label in ChangeItem.STATUSES if stats[key]],
+        "estimate": services.estimate(stats["total"]),
         "already": max(0, change_set.selected - stats["total"]),
         "can_edit": is_steward(request.user),
         "undone_by": change_set.undone_by.exclude(status=ChangeSet.DISCARDED).first(),
@@ -183,5 +185,6 @@ def change_set_undo(request, pk):
 
 def change_sets(request):
     page = Paginator(ChangeSet.objects.exclude(status=ChangeSet.DISCARDED)
-                     .select_related("created_by", "applied_by", "undo_of"), 50).get_page(request.GET.get("page"))
+                     .select_related("created_by", "applied_by", "undo_of").annotate(changing=Count("items")),
+                     50).get_page(request.GET.get("page"))
     return render(request, "bulk/change_sets.html", {"page": page})

@@ -19,8 +19,6 @@ def active_snoozes(now=None):
 
 def snoozed_q(rule, snoozes, prefix=""):
     """Q for resources whose `rule` issue is snoozed (None when nothing is)."""
-    from hygiene.dashboard.filtersets import filterset_from_query
-
     relevant = [s for s in snoozes if s.rule in ("", rule)]
     if not relevant:
         return None
@@ -30,8 +28,17 @@ def snoozed_q(rule, snoozes, prefix=""):
         q |= Q(**{f"{prefix}pk__in": resource_ids})
     for snooze in relevant:
         if snooze.filter_query:
-            q |= Q(**{f"{prefix}pk__in": filterset_from_query(snooze.filter_query).qs.order_by().values("pk")})
+            q |= Q(**{f"{prefix}pk__in": matching_ids(snooze)})
     return q
+
+
+def matching_ids(snooze):
+    """The ids a filter-wide snooze covers, as a subquery; its filter is validated once per request."""
+    from hygiene.dashboard.filtersets import filterset_from_query
+
+    if not hasattr(snooze, "_matching_ids"):
+        snooze._matching_ids = filterset_from_query(snooze.filter_query).qs.order_by().values("pk")
+    return snooze._matching_ids
 
 
 def open_issue_filters(prefix="", snoozes=None, rules=RULES):

@@ -15,20 +15,20 @@ def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
     (any rule when None), annotated with which rules they break and their health."""
     snoozes = active_snoozes() if snoozes is None else snoozes
     open_filters = open_issue_filters(snoozes=snoozes)
-    if snoozed == SNOOZED_ONLY:
-        chosen = snoozed_issue_filters(snoozes=snoozes, rules=[rule] if rule else RULES)
-        condition = any_of(chosen) if chosen else Q(pk__in=[])
-    else:
-        condition = open_filters[rule] if rule else any_of(open_filters)
     flags = {
         f"breaks_{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
         for name, q in open_filters.items()
     }
     if snoozed == SNOOZED_ONLY:
+        snoozed_filters = snoozed_issue_filters(snoozes=snoozes)
+        chosen = {name: q for name, q in snoozed_filters.items() if rule is None or name == rule}
+        condition = any_of(chosen) if chosen else Q(pk__in=[])
         flags.update({
             f"snoozed_{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
-            for name, q in snoozed_issue_filters(snoozes=snoozes).items()
+            for name, q in snoozed_filters.items()
         })
+    else:
+        condition = open_filters[rule] if rule else any_of(open_filters)
     return (
         in_scope().filter(condition).select_related("integration").defer(*DEFERRED)
         .annotate(health=health_expression(open_filters), **flags)

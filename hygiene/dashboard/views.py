@@ -270,7 +270,7 @@ def resource_detail(request, pk):
     return render(request, "dashboard/resource.html", {
         "resource": resource, "broken": broken,
         "owners": directory.owner_names(resource), "teams": directory.team_names(resource.teams),
-        "tags": directory.tag_names(resource.tags), "children": children[:50],
+        "tags": directory.tag_names(resource.tags), "children": list(children[:50]),
         "children_count": children.count(), "dbt": dbt, "snoozes": own_snoozes,
         "filter_snoozed_rules": filter_snoozed_rules, "can_edit": is_steward(request.user),
         "snooze_form": SnoozeForm(initial={"resource": resource.pk, "next": request.get_full_path()}),
