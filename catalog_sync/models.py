@@ -4,6 +4,7 @@ Rows are never deleted by a sync: something that vanished upstream gets
 `removed_at`, so history and audit trails keep pointing at real rows.
 """
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -169,6 +170,8 @@ class Resource(Mirrored):
         indexes = [
             models.Index(fields=["integration", "entity_type"], name="resource_integration_type"),
             models.Index(fields=["updated_at"], name="resource_updated_at"),
+            # Issue lists sort by title without regard to case and page with LIMIT.
+            models.Index(Lower("title_full"), "id", name="resource_title_ci"),
         ]
 
     def __str__(self):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog_sync import locks, normalize
 from catalog_sync.client import PermanentError, SecodaClient, SecodaError
-from catalog_sync.mirror import ResourceWriter, upsert_simple
+from catalog_sync.mirror import ResourceWriter, refresh_planner_statistics, upsert_simple
 from catalog_sync.signals import sync_succeeded
 from catalog_sync.models import (
     DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, Tag, Team, is_dbt_type,
@@ -157,6 +157,8 @@ def _sync(client, run, progress, requests_before):
     else:
         warnings.append("Nothing was marked removed because not every resource could be listed: "
                         + "; ".join(sweep.problems))
+    if writer.created + writer.updated + removed:
+        refresh_planner_statistics()
     run.removals_checked = sweep.complete
     run.removed = removed
     run.fetched, run.created, run.updated, run.unchanged = (

@@ -68,7 +68,7 @@ def test_select_all_set_owner_preview_apply_and_undo(synced, as_steward):
     assert change_set.status == ChangeSet.DRAFT
     assert f'data-will-change="{before}"' in html
     calls = math.ceil(before / 100)
-    assert f"{calls} call" in html
+    assert f"{calls} write" in html
     assert writes(synced) == 0, "a preview writes nothing"
 
     as_steward.post(reverse("bulk:apply", args=[change_set.pk]))

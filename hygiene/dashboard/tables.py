@@ -101,6 +101,50 @@ class ResourceTable(tables.Table):
         names = self.directory.tag_names(record.tags)
         return format_html_join(" ", '<span class="tag">{}</span>', ((n,) for n in names)) if names else "—"
 
+    # -- fast body ----------------------------------------------------------------------
+    # django-tables2 renders each cell through signature inspection and per-cell attribute
+    # objects (about 1 ms a row here); the body of this table is rendered directly instead,
+    # with the same render_* methods, so a 200-row page costs milliseconds.
+
+    CELL_CLASSES = {"health": "num", "external_usage": "num", "internal_usage": "num",
+                    "title_full": "col-title", "updated_at": "col-updated"}
+
+    def body_html(self):
+        names = [column.name for column in self.columns]
+        rows = []
+        for row in self.page.object_list if hasattr(self, "page") else self.rows:
+            record = row.record
+            cells = "".join(
+                format_html('<td class="{}">{}</td>', self.CELL_CLASSES.get(name, ""), self.cell(name, record))
+                for name in names)
+            rows.append(f"<tr>{cells}</tr>")
+        return mark_safe("".join(rows))
+
+    def cell(self, name, record):
+        if name == "pk":
+            return format_html('<input type="checkbox" name="pk" value="{}" class="row-check" aria-label="Select">',
+                               record.pk)
+        if name == "integration":
+            return record.integration.name if record.integration_id and record.integration else "—"
+        if name in ("issues", "owners", "teams", "tags"):
+            return getattr(self, f"render_{name}")(record)
+        value = getattr(record, name)
+        if name in ("pii", "verified", "published"):
+            return mark_safe('<span class="true">✔</span>') if value else mark_safe('<span class="false">✘</span>')
+        if name == "updated_at":
+            return value.strftime("%Y-%m-%d") if value else "—"
+        if value is None or value == "":
+            return "—"
+        if name == "title_full":
+            return self.render_title_full(record, value)
+        if name == "entity_type":
+            return self.render_entity_type(value)
+        if name == "health":
+            return self.render_health(value)
+        if name == "url":
+            return self.render_url(value)
+        return value
+
     def render_url(self, value):
         if not value:
             return "—"
