@@ -314,3 +314,11 @@ def test_the_token_never_reaches_a_page(synced, as_steward):
     resource = Resource.objects.first()
     for url in ("/", "/issues/", "/owners/", "/teams/", "/snoozes/", f"/resources/{resource.pk}/"):
         assert TOKEN not in as_steward.get(url).content.decode()
+
+
+def test_csv_cells_never_start_a_spreadsheet_formula(synced, as_viewer):
+    resource = Resource.objects.filter(is_owned=False, archived=False).first()
+    Resource.objects.filter(pk=resource.pk).update(title_full='=HYPERLINK("http://evil")')
+    response = as_viewer.get("/issues/unowned/export.csv")
+    body = b"".join(response.streaming_content).decode()
+    assert "'=HYPERLINK" in body and ',=HYPERLINK' not in body

@@ -40,11 +40,22 @@ CSV_HEADER = ["id", "title_full", "entity_type", "native_type", "integration", "
               "stale", "updated_at", "secoda_url"]
 
 
+def spreadsheet_safe(value):
+    """Catalog text opened in a spreadsheet must not run as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
 def csv_rows(queryset, directory):
     """Rows for a CSV export, streamed in chunks so 100,000 rows never sit in memory."""
     yield CSV_HEADER
     for r in queryset.iterator(chunk_size=2000):
-        yield [
+        yield [spreadsheet_safe(value) for value in csv_values(r, directory)]
+
+
+def csv_values(r, directory):
+    return [
             r.pk, r.title_full, r.entity_type, r.native_type, r.integration.name if r.integration else "",
             "; ".join(RULE_LABELS[rule] for rule in RULES if getattr(r, f"breaks_{rule}", False)),
             r.health,
@@ -55,4 +66,4 @@ def csv_rows(queryset, directory):
             "" if r.internal_usage is None else r.internal_usage,
             r.pii, r.verified, r.published, r.stale,
             r.updated_at.isoformat() if r.updated_at else "", r.url,
-        ]
+    ]
