@@ -7,6 +7,7 @@ from django.conf import settings
 
 SYNC_TASK_NAME = "Sync the Secoda mirror"
 RESUME_EDITS_TASK_NAME = "Resume waiting bulk edits"
+SEND_REPORTS_TASK_NAME = "Send due e-mail reports"
 
 
 def periodic_tasks():
@@ -15,6 +16,7 @@ def periodic_tasks():
         SYNC_TASK_NAME: ("catalog_sync.tasks.sync_catalog", settings.SYNC_INTERVAL_MINUTES, {"trigger": "schedule"}),
         # Picks up bulk edits stored while the broker or every worker was down.
         RESUME_EDITS_TASK_NAME: ("hygiene.bulk.tasks.resume_change_sets", 1, {}),
+        SEND_REPORTS_TASK_NAME: ("hygiene.reports.tasks.send_due_reports", settings.REPORT_SEND_EVERY_MINUTES, {}),
     }
 
 

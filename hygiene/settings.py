@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "catalog_sync",
     "hygiene.dashboard",
     "hygiene.bulk",
+    "hygiene.reports",
 ]
 
 MIDDLEWARE = [
@@ -90,6 +91,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     # Several processes (web, worker, beat) share one file: wait for locks instead of failing.
     _db["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
     _db["CONN_MAX_AGE"] = 0
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    # Issue lists with several snoozes build large plans; JIT compiling them costs more than it saves.
+    _db.setdefault("OPTIONS", {}).setdefault("options", "-c jit=off")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -213,3 +217,7 @@ HEALTH_WEIGHTS = {
     "warning_dbt_tests": env_int("HEALTH_WEIGHT_WARNING_DBT_TESTS", 5, minimum=0),
     "unused": env_int("HEALTH_WEIGHT_UNUSED", 5, minimum=0),
 }
+
+# Links in e-mails point here (the dashboard's public address).
+SITE_URL = env_url("SITE_URL", "http://127.0.0.1:8000")
+REPORT_SEND_EVERY_MINUTES = env_int("REPORT_SEND_EVERY_MINUTES", 5, minimum=1)

@@ -11,5 +11,6 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", healthz, name="healthz"),
     path("changes/", include("hygiene.bulk.urls")),
+    path("reports/", include("hygiene.reports.urls")),
     path("", include("hygiene.dashboard.urls")),
 ]

@@ -63,6 +63,10 @@ class ResourceTable(tables.Table):
     def order_updated_at(self, queryset, is_descending):
         return queryset.order_by(_nulls_last("updated_at", is_descending), "id"), True
 
+    def order_health(self, queryset, is_descending):
+        # With an id tie-breaker, so equal scores never shuffle rows between pages.
+        return queryset.order_by("-health" if is_descending else "health", "id"), True
+
     def order_title_full(self, queryset, is_descending):
         title = Lower("title_full")
         return queryset.order_by(title.desc() if is_descending else title.asc(), "id"), True

@@ -1,0 +1,97 @@
+"""What a report says: counts per rule for its scope, the change since the last report, the health
+score and, for "assets I own", that person's worst assets."""
+from django.conf import settings
+from django.db.models import Avg, Count, Q
+from django.urls import reverse
+
+from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
+from hygiene.dashboard.directory import Directory
+from hygiene.dashboard.filtersets import ref_q
+from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters
+from hygiene.dashboard.lists import issue_queryset
+from hygiene.reports.models import Subscription
+from hygiene.rules import RULE_LABELS, RULES, health_expression, in_scope
+
+WORST_ASSETS = 25
+
+
+def owner_ids_for(email):
+    """The Secoda user ids with this e-mail, and the groups they belong to."""
+    users = list(SecodaUser.objects.present().filter(email__iexact=email).values_list("id", flat=True))
+    groups = [g.pk for g in SecodaGroup.objects.present() if set(g.users) & set(users)]
+    return users, groups
+
+
+def scope_filter(subscription):
+    """(Q on Resource, link query string, plain words) for a subscription's scope."""
+    if subscription.scope == Subscription.TEAM:
+        return ref_q(ResourceRef.TEAM, subscription.scope_id), f"team={subscription.scope_id}", "team"
+    if subscription.scope == Subscription.INTEGRATION:
+        return Q(integration_id=subscription.scope_id), f"integration={subscription.scope_id}", "integration"
+    if subscription.scope == Subscription.MINE:
+        users, groups = owner_ids_for(subscription.user.email or subscription.email)
+        refs = ResourceRef.objects.filter(
+            Q(kind=ResourceRef.OWNER, ref_id__in=users) | Q(kind=ResourceRef.OWNER_GROUP, ref_id__in=groups))
+        query = f"owner=user:{users[0]}" if users else ""
+        return Q(pk__in=refs.values("resource_id")), query, "owner"
+    return Q(), "", "workspace"
+
+
+def scope_label(subscription, directory=None):
+    directory = directory or Directory()
+    if subscription.scope == Subscription.TEAM:
+        return f"team {directory.teams.get(subscription.scope_id, 'unknown')}"
+    if subscription.scope == Subscription.INTEGRATION:
+        return f"integration {directory.integrations.get(subscription.scope_id, 'unknown')}"
+    if subscription.scope == Subscription.MINE:
+        return "assets you own"
+    return "the whole workspace"
+
+
+def site_link(path, query=""):
+    return f"{settings.SITE_URL}{path}{'?' + query if query else ''}"
+
+
+def build_report(subscription):
+    snoozes = active_snoozes()
+    filters = open_issue_filters(snoozes=snoozes)
+    scope_q, query, _ = scope_filter(subscription)
+    resources = in_scope().filter(scope_q)
+    measures = resources.aggregate(
+        m_resources=Count("pk"), m_issues=Count("pk", filter=any_of(filters)),
+        m_health=Avg(health_expression(filters)),
+        **{f"m_{rule}": Count("pk", filter=q) for rule, q in filters.items()},
+    )
+    counts = {name[2:]: value for name, value in measures.items()}
+    counts["health"] = round(counts["health"], 1) if counts["health"] is not None else None
+    previous = subscription.last_counts or {}
+    rules = []
+    for rule in RULES:
+        now, before = counts[rule], previous.get(rule)
+        rules.append({
+            "key": rule, "label": RULE_LABELS[rule], "count": now,
+            "change": None if before is None else now - before,
+            "link": site_link(reverse("dashboard:rule", args=[rule]), query),
+        })
+    worst = []
+    if subscription.scope == Subscription.MINE:
+        directory = Directory()
+        flagged = issue_queryset(None, snoozes=snoozes).filter(scope_q).order_by("health", "title_full")
+        for resource in flagged[:WORST_ASSETS]:
+            worst.append({
+                "title": resource.title_full or resource.title, "health": resource.health,
+                "integration": resource.integration.name if resource.integration else "",
+                "broken": [RULE_LABELS[rule] for rule in RULES if getattr(resource, f"breaks_{rule}")],
+                "link": site_link(reverse("dashboard:resource", args=[resource.pk])), "secoda": resource.url,
+                "owners": directory.owner_names(resource),
+            })
+    health_before = previous.get("health")
+    return {
+        "scope": scope_label(subscription), "counts": counts, "rules": rules, "worst": worst,
+        "worst_total": counts["issues"] if subscription.scope == Subscription.MINE else None,
+        "health": counts["health"],
+        "health_change": None if health_before is None or counts["health"] is None
+        else round(counts["health"] - health_before, 1),
+        "dashboard_link": site_link(reverse("dashboard:issues"), query),
+        "settings_link": site_link(reverse("reports:list")),
+    }
