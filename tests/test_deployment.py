@@ -1,0 +1,148 @@
+"""The real deployment's parts, run here the way docker-compose runs them: gunicorn, a Celery worker
+and beat against PostgreSQL and Redis, syncing from the emulator and sending a due report by SMTP."""
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+from aiosmtpd.controller import Controller
+
+from catalog_sync.emulator.server import EmulatorServer
+from catalog_sync.emulator.workspace import Workspace
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("DEPLOY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def production_env(**extra):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "SECODA_", "EMAIL_", "SYNC_"))}
+    env.update(
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50), DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+        DJANGO_SECURE_COOKIES="true", DJANGO_SECURE_SSL_REDIRECT="true", DJANGO_HSTS_SECONDS="31536000",
+        DJANGO_BEHIND_PROXY="true", PYTHONUNBUFFERED="1", LOG_LEVEL="INFO",
+    )
+    env.update(extra)
+    return env
+
+
+def test_check_deploy_passes_with_production_settings():
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+        env=production_env(DATABASE_URL=f"{ADMIN_URL}/test", REDIS_URL="redis://127.0.0.1:6379/13"),
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+class Mailbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def fresh_database():
+    name = f"hygiene_deploy_{os.getpid()}"
+    with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"{ADMIN_URL}/{name}"
+    with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def manage(env, *args):
+    result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_database, tmp_path):
+    emulator = EmulatorServer(Workspace.generate(resources=800, seed=4), token="deploy-token", port=0).start()
+    mailbox = Mailbox()
+    smtp_port = free_port()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    web_port = free_port()
+    env = production_env(
+        DATABASE_URL=fresh_database, REDIS_URL="redis://127.0.0.1:6379/13",
+        SECODA_API_URL=emulator.base_url, SECODA_API_TOKEN="deploy-token",
+        SYNC_INTERVAL_MINUTES="1", REPORT_SEND_EVERY_MINUTES="1", SITE_URL=f"http://127.0.0.1:{web_port}",
+        EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_port), HYGIENE_DATA_DIR=str(tmp_path),
+        DJANGO_SECURE_SSL_REDIRECT="false",  # no TLS proxy in front of gunicorn here
+    )
+    subprocess.run(["redis-cli", "-n", "13", "FLUSHDB"], capture_output=True)
+    processes = []
+    try:
+        manage(env, "migrate", "--noinput")
+        manage(env, "shell", "-c", (
+            "from django.contrib.auth import get_user_model; from django.utils import timezone; "
+            "from hygiene.reports.models import Subscription; "
+            "u = get_user_model().objects.create_user('ops', 'ops@example.com', 'pw'); "
+            "Subscription.objects.create(user=u, email='data-team@example.com', frequency='daily', hour=8, "
+            "time_zone='UTC', next_due_at=timezone.now())"))
+        logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("web", "worker", "beat")}
+        commands = {
+            "web": ["gunicorn", "hygiene.wsgi:application", "--bind", f"127.0.0.1:{web_port}", "--workers", "2"],
+            "worker": [sys.executable, "-m", "celery", "-A", "hygiene", "worker", "--loglevel", "INFO",
+                       "--concurrency", "2"],
+            "beat": [sys.executable, "-m", "celery", "-A", "hygiene", "beat", "--loglevel", "INFO",
+                     "--schedule", str(tmp_path / "beat-schedule")],
+        }
+        bin_dir = Path(sys.executable).parent
+        for name, command in commands.items():
+            if command[0] == "gunicorn":
+                command[0] = str(bin_dir / "gunicorn")
+            processes.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs[name],
+                                              stderr=subprocess.STDOUT, start_new_session=True))
+
+        deadline = time.monotonic() + 150
+        health = synced = None
+        while time.monotonic() < deadline:
+            try:
+                health = requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).json()
+            except requests.RequestException:
+                pass
+            synced = manage(env, "shell", "-c", (
+                "from catalog_sync.models import SyncRun; "
+                "print(SyncRun.objects.filter(trigger='schedule', status='succeeded').count())")).strip()
+            if health and synced != "0" and mailbox.messages:
+                break
+            time.sleep(3)
+        report = (tmp_path / "worker.log").read_text()[-3000:]
+        assert health == {"status": "ok"}, report
+        assert synced not in (None, "0"), "the periodic sync did not run:\n" + report
+        assert mailbox.messages, "the due report was not sent:\n" + report
+        assert mailbox.messages[0].rcpt_tos == ["data-team@example.com"]
+        assert b"Catalog hygiene for the whole workspace" in mailbox.messages[0].content
+        login = requests.get(f"http://127.0.0.1:{web_port}/", timeout=5, allow_redirects=False)
+        assert login.status_code == 302 and "/accounts/login/" in login.headers["Location"]
+        assert "deploy-token" not in (tmp_path / "worker.log").read_text()
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        smtp.stop()
+        emulator.stop()
