@@ -10,9 +10,11 @@ from django.utils import timezone
 from catalog_sync import normalize
 from catalog_sync.models import Resource, ResourceRef
 
+# Fields a sync never writes: the dashboard derives the health score after each sync.
+DERIVED_ELSEWHERE = ("health_score",)
 RESOURCE_UPDATE_FIELDS = [
     f.name for f in Resource._meta.concrete_fields
-    if f.name not in ("id", "first_seen_at")
+    if f.name not in ("id", "first_seen_at", *DERIVED_ELSEWHERE)
 ]
 
 
@@ -75,8 +77,9 @@ class ResourceWriter:
             self.on_flush(self)
 
 
-_COLUMNS = [f.column for f in Resource._meta.concrete_fields]
-_ATTNAMES = [f.attname for f in Resource._meta.concrete_fields]
+_SYNCED_FIELDS = [f for f in Resource._meta.concrete_fields if f.name not in DERIVED_ELSEWHERE]
+_COLUMNS = [f.column for f in _SYNCED_FIELDS]
+_ATTNAMES = [f.attname for f in _SYNCED_FIELDS]
 _JSON_COLUMNS = {f.attname for f in Resource._meta.concrete_fields if f.get_internal_type() == "JSONField"}
 
 

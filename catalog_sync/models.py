@@ -161,6 +161,8 @@ class Resource(Mirrored):
     # Derived at sync time from the hygiene rules, so counts use plain indexes.
     is_owned = models.BooleanField(default=False)
     is_documented = models.BooleanField(default=False)
+    # The 0-100 health score with snoozes applied, refreshed with every snapshot (lists sort on it).
+    health_score = models.SmallIntegerField(null=True, blank=True)
     # Mirror bookkeeping.
     content_hash = models.CharField(max_length=40, blank=True)
     changed_at = models.DateTimeField(default=timezone.now)
@@ -172,6 +174,7 @@ class Resource(Mirrored):
             models.Index(fields=["updated_at"], name="resource_updated_at"),
             # Issue lists sort by title without regard to case and page with LIMIT.
             models.Index(Lower("title_full"), "id", name="resource_title_ci"),
+            models.Index(fields=["health_score", "id"], name="resource_health"),
         ]
 
     def __str__(self):

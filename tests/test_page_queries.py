@@ -37,17 +37,18 @@ pytestmark = pytest.mark.django_db
 # Each includes the session and user look-ups (2) every logged-in request makes.
 CEILINGS = {
     "home": 13,
-    "issues": 17,
-    "unowned": 17,
-    "undocumented, snowflake, no owner": 22,
-    "stale, q=revenue": 17,
-    "unowned, -health, page 50": 17,
-    "issues, per_page=200": 17,
+    # Lists and exports check first whether a snooze ran out since the last snapshot (2 queries).
+    "issues": 19,
+    "unowned": 19,
+    "undocumented, snowflake, no owner": 24,
+    "stale, q=revenue": 19,
+    "unowned, -health, page 50": 19,
+    "issues, per_page=200": 19,
     "resource (table with children)": 14,
     "owners": 9,
     "teams": 9,
     "snoozes": 4,
-    "unowned CSV export": 9,
+    "unowned CSV export": 11,
 }
 RESOURCE_CEILING = CEILINGS["resource (table with children)"]
 SNOOZES_CEILING = CEILINGS["snoozes"]
@@ -241,24 +242,24 @@ def list_variants():
     has more than 25 results. Each of the integration, team, tag and owner filters costs 1-4 fixed queries."""
     every_column = "&".join(f"columns={name}" for name in ResourceTable.base_columns)
     return [
-        ("all issues", "/issues/", 17),
-        ("unowned", "/issues/unowned/", 17),
-        ("undocumented", "/issues/undocumented/", 17),
-        ("stale", "/issues/stale/", 17),
-        ("unused", "/issues/unused/", 17),
-        ("integration", "/issues/?integration={snowflake}", 18),
-        ("integration and no owner", "/issues/undocumented/?integration={snowflake}&owner=none", 22),
-        ("search", "/issues/?q=_", 17),
-        ("team", "/issues/?team={team}", 18),
-        ("types and flags", "/issues/?entity_type=column&entity_type=chart&pii=false&verified=false", 21),
-        ("owner", "/issues/?owner=user:{owner}", 21),
-        ("owning group", "/issues/?owner=group:{group}", 21),
-        ("usage range and dates", "/issues/unused/?usage_max=0&updated_after=2000-01-01", 17),
-        ("sorted by health", "/issues/unowned/?sort=-health", 17),
-        ("sorted by integration", "/issues/?sort=integration", 17),
-        ("every column", f"/issues/?{every_column}", 20),  # choosing columns also writes the session
+        ("all issues", "/issues/", 19),
+        ("unowned", "/issues/unowned/", 19),
+        ("undocumented", "/issues/undocumented/", 19),
+        ("stale", "/issues/stale/", 19),
+        ("unused", "/issues/unused/", 19),
+        ("integration", "/issues/?integration={snowflake}", 20),
+        ("integration and no owner", "/issues/undocumented/?integration={snowflake}&owner=none", 24),
+        ("search", "/issues/?q=_", 19),
+        ("team", "/issues/?team={team}", 20),
+        ("types and flags", "/issues/?entity_type=column&entity_type=chart&pii=false&verified=false", 23),
+        ("owner", "/issues/?owner=user:{owner}", 23),
+        ("owning group", "/issues/?owner=group:{group}", 23),
+        ("usage range and dates", "/issues/unused/?usage_max=0&updated_after=2000-01-01", 19),
+        ("sorted by health", "/issues/unowned/?sort=-health", 19),
+        ("sorted by integration", "/issues/?sort=integration", 19),
+        ("every column", f"/issues/?{every_column}", 22),  # choosing columns also writes the session
         # One filter-wide snooze ("entity_type=column"): 1 more query, validating its filter (see the xfail test).
-        ("snoozed only", "/issues/unowned/?snoozed=only", 18),
+        ("snoozed only", "/issues/unowned/?snoozed=only", 20),
     ]
 
 

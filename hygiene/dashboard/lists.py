@@ -1,8 +1,8 @@
 """Issue lists: the queryset behind a list page, its CSV export and its bulk actions."""
-from django.db.models import BooleanField, Case, Q, Value, When
+from django.db.models import BooleanField, Case, F, Q, Value, When
 
 from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
-from hygiene.rules import RULE_LABELS, RULES, health_expression, in_scope
+from hygiene.rules import RULE_LABELS, RULES, in_scope
 
 SNOOZED_HIDE, SNOOZED_ONLY = "hide", "only"
 # Fields a list never shows: kept out of the SELECT (documentation can be long).
@@ -31,9 +31,14 @@ def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
         condition = open_filters[rule] if rule else any_of(open_filters)
     return (
         in_scope().filter(condition).select_related("integration").defer(*DEFERRED)
-        .annotate(health=health_expression(open_filters), **flags)
+        .annotate(health=F("health_score"), **flags)
     )
 
+
+# The columns a CSV row reads: loading only these keeps a 100,000-row export quick.
+CSV_FIELDS = ("id", "title_full", "entity_type", "native_type", "integration__name", "owners", "owners_groups",
+              "teams", "tags", "external_usage", "internal_usage", "pii", "verified", "published", "stale",
+              "updated_at", "url")
 
 CSV_HEADER = ["id", "title_full", "entity_type", "native_type", "integration", "issues", "health", "owners",
               "owning_groups", "teams", "tags", "external_usage", "internal_usage", "pii", "verified", "published",
@@ -50,7 +55,7 @@ def spreadsheet_safe(value):
 def csv_rows(queryset, directory):
     """Rows for a CSV export, streamed in chunks so 100,000 rows never sit in memory."""
     yield CSV_HEADER
-    for r in queryset.iterator(chunk_size=2000):
+    for r in queryset.only(*CSV_FIELDS).iterator(chunk_size=2000):
         yield [spreadsheet_safe(value) for value in csv_values(r, directory)]
 
 

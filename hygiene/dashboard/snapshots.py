@@ -53,9 +53,15 @@ def compute():
     }
 
 
+def store_health_scores(snoozes):
+    """Write every resource's health score, so lists sort and page on an indexed column."""
+    in_scope().update(health_score=health_expression(open_issue_filters(snoozes=snoozes)))
+
+
 def take_snapshot(reason, sync_run=None):
     from hygiene.dashboard.models import Snapshot
 
+    store_health_scores(active_snoozes())
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
 
 

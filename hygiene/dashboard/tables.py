@@ -64,8 +64,10 @@ class ResourceTable(tables.Table):
         return queryset.order_by(_nulls_last("updated_at", is_descending), "id"), True
 
     def order_health(self, queryset, is_descending):
-        # With an id tie-breaker, so equal scores never shuffle rows between pages.
-        return queryset.order_by("-health" if is_descending else "health", "id"), True
+        # The stored score with an id tie-breaker (equal scores never shuffle rows between pages),
+        # in the direction of the (health_score, id) index.
+        fields = ("-health_score", "-id") if is_descending else ("health_score", "id")
+        return queryset.order_by(*fields), True
 
     def order_title_full(self, queryset, is_descending):
         title = Lower("title_full")

@@ -130,6 +130,7 @@ def parse_positive(value):
 
 def filtered_issues(request, rule):
     """The list's filterset and queryset. Invalid filter values are dropped with a message, never a 500."""
+    latest_snapshot()  # brings stored health scores up to date when a snooze ran out
     snoozed = request.GET.get("snoozed", lists.SNOOZED_HIDE)
     if snoozed not in (lists.SNOOZED_HIDE, lists.SNOOZED_ONLY):
         messages.warning(request, f"“{snoozed}” is not a snooze view; showing open issues.")
