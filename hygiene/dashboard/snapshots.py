@@ -55,7 +55,9 @@ def compute():
 
 def store_health_scores(snoozes):
     """Write every resource's health score, so lists sort and page on an indexed column."""
-    in_scope().update(health_score=health_expression(open_issue_filters(snoozes=snoozes)))
+    score = health_expression(open_issue_filters(snoozes=snoozes))
+    # Only rows whose score moved are written: a snooze or a sync touches a few, not all 100,000.
+    in_scope().filter(Q(health_score__isnull=True) | ~Q(health_score=score)).update(health_score=score)
 
 
 def take_snapshot(reason, sync_run=None):

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import BooleanField, Case, Value, When
 from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
@@ -130,7 +131,7 @@ def parse_positive(value):
 
 def filtered_issues(request, rule):
     """The list's filterset and queryset. Invalid filter values are dropped with a message, never a 500."""
-    latest_snapshot()  # brings stored health scores up to date when a snooze ran out
+    snapshot = latest_snapshot()  # also brings stored health scores up to date when a snooze ran out
     snoozed = request.GET.get("snoozed", lists.SNOOZED_HIDE)
     if snoozed not in (lists.SNOOZED_HIDE, lists.SNOOZED_ONLY):
         messages.warning(request, f"“{snoozed}” is not a snooze view; showing open issues.")
@@ -144,7 +145,11 @@ def filtered_issues(request, rule):
             messages.error(request, f"Ignored the filter “{label}”: {' '.join(errors)}")
             data.pop(name, None)
         filterset = ResourceFilterSet(data, queryset=base)
-    return filterset, snoozed
+    # An unfiltered list of open issues has the snapshot's count: no COUNT over the whole mirror.
+    known_count = None
+    if snoozed == lists.SNOOZED_HIDE and not filterset_query(filterset):
+        known_count = snapshot.totals.get(rule or "issues")
+    return filterset, snoozed, known_count
 
 
 def choosable_columns():
@@ -166,7 +171,7 @@ def visible_columns(request, steward):
 def issue_list(request, rule=None):
     if rule is not None and rule not in RULES:
         raise Http404("There is no such rule.")
-    filterset, snoozed = filtered_issues(request, rule)
+    filterset, snoozed, known_count = filtered_issues(request, rule)
     directory = Directory()
     steward = is_steward(request.user)
     columns = visible_columns(request, steward)
@@ -180,7 +185,7 @@ def issue_list(request, rule=None):
     if "page" in request.GET and page is None:
         messages.warning(request, f"“{request.GET['page']}” is not a page number; showing the first page.")
     RequestConfig(request, paginate=False).configure(table)  # sorting from ?sort=
-    table.paginate(per_page=per_page or 50, page=1)  # sets up the paginator (one COUNT)
+    table.paginate(KnownCountPaginator, per_page=per_page or 50, page=1, known_count=known_count)
     if page and page > table.paginator.num_pages:
         messages.warning(request, f"There is no page {page}; showing the last page.")
         page = table.paginator.num_pages
@@ -209,6 +214,15 @@ def issue_list(request, rule=None):
     })
 
 
+class KnownCountPaginator(Paginator):
+    """A paginator that takes the row count when it is already known (from the snapshot)."""
+
+    def __init__(self, object_list, per_page, known_count=None, **kwargs):
+        super().__init__(object_list, per_page, **kwargs)
+        if known_count is not None:
+            self.count = known_count
+
+
 def filterset_query(filterset):
     """The query string of the filters that applied (invalid ones were dropped)."""
     query = QueryDict(mutable=True)
@@ -235,7 +249,7 @@ class Echo:
 def issue_export(request, rule=None):
     if rule is not None and rule not in RULES:
         raise Http404("There is no such rule.")
-    filterset, _ = filtered_issues(request, rule)
+    filterset, _, _ = filtered_issues(request, rule)
     writer = csv.writer(Echo())
     rows = lists.csv_rows(filterset.qs.order_by("title_full", "id"), Directory())
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
