@@ -170,6 +170,7 @@ def test_a_429_storm_is_waited_out_and_nothing_is_lost(synced, steward):
     ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:250])
     change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
     submit(change_set, steward)
+    synced.faults.seed = 11
     synced.faults.rate_429 = 0.5  # half of the re-reads are throttled
     synced.faults.writes_per_minute = 1  # and writes beyond the first in a minute get 429
     client = fast_client(synced, max_retries=3)
@@ -179,7 +180,8 @@ def test_a_429_storm_is_waited_out_and_nothing_is_lost(synced, steward):
     assert change_set.status == ChangeSet.PENDING, "throttled work waits for a retry"
     assert "Waiting to retry" in change_set.error
     applied = change_set.items.filter(status=ChangeItem.APPLIED).count()
-    assert applied == 100
+    assert applied < len(ids), "the storm stopped the run part way"
+    assert not change_set.items.filter(status=ChangeItem.FAILED).exists(), "throttling is not a failure"
 
     synced.faults.writes_per_minute = 1000
     services.run_change_set(change_set.pk, client=fast_client(synced, max_retries=12))

@@ -55,7 +55,8 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
         # Worker, beat and web are separate, live processes.
         logs = {name: (tmp_path / "logs" / f"{name}.log") for name in ("worker", "beat", "web", "emulator")}
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "ready" not in logs["worker"].read_text():
+        while time.monotonic() < deadline and not (
+                "ready" in logs["worker"].read_text() and "beat: Starting" in logs["beat"].read_text()):
             time.sleep(0.5)
         assert "ready" in logs["worker"].read_text()
         assert "beat: Starting" in logs["beat"].read_text()
