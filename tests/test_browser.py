@@ -23,6 +23,7 @@ from catalog_sync.models import Resource  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.dashboard.models import Snapshot, Snooze  # noqa: E402
 from hygiene.dashboard.snapshots import take_snapshot  # noqa: E402
+from tests.browser_helpers import list_total, log_in, number
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -80,26 +81,14 @@ def mirror(transactional_db, emulator):
 
 # -- helpers ---------------------------------------------------------------------------
 
-def number(text):
-    """'1,234' -> 1234."""
-    return int(re.sub(r"[^\d]", "", text))
 
 
 def shot(page, name):
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def log_in(page, base_url, username, password):
-    page.goto(f"{base_url}/accounts/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("form[action$='/login/'] button[type=submit]")
-    page.wait_for_url(f"{base_url}/")
-    expect(page.locator("form.who")).to_contain_text("Sign out")
 
 
-def list_total(page):
-    return int(page.locator("strong[data-count]").get_attribute("data-count"))
 
 
 def column_index(page, header):

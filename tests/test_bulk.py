@@ -100,7 +100,7 @@ def test_preview_shows_current_and_new_values_by_name(synced, as_steward):
     resource = next(r for r in Resource.objects.filter(archived=False) if tag.pk not in r.tags)
     response = preview(as_steward, {"pk": [resource.pk]}, tags_mode="add", tags=tag.name)
     html = response.content.decode()
-    assert f"Tags:</span> <strong>" in html and tag.name in html
+    assert "Tags:</span> <strong>" in html and tag.name in html
     item = ChangeItem.objects.get()
     assert item.after["tags"] == resource.tags + [tag.pk]
 

@@ -86,7 +86,7 @@ class Builder:
 
     # ------------------------------------------------------------------ people and integrations
     def people(self):
-        ws, rng, now = self.ws, self.rng, self.now
+        ws, rng = self.ws, self.rng
         pairs = [(f, l) for f in names.FIRST_NAMES for l in names.LAST_NAMES]
         humans = rng.sample(pairs, 27)
         roles = ["admin"] * 3 + ["editor"] * 11 + ["viewer"] * 13
