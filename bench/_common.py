@@ -30,6 +30,11 @@ def use_bench_database(name="hygiene_bench"):
 
 
 def start_emulator(resources, seed=1, port=8799, token="bench-token", extra=()):
+    import socket
+
+    with socket.socket() as probe:
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise SystemExit(f"Port {port} is already in use (a leftover emulator?); stop it first.")
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "secoda_emulator", "--port", str(port), "--resources",
          str(resources), "--seed", str(seed), "--token", token, *extra],
@@ -42,6 +47,8 @@ def start_emulator(resources, seed=1, port=8799, token="bench-token", extra=()):
     while time.monotonic() < deadline:
         try:
             requests.get(f"http://127.0.0.1:{port}/__emulator__/stats", timeout=1)
+            if process.poll() is not None:
+                raise SystemExit(f"The emulator stopped: {process.stdout.read()}")
             return process, f"http://127.0.0.1:{port}/api/v1", token
         except requests.RequestException:
             if process.poll() is not None:
@@ -55,3 +62,12 @@ def peak_rss_mb():
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def stop_emulator(process):
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)

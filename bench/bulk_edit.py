@@ -10,7 +10,7 @@ import json
 import math
 import time
 
-from _common import ROOT, start_emulator, use_bench_database
+from _common import stop_emulator, ROOT, start_emulator, use_bench_database
 
 
 def main():
@@ -53,7 +53,7 @@ def main():
         wall = time.perf_counter() - started
         stats = requests.get(f"{stats_url}/stats", timeout=10).json()
     finally:
-        emulator.terminate()
+        stop_emulator(emulator)
     change_set.refresh_from_db()
     by_path = stats["requests_by_path"]
     writes = sum(n for path, n in by_path.items() if "bulk_update" in path)

@@ -22,7 +22,7 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from _common import ROOT, start_emulator, use_bench_database
+from _common import stop_emulator, ROOT, start_emulator, use_bench_database
 
 DATABASE = "hygiene_bench_pages"
 STEWARD = "bench-steward"
@@ -107,7 +107,7 @@ def seed_mirror(resources, seed, port):
         run = run_sync(trigger="bench", client=SecodaClient(base_url, token))  # also stores a snapshot
         seconds = time.perf_counter() - started
     finally:
-        emulator.terminate()
+        stop_emulator(emulator)
         emulator.wait(30)
     if run.status != SyncRun.SUCCEEDED:
         raise SystemExit(f"The sync failed: {run.error}")
