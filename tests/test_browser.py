@@ -17,37 +17,22 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from django.utils import timezone  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.models import Resource  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.dashboard.models import Snapshot, Snooze  # noqa: E402
 from hygiene.dashboard.snapshots import take_snapshot  # noqa: E402
-from tests.browser_helpers import list_total, log_in, number
+from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
+    DESKTOP, SHOTS, TIMEOUT_MS, chromium, list_total, log_in, number)
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path("/tmp/browser-shots")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1440, "height": 900}
 LAPTOP = {"width": 1280, "height": 800}
 
 
 # -- fixtures --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def chromium():
-    """One headless chromium for the whole module."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def new_tab(chromium):

@@ -9,7 +9,6 @@ in-process emulator). Screenshots of each step go to /tmp/browser-shots/bulk-*.p
 import os
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -17,40 +16,25 @@ import pytest
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from celery.contrib.testing.worker import start_worker  # noqa: E402
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.models import SecodaGroup, SecodaUser  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.bulk import tasks  # noqa: E402
 from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.celery import app  # noqa: E402
-from tests.browser_helpers import list_total, log_in, number
+from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
+    DESKTOP, SHOTS, TIMEOUT_MS, chromium, list_total, log_in, number)
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SHOTS = Path("/tmp/browser-shots")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 15_000
 WORKER_TIMEOUT_MS = 120_000  # queue -> worker -> batches -> snapshot -> the page's poll and reload
-DESKTOP = {"width": 1440, "height": 900}
 PAGE_SIZE = 50  # rows a page on the issue lists
 CHANGE_TABLE_PAGE = 100  # rows a page on a change set
 
 
 # -- fixtures --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def chromium():
-    """One headless chromium for the whole module."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
 
 @pytest.fixture
 def tab(chromium):
