@@ -1,7 +1,6 @@
 """Bulk edits against the emulator over real HTTP: preview, apply in batches, partial failures,
 429 storms, upstream changes, races, permissions, retry and undo."""
 import math
-import threading
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from catalog_sync.sync import run_sync
 from hygiene.bulk import services
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.dashboard.models import Snapshot
+from tests.concurrency import race
 from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
@@ -225,21 +225,8 @@ def test_two_workers_racing_run_a_change_set_once(synced, steward):
     change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
     submit(change_set, steward)
     synced.faults.latency_ms = 20
-    results, barrier = [], threading.Barrier(2)
-
-    def worker(name):
-        from django.db import connection
-        barrier.wait()
-        try:
-            results.append(services.run_change_set(change_set.pk, client=fast_client(synced), worker=name))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(f"worker-{n}",)) for n in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    results = race(*(lambda n=n: services.run_change_set(change_set.pk, client=fast_client(synced), worker=f"w{n}")
+                     for n in range(2)))
     assert sorted(r is None for r in results) == [False, True], "exactly one worker ran it"
     assert writes(synced) == 2
     assert ChangeItem.objects.filter(status=ChangeItem.APPLIED).count() == 150

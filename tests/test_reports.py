@@ -1,7 +1,6 @@
 """E-mail reports: content against a known mirror, scheduling in time zones, sending once, failures,
 a real SMTP server, and the subscription pages."""
 import socket
-import threading
 from datetime import datetime, timedelta, timezone as dt_timezone
 from email import message_from_bytes, policy
 from zoneinfo import ZoneInfo
@@ -21,6 +20,7 @@ from hygiene.reports.content import build_report
 from hygiene.reports.emails import unsubscribe_token
 from hygiene.reports.models import Delivery, Subscription
 from hygiene.reports.schedule import next_due
+from tests.concurrency import race
 from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
@@ -131,22 +131,11 @@ def test_team_report_counts_only_that_team(synced, steward):
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_racing_send_a_report_once(synced, steward):
     subscribe(steward)
-    barrier, sent = threading.Barrier(2), []
 
     def worker():
-        from django.db import connection
-        barrier.wait()
-        try:
-            for claim in services.claim_due():
-                sent.append(services.deliver(*claim))
-        finally:
-            connection.close()
+        return [services.deliver(*claim) for claim in services.claim_due()]
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    sent = [result for outcome in race(worker, worker) for result in outcome]
     assert sent == [True]
     assert len(mail.outbox) == 1
     assert Delivery.objects.filter(sent_at__isnull=False).count() == 1

@@ -1,7 +1,6 @@
 """The sync against the emulator over real HTTP: completeness, faults, changes, failures, locking."""
 import json
 import math
-import threading
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from catalog_sync.models import (
     DbtTestStatus, Integration, Lease, Resource, ResourceRef, SecodaGroup, SecodaUser, SyncRun, Tag, Team,
 )
 from catalog_sync.sync import LOCK_NAME, SyncAlreadyRunning, run_sync
+from tests.concurrency import race
 from tests.conftest import TOKEN, fast_client
 
 pytestmark = pytest.mark.django_db
@@ -213,24 +213,14 @@ def test_a_crashed_workers_lock_expires(emulator):
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_syncs_one_runs_one_is_refused(emulator):
     emulator.faults.latency_ms = 5
-    outcomes = []
-    barrier = threading.Barrier(2)
 
     def worker():
-        from django.db import connection
-        barrier.wait()
         try:
-            outcomes.append(run_sync(client=fast_client(emulator)).status)
+            return run_sync(client=fast_client(emulator)).status
         except SyncAlreadyRunning:
-            outcomes.append("refused")
-        finally:
-            connection.close()
+            return "refused"
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    outcomes = race(worker, worker)
     assert sorted(outcomes) == ["refused", SyncRun.SUCCEEDED]
     assert present_ids() == upstream_ids(emulator)
 

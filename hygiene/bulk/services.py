@@ -16,7 +16,7 @@ from catalog_sync import normalize
 from catalog_sync.client import BULK_UPDATE_LIMIT, PermanentError, RetryableError, SecodaClient
 from catalog_sync.mirror import replace_refs
 from catalog_sync.models import Resource
-from hygiene.bulk.edits import LIST_FIELDS, current_values, matches, planned_change
+from hygiene.bulk.edits import EDITABLE_FIELDS, LIST_FIELDS, current_values, matches, planned_change
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.rules import is_documented, is_owned
 
@@ -49,7 +49,7 @@ def build_change_set(user, resources, edit, summary, filter_query="", filter_lab
     from `edit` (undo uses it). Raises NothingToChange when nothing would change.
     """
     items, selected = [], 0
-    for resource in resources.only("id", "title_full", "title", *current_values_fields()).iterator(chunk_size=2000):
+    for resource in resources.only("id", "title_full", "title", *EDITABLE_FIELDS).iterator(chunk_size=2000):
         selected += 1
         if planned is not None:
             if resource.pk not in planned:
@@ -69,10 +69,6 @@ def build_change_set(user, resources, edit, summary, filter_query="", filter_lab
         item.change_set = change_set
     ChangeItem.objects.bulk_create(items, batch_size=1000)
     return change_set
-
-
-def current_values_fields():
-    return ("owners", "owners_groups", "tags", "teams", "description", "verified", "pii", "published")
 
 
 def progress(change_set):

@@ -96,9 +96,9 @@ def describe_values(values, directory):
     shown = {}
     for field, value in values.items():
         if field == "owners":
-            shown["Owners"] = ", ".join(directory._names(value, directory.users, "unknown user")) or "none"
+            shown["Owners"] = ", ".join(directory.user_names(value)) or "none"
         elif field == "owners_groups":
-            shown["Owning groups"] = ", ".join(directory._names(value, directory.groups, "unknown group")) or "none"
+            shown["Owning groups"] = ", ".join(directory.group_names(value)) or "none"
         elif field == "tags":
             shown["Tags"] = ", ".join(directory.tag_names(value)) or "none"
         elif field == "teams":

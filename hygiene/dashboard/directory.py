@@ -17,9 +17,14 @@ class Directory:
     def _names(ids, table, unknown):
         return [table.get(i) or f"{unknown} {i[:8]}" for i in ids]
 
+    def user_names(self, ids):
+        return self._names(ids, self.users, "unknown user")
+
+    def group_names(self, ids):
+        return self._names(ids, self.groups, "unknown group")
+
     def owner_names(self, resource):
-        return (self._names(resource.owners, self.users, "unknown user")
-                + [f"{name} (group)" for name in self._names(resource.owners_groups, self.groups, "unknown group")])
+        return self.user_names(resource.owners) + [f"{name} (group)" for name in self.group_names(resource.owners_groups)]
 
     def team_names(self, ids):
         return self._names(ids, self.teams, "unknown team")

@@ -6,7 +6,7 @@ stewards snoozed, and is what lists, snapshots and scores count with.
 import operator
 from functools import reduce
 
-from django.db.models import Q
+from django.db.models import BooleanField, Case, Q, Value, When
 
 from hygiene.rules import RULES, health_expression, rule_filters
 
@@ -70,3 +70,9 @@ def health(snoozes=None, prefix=""):
     """The 0-100 health expression, where snoozed issues do not count."""
     return health_expression(open_issue_filters(prefix, snoozes))
 
+
+
+def flags(prefix, filters):
+    """Boolean annotations `<prefix><rule>` saying which of `filters` a row matches."""
+    return {f"{prefix}{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
+            for name, q in filters.items()}

@@ -1,7 +1,7 @@
 """Issue lists: the queryset behind a list page, its CSV export and its bulk actions."""
-from django.db.models import BooleanField, Case, F, Q, Value, When
+from django.db.models import F, Q
 
-from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
+from hygiene.dashboard.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
 from hygiene.rules import RULE_LABELS, RULES, in_scope
 
 SNOOZED_HIDE, SNOOZED_ONLY = "hide", "only"
@@ -15,23 +15,17 @@ def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
     (any rule when None), annotated with which rules they break and their health."""
     snoozes = active_snoozes() if snoozes is None else snoozes
     open_filters = open_issue_filters(snoozes=snoozes)
-    flags = {
-        f"breaks_{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
-        for name, q in open_filters.items()
-    }
+    annotations = flags("breaks_", open_filters)
     if snoozed == SNOOZED_ONLY:
         snoozed_filters = snoozed_issue_filters(snoozes=snoozes)
         chosen = {name: q for name, q in snoozed_filters.items() if rule is None or name == rule}
         condition = any_of(chosen) if chosen else Q(pk__in=[])
-        flags.update({
-            f"snoozed_{name}": Case(When(q, then=Value(True)), default=Value(False), output_field=BooleanField())
-            for name, q in snoozed_filters.items()
-        })
+        annotations.update(flags("snoozed_", snoozed_filters))
     else:
         condition = open_filters[rule] if rule else any_of(open_filters)
     return (
         in_scope().filter(condition).select_related("integration").defer(*DEFERRED)
-        .annotate(health=F("health_score"), **flags)
+        .annotate(health=F("health_score"), **annotations)
     )
 
 
@@ -64,8 +58,8 @@ def csv_values(r, directory):
             r.pk, r.title_full, r.entity_type, r.native_type, r.integration.name if r.integration else "",
             "; ".join(RULE_LABELS[rule] for rule in RULES if getattr(r, f"breaks_{rule}", False)),
             r.health,
-            "; ".join(directory._names(r.owners, directory.users, "unknown user")),
-            "; ".join(directory._names(r.owners_groups, directory.groups, "unknown group")),
+            "; ".join(directory.user_names(r.owners)),
+            "; ".join(directory.group_names(r.owners_groups)),
             "; ".join(directory.team_names(r.teams)), "; ".join(directory.tag_names(r.tags)),
             "" if r.external_usage is None else r.external_usage,
             "" if r.internal_usage is None else r.internal_usage,

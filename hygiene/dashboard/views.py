@@ -7,7 +7,6 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.db.models import BooleanField, Case, Value, When
 from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,7 +21,7 @@ from hygiene.dashboard.charts import trend_chart
 from hygiene.dashboard.directory import Directory
 from hygiene.dashboard.filtersets import ResourceFilterSet, filterset_from_query
 from hygiene.dashboard.forms import SnoozeForm
-from hygiene.dashboard.issues import active_snoozes, open_issue_filters, snoozed_q
+from hygiene.dashboard.issues import active_snoozes, flags, open_issue_filters, snoozed_issue_filters
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.dashboard.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
@@ -263,23 +262,18 @@ def issue_export(request, rule=None):
 def resource_detail(request, pk):
     snoozes = active_snoozes()
     open_filters = open_issue_filters(snoozes=snoozes)
-    annotations = {f"breaks_{name}": Case(When(q, then=Value(True)), default=Value(False),
-                                          output_field=BooleanField())
-                   for name, q in open_filters.items()}
+    # Which rules a filter-wide snooze covers here, in the same query (not one query per rule).
+    by_filter = snoozed_issue_filters(snoozes=[s for s in snoozes if s.filter_query])
     resource = get_object_or_404(
         Resource.objects.select_related("integration", "parent").annotate(
-            health=health_expression(open_filters), **annotations),
+            health=health_expression(open_filters), **flags("breaks_", open_filters), **flags("covered_", by_filter)),
         pk=pk,
     )
     directory = Directory()
     children = resource.children.filter(removed_at__isnull=True).order_by("title", "id")
     dbt = DbtTestStatus.objects.filter(resource_id=resource.pk).select_related("integration")
     own_snoozes = Snooze.objects.filter(resource=resource).select_related("created_by").order_by("-created_at")
-    filter_snoozed_rules = []
-    for rule in RULES:
-        q = snoozed_q(rule, [s for s in snoozes if s.filter_query], "")
-        if q is not None and Resource.objects.filter(q, pk=resource.pk).exists():
-            filter_snoozed_rules.append(RULE_LABELS[rule])
+    filter_snoozed_rules = [RULE_LABELS[rule] for rule in by_filter if getattr(resource, f"covered_{rule}")]
     broken = [(rule, RULE_LABELS[rule], RULE_EXPLANATIONS[rule]) for rule in RULES
               if getattr(resource, f"breaks_{rule}")]
     return render(request, "dashboard/resource.html", {
