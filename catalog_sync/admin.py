@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from catalog_sync import models
-from catalog_sync.tasks import sync_catalog
+from catalog_sync.tasks import retry_sweep, sync_catalog
 
 
 class ReadOnlyMirrorAdmin(admin.ModelAdmin):
@@ -50,14 +50,57 @@ class DbtTestStatusAdmin(ReadOnlyMirrorAdmin):
     list_filter = ("status",)
 
 
+class SyncSliceInline(admin.TabularInline):
+    model = models.SyncSlice
+    fields = ("label", "pages", "status", "attempts", "expected", "listed", "requests", "error", "note")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    @admin.display(description="Pages")
+    def pages(self, obj):
+        return f"{obj.first_page}–{obj.last_page or 'end'}"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(models.SyncRun)
 class SyncRunAdmin(ReadOnlyMirrorAdmin):
-    list_display = ("id", "status", "trigger", "started_at", "finished_at", "fetched", "created", "updated",
-                    "removed", "requests")
-    list_filter = ("status", "trigger")
-    actions = ["run_sync_now"]
+    list_display = ("id", "kind", "status", "trigger", "started_at", "finished_at", "fetched", "created", "updated",
+                    "removed", "requests", "slices_done", "slices_total")
+    list_filter = ("status", "kind", "trigger", "mode")
+    actions = ["run_sync_now", "run_full_sweep_now", "retry_failed_slices"]
+    inlines = [SyncSliceInline]
 
-    @admin.action(description="Run a sync now (in the background)")
+    def has_change_permission(self, request, obj=None):
+        return obj is not None and request.user.is_superuser  # read-only detail page with its slices
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.action(description="Run an incremental sync now (in the background)")
     def run_sync_now(self, request, queryset):
-        sync_catalog.delay(trigger="admin")
-        self.message_user(request, "A sync was queued; it appears here when a worker starts it.", messages.SUCCESS)
+        sync_catalog.delay(trigger="admin", kind=models.SyncRun.INCREMENTAL)
+        self.message_user(request, "An incremental sync was queued; it appears here when a worker starts it.",
+                          messages.SUCCESS)
+
+    @admin.action(description="Run a full sweep now (in the background)")
+    def run_full_sweep_now(self, request, queryset):
+        sync_catalog.delay(trigger="admin", kind=models.SyncRun.FULL)
+        self.message_user(request, "A full sweep was queued; it appears here when a worker starts it.",
+                          messages.SUCCESS)
+
+    @admin.action(description="Retry the failed slices of the selected sweeps")
+    def retry_failed_slices(self, request, queryset):
+        queued = 0
+        for run in queryset.filter(status=models.SyncRun.FAILED):
+            if run.slices.filter(status=models.SyncSlice.FAILED).exists():
+                retry_sweep.delay(run.pk)
+                queued += 1
+        if queued:
+            self.message_user(request, f"Retrying the failed slices of {queued} sweep(s) in the background.",
+                              messages.SUCCESS)
+        else:
+            self.message_user(request, "None of the selected syncs has failed slices to retry.", messages.WARNING)

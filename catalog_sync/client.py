@@ -114,7 +114,7 @@ class WriteThrottle:
 
 class SecodaClient:
     def __init__(self, base_url, token, *, timeout=30.0, max_retries=6, backoff=1.0, max_backoff=60.0,
-                 writes_per_minute=30, session=None, sleep=time.sleep, throttle=None):
+                 writes_per_minute=30, session=None, sleep=time.sleep, throttle=None, budget=None):
         if not base_url:
             raise PermanentError("No Secoda API URL is configured (SECODA_API_URL).")
         self.base_url = base_url.rstrip("/")
@@ -127,6 +127,9 @@ class SecodaClient:
         self.session = session or requests.Session()
         self.session.headers.update({"Accept": "application/json", "User-Agent": "catalog-hygiene/1.0"})
         self.throttle = throttle or WriteThrottle(writes_per_minute, sleep=sleep)
+        self.budget = budget  # a request budget shared with other clients (see ratelimit), or None
+        self._options = dict(timeout=timeout, max_retries=max_retries, backoff=backoff, max_backoff=max_backoff,
+                             writes_per_minute=writes_per_minute, sleep=sleep)
         self.requests_made = 0
         self.retries = 0
         self._path_variants = {}  # documented path -> the spelling this server answers (trailing slash or not)
@@ -142,8 +145,18 @@ class SecodaClient:
             max_backoff=settings.SECODA_MAX_BACKOFF_SECONDS,
             writes_per_minute=settings.SECODA_WRITES_PER_MINUTE,
         )
+        if "writes_per_minute" not in overrides:
+            from catalog_sync.ratelimit import shared_budget, shared_write_throttle
+
+            options.update(throttle=shared_write_throttle(), budget=shared_budget())
         options.update(overrides)
         return cls(settings.SECODA_API_URL, settings.SECODA_API_TOKEN, **options)
+
+    def clone(self):
+        """A client for another thread: its own session, the same server, limits and learned path spellings."""
+        other = type(self)(self.base_url, self._token, throttle=self.throttle, budget=self.budget, **self._options)
+        other._path_variants = dict(self._path_variants)
+        return other
 
     # -- plumbing -----------------------------------------------------------------
 
@@ -178,6 +191,8 @@ class SecodaClient:
         while True:
             if method in WRITE_METHODS:
                 self.throttle.wait()
+            if self.budget is not None:
+                self.budget.acquire()
             self.requests_made += 1
             retry_after = None
             try:

@@ -228,9 +228,26 @@ class SyncRun(models.Model):
     STATUSES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"), (REFUSED, "Refused")]
 
     FULL = "full"
-    KINDS = [(FULL, "Full sweep")]
+    INCREMENTAL = "incremental"
+    KINDS = [(FULL, "Full sweep"), (INCREMENTAL, "Incremental")]
+
+    IN_PROCESS = "in_process"
+    FAN_OUT = "fan_out"
+    MODES = [(IN_PROCESS, "In one process"), (FAN_OUT, "Fanned out across workers")]
+
+    SWEEPING = "sweeping"
+    FINISHING = "finishing"
+    DONE = "done"
 
     kind = models.CharField(max_length=16, choices=KINDS, default=FULL)
+    mode = models.CharField(max_length=16, choices=MODES, default=IN_PROCESS)
+    stage = models.CharField(max_length=16, default=SWEEPING)
+    concurrency = models.PositiveIntegerField(default=1)
+    # The newest `updated_at` this run can vouch for: the next incremental sync lists back to it.
+    high_water_mark = models.DateTimeField(null=True, blank=True)
+    fallback_reason = models.TextField(blank=True, help_text="Why an incremental sync became a full sweep.")
+    # What the sweep learned about this Secoda (sort refused, the type filter's field name).
+    options = models.JSONField(default=dict, blank=True)
     trigger = models.CharField(max_length=32, default="manual")
     status = models.CharField(max_length=16, choices=STATUSES, default=RUNNING, db_index=True)
     started_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -259,6 +276,59 @@ class SyncRun(models.Model):
         if not self.finished_at:
             return None
         return self.finished_at - self.started_at
+
+
+class SyncSlice(models.Model):
+    """One listing (or a range of its pages) of a full sweep, run by whichever worker claims it first.
+
+    A slice whose listing turns out capped splits into narrower slices (`spawned_by` points back);
+    a long one hands its later pages to range slices; a split by parents waits until the parents
+    are in the mirror, then packs them.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    WAITING = "waiting"  # a split by parents, waiting for its parents to be mirrored
+    STATUSES = [(PENDING, "Waiting for a worker"), (RUNNING, "Running"), (DONE, "Done"), (FAILED, "Failed"),
+                (WAITING, "Waiting for parents")]
+
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="slices")
+    spawned_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="spawned")
+    label = models.CharField(max_length=300)
+    filter = models.JSONField(null=True, blank=True)
+    # How to split this listing if it holds more than one listing may return.
+    split = models.CharField(max_length=16, blank=True)
+    integration_id = models.CharField(max_length=64, blank=True)
+    entity_type = models.CharField(max_length=64, blank=True)
+    first_page = models.PositiveIntegerField(default=1)
+    last_page = models.PositiveIntegerField(null=True, blank=True)  # None: to the end of the listing
+    remainder = models.BooleanField(default=False)  # lists what its siblings did not; may be refused
+    status = models.CharField(max_length=16, choices=STATUSES, default=PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    holder = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    expected = models.IntegerField(null=True, blank=True)  # the listing's count, when it was probed
+    listed = models.IntegerField(default=0)
+    requests = models.IntegerField(default=0)
+    refused = models.BooleanField(default=False)  # a remainder listing this Secoda would not run
+    incomplete = models.BooleanField(default=False)  # over the cap with no narrower way to list it
+    note = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    peak_rss_mb = models.FloatField(null=True, blank=True)  # of the worker process, when it ended
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "status"], name="syncslice_run_status")]
+
+    def __str__(self):
+        pages = "" if self.first_page == 1 and self.last_page is None else (
+            f" (pages {self.first_page}–{self.last_page or 'end'})")
+        return f"{self.label}{pages}"
 
 
 class Lease(models.Model):

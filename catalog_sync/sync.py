@@ -6,20 +6,23 @@ every listing succeeded, so a sync that fails halfway removes nothing.
 """
 import logging
 import random
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
-from catalog_sync import locks, normalize
-from catalog_sync.client import PermanentError, SecodaClient, SecodaError
+from catalog_sync import locks, normalize, slices
+from catalog_sync.client import PAGE_CAP, PermanentError, SecodaClient, SecodaError
 from catalog_sync.mirror import ResourceWriter, refresh_planner_statistics, upsert_simple
-from catalog_sync.signals import sync_succeeded
 from catalog_sync.models import (
-    DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, Tag, Team, is_dbt_type,
+    DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team, is_dbt_type,
 )
-from catalog_sync.sweep import Sweep
+from catalog_sync.signals import sync_succeeded
 
 logger = logging.getLogger(__name__)
 
@@ -60,40 +63,51 @@ class Progress:
             self.listener(self.run, stage)
 
 
-def run_sync(trigger="manual", client=None, listener=None):
-    """Run one full sync. Returns the SyncRun (succeeded or failed); raises SyncAlreadyRunning."""
-    client = client or SecodaClient.from_settings()
+def fan_out_available():
+    """Slices as separate Celery tasks need a database many processes can write at once, and a broker
+    every worker shares; SQLite and the folder broker of a first run get the in-process sweep."""
+    return bool(settings.SYNC_FAN_OUT and settings.REDIS_URL and connection.vendor == "postgresql")
+
+
+def start_run(trigger, kind, client, mode=SyncRun.IN_PROCESS, concurrency=1):
+    """Take the sync lock and record the run; raises SyncAlreadyRunning."""
     holder = locks.new_holder()
     if not locks.acquire(LOCK_NAME, holder, settings.SYNC_LOCK_SECONDS):
         lease = locks.current(LOCK_NAME)
         run = SyncRun.objects.create(
-            trigger=trigger, status=SyncRun.REFUSED, finished_at=timezone.now(), holder=holder,
+            trigger=trigger, kind=kind, status=SyncRun.REFUSED, finished_at=timezone.now(), holder=holder,
             error="Another sync was already running.",
         )
         raise SyncAlreadyRunning(run, lease)
-    run = SyncRun.objects.create(trigger=trigger, holder=holder)
-    progress = Progress(run, holder, listener)
-    requests_before = client.requests_made
+    return SyncRun.objects.create(trigger=trigger, kind=kind, holder=holder, mode=mode, concurrency=concurrency,
+                                  options={"base_url": client.base_url})
+
+
+def run_sync(trigger="manual", client=None, listener=None, kind=SyncRun.FULL, concurrency=1):
+    """Run one sync in this process: an incremental one, or a full sweep with `concurrency` slices at once.
+
+    Returns the SyncRun (succeeded or failed); raises SyncAlreadyRunning.
+    """
+    client = client or SecodaClient.from_settings()
+    run = start_run(trigger, kind, client, concurrency=concurrency)
     try:
-        _sync(client, run, progress, requests_before)
+        if begin(run, client, listener):
+            sweep_in_process(run, client, concurrency, listener)
+        finish(run, client, listener)
     except Exception as exc:  # record every failure; the mirror keeps what it had
-        logger.exception("Sync #%s failed", run.pk)
-        run.status = SyncRun.FAILED
-        run.error = client._redact(describe(exc))
-    else:
-        run.status = SyncRun.SUCCEEDED
-    finally:
-        run.requests = client.requests_made - requests_before
-        run.finished_at = timezone.now()
-        run.save()
-        locks.release(LOCK_NAME, holder)
-    if run.status == SyncRun.SUCCEEDED:
-        for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
-            if error is not None:
-                logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)
-    if listener:
-        listener(run, "finished")
+        fail(run, client, exc)
     return run
+
+
+def fail(run, client, exc):
+    logger.exception("Sync #%s failed", run.pk)
+    run.refresh_from_db()
+    run.status = SyncRun.FAILED
+    run.stage = SyncRun.DONE
+    run.error = client._redact(describe(exc))
+    run.finished_at = timezone.now()
+    run.save()
+    locks.release(LOCK_NAME, run.holder)
 
 
 def describe(exc):
@@ -104,10 +118,13 @@ def describe(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
-def _sync(client, run, progress, requests_before):
-    def count_requests():
-        return client.requests_made - requests_before
+def begin(run, client, listener=None):
+    """Refresh the small listings, then sync incrementally or plan a full sweep.
 
+    Returns True when a full sweep's slices are waiting to run.
+    """
+    progress = Progress(run, run.holder, listener)
+    requests_before = client.requests_made
     progress.update("integrations", force=True)
     integrations = [normalize.integration_row(r) for r in client.integrations() if normalize.clean_id(r.get("id"))]
     upsert_simple(Integration, integrations, run.pk)
@@ -119,21 +136,151 @@ def _sync(client, run, progress, requests_before):
     }
     for model, rows in people.items():
         upsert_simple(model, rows, run.pk)
-    progress.update("people", force=True, requests=count_requests())
+    progress.update("people", force=True, requests=client.requests_made - requests_before)
+    if run.kind == SyncRun.INCREMENTAL:
+        reason = incremental(run, client, progress, requests_before)
+        if reason is None:
+            return False
+        logger.info("Sync #%s: %s; running a full sweep instead.", run.pk, reason)
+        run.kind = SyncRun.FULL
+        run.fallback_reason = reason
+        run.save(update_fields=["kind", "fallback_reason"])
+    run.requests = client.requests_made - requests_before
+    run.save(update_fields=["requests"])
+    SyncSlice.objects.create(run=run, label="All resources", split="integrations")
+    return True
+
+
+def sweep_in_process(run, client, concurrency, listener=None):
+    """Run the sweep's slices here, `concurrency` at a time (threads with their own client and connection)."""
+    holder = locks.new_holder()
+
+    def report():
+        if listener:
+            run.refresh_from_db(fields=["fetched", "created", "updated", "unchanged", "requests"])
+            listener(run, "resources")
+
+    def pause_before_retry(piece):
+        if piece is None:  # in-process, nobody else runs this sweep's slices: a lost claim means a stall
+            raise RuntimeError("The sweep stalled: a slice could not be claimed (is the run still running?).")
+        if piece.status == SyncSlice.PENDING:
+            time.sleep(min(client.max_backoff, client.backoff * 2 ** piece.attempts))
+
+    if concurrency <= 1:
+        while True:
+            for slice_id in slices.runnable_ids(run):
+                pause_before_retry(slices.run_slice(slice_id, client, holder))
+                report()
+            if slices.runnable_ids(run):
+                continue
+            new, over = slices.advance(run.pk)
+            if over:
+                return
+            if not new and not slices.runnable_ids(run):
+                raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
+        return
+
+    local = threading.local()
+
+    def work(slice_id):
+        try:
+            if not hasattr(local, "client"):
+                local.client = client.clone()
+            piece = slices.run_slice(slice_id, local.client, holder)
+            pause_before_retry(piece)
+            return local.client.requests_made
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="sweep") as pool:
+        running = {}
+        while True:
+            for slice_id in slices.runnable_ids(run):
+                if slice_id not in running.values():
+                    running[pool.submit(work, slice_id)] = slice_id
+            if not running:
+                new, over = slices.advance(run.pk)
+                if over:
+                    return
+                if not new and not slices.runnable_ids(run):
+                    raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
+                continue
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                running.pop(future)
+                future.result()
+            report()
+
+
+def incremental(run, client, progress, requests_before):
+    """List what changed since the last successful sync, newest first. Returns None, or why a full
+    sweep is needed instead."""
+    previous = (SyncRun.objects.filter(status=SyncRun.SUCCEEDED, high_water_mark__isnull=False)
+                .exclude(pk=run.pk).order_by("-started_at").first())
+    if previous is None:
+        return "no earlier successful sync has recorded how far it got"
+    since = previous.high_water_mark - timedelta(seconds=settings.SYNC_OVERLAP_SECONDS)
+    run.options = {**run.options, "since": since.isoformat()}
 
     def flushed(writer):
-        progress.update("resources", fetched=writer.fetched, created=writer.created, updated=writer.updated,
-                        unchanged=writer.unchanged, requests=count_requests())
+        progress.update("changes", fetched=writer.fetched, created=writer.created, updated=writer.updated,
+                        unchanged=writer.unchanged, requests=client.requests_made - requests_before)
 
     writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE, on_flush=flushed)
+    newest, previous_stamp, seen = None, None, 0
+    try:
+        first = client.resource_page(None, NEWEST_FIRST)
+    except PermanentError as exc:
+        if exc.status != 400:
+            raise
+        return f"Secoda refused sorting by updated_at ({exc})"
+    reached = False
+    # No read-ahead here: the page that crosses the mark ends the listing, and a page fetched ahead is wasted.
+    for page in client.iter_resource_pages(None, NEWEST_FIRST, first=first):
+        changed = []
+        for record in page.results:
+            stamp = normalize.when(record.get("updated_at"))
+            if stamp is None:
+                return "a resource came without an updated_at, so changes cannot be told apart"
+            if previous_stamp is not None and stamp > previous_stamp:
+                return "Secoda's answer was not sorted by updated_at"
+            previous_stamp = stamp
+            newest = stamp if newest is None else max(newest, stamp)
+            if stamp >= since:
+                changed.append(record)
+            else:
+                reached = True
+        writer.add(changed)
+        seen += len(page.results)
+        if reached:
+            break
+        if seen >= PAGE_CAP:
+            writer.flush()
+            return (f"more than {PAGE_CAP:,} resources changed since {timezone.localtime(since):%Y-%m-%d %H:%M}, "
+                    "more than one listing returns")
+    writer.flush()
+    run.fetched, run.created, run.updated, run.unchanged = (
+        writer.fetched, writer.created, writer.updated, writer.unchanged)
+    run.requests = client.requests_made - requests_before
+    run.high_water_mark = max(previous.high_water_mark, newest) if newest else previous.high_water_mark
+    run.save()
+    return None
 
-    def slice_listed(sweep, label):
-        progress.update("resources", slices_done=sweep.slices_done, requests=count_requests())
 
-    sweep = Sweep(client, writer, [(row["id"], row["name"]) for row in integrations], on_progress=slice_listed)
-    sweep.run()
+NEWEST_FIRST = {"field": "updated_at", "order": "desc", "tie_breaker": {"field": "id", "order": "asc"}}
 
-    warnings = list(sweep.notes)
+
+def finish(run, client, listener=None):
+    """Everything after the listing: dbt results, removals (full sweeps that listed everything), the
+    high-water mark, the outcome, the lock, and the dashboard's snapshot."""
+    run.refresh_from_db()
+    progress = Progress(run, run.holder, listener)
+    progress.update("finishing", force=True)
+    requests_before = client.requests_made
+    warnings = []
+    if run.options.get("sort_refused"):
+        warnings.append("Secoda refused sorting by created_at; listed in its default order.")
+    integrations = list(Integration.objects.filter(last_seen_run=run.pk).values("id", "name", "type"))
     dbt_status, dbt_unreadable = {}, []
     for row in integrations:
         if not is_dbt_type(row["type"]):
@@ -144,27 +291,84 @@ def _sync(client, run, progress, requests_before):
             dbt_unreadable.append(row["id"])
             warnings.append(f"dbt test results of {row['name'] or row['id']} could not be read ({exc}); "
                             "the previous ones were kept.")
-    progress.update("finishing", force=True, requests=count_requests())
-
     with transaction.atomic():
         replace_dbt_status(dbt_status, keep=dbt_unreadable)
-    removed = 0
-    if sweep.complete:
-        for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):
-            model.objects.present().exclude(last_seen_run=run.pk).update(removed_at=timezone.now())
-        removed, confirm_notes = mark_removed_resources(run, client, writer)
-        warnings.extend(confirm_notes)
-    else:
-        warnings.append("Nothing was marked removed because not every resource could be listed: "
-                        + "; ".join(sweep.problems))
-    if writer.created + writer.updated + removed:
+    now = timezone.now()
+    for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):  # complete listings, in every kind of run
+        model.objects.present().exclude(last_seen_run=run.pk).update(removed_at=now)
+    removed, failed = 0, False
+    if run.kind == SyncRun.FULL:
+        found = slices.problems(run)
+        failed = run.slices.filter(status=SyncSlice.FAILED).exists()
+        if not found:
+            writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
+            removed, confirm_notes = mark_removed_resources(run, client, writer)
+            warnings.extend(confirm_notes)
+            run.removals_checked = True
+            run.updated += writer.updated
+            run.created += writer.created
+        elif not failed:
+            warnings.append("Nothing was marked removed because not every resource could be listed: "
+                            + "; ".join(found))
+        if failed:
+            run.error = "Nothing was marked removed. " + "; ".join(found) + \
+                " The failed slices can be retried from the admin (Sync runs)."
+        run.slices_total = run.slices.count()
+        run.slices_done = run.slices.filter(status=SyncSlice.DONE).count()
+        if not failed:
+            run.high_water_mark = full_sweep_mark(run)
+    if run.created + run.updated + removed:
         refresh_planner_statistics()
-    run.removals_checked = sweep.complete
     run.removed = removed
-    run.fetched, run.created, run.updated, run.unchanged = (
-        writer.fetched, writer.created, writer.updated, writer.unchanged)
-    run.slices_done = run.slices_total = sweep.slices_done
-    run.warnings = "\n".join(warnings)
+    run.requests += client.requests_made - requests_before
+    run.warnings = "\n".join(filter(None, [run.warnings, *warnings]))
+    run.status = SyncRun.FAILED if failed else SyncRun.SUCCEEDED
+    run.stage = SyncRun.DONE
+    run.finished_at = timezone.now()
+    run.save()
+    locks.release(LOCK_NAME, run.holder)
+    if run.status == SyncRun.SUCCEEDED:
+        for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
+            if error is not None:
+                logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)
+    if listener:
+        listener(run, "finished")
+    return run
+
+
+def full_sweep_mark(run):
+    """The high-water mark a full sweep vouches for: the newest change it saw, but no later than its own
+    start (a change made while it listed may have been missed, and its updated_at is later than that)."""
+    newest = Resource.objects.filter(last_seen_run=run.pk).aggregate(newest=Max("updated_at"))["newest"]
+    if newest is None:
+        return run.started_at
+    return min(newest, run.started_at)
+
+
+def retry_failed_slices(run):
+    """Put a failed sweep's failed slices back in the queue. Returns their ids; raises SyncAlreadyRunning."""
+    if run.status != SyncRun.FAILED or not run.slices.filter(status=SyncSlice.FAILED).exists():
+        raise ValueError(f"Sync #{run.pk} has no failed slices to retry.")
+    if not locks.acquire(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS):
+        raise SyncAlreadyRunning(run, locks.current(LOCK_NAME))
+    with transaction.atomic():
+        ids = list(run.slices.filter(status=SyncSlice.FAILED).values_list("id", flat=True))
+        run.slices.filter(pk__in=ids).update(status=SyncSlice.PENDING, attempts=0, error="")
+        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.RUNNING, stage=SyncRun.SWEEPING, error="",
+                                                 finished_at=None)
+    run.refresh_from_db()
+    return ids
+
+
+def resume_in_process(run, client=None, concurrency=1, listener=None):
+    """Run a retried sweep's slices here and finish it."""
+    client = client or SecodaClient.from_settings()
+    try:
+        sweep_in_process(run, client, concurrency, listener)
+        finish(run, client, listener)
+    except Exception as exc:
+        fail(run, client, exc)
+    return run
 
 
 def replace_dbt_status(status_by_integration, keep=()):

@@ -161,9 +161,23 @@ SECODA_BACKOFF_SECONDS = env_float("SECODA_BACKOFF_SECONDS", 1.0, minimum=0)
 SECODA_MAX_BACKOFF_SECONDS = env_float("SECODA_MAX_BACKOFF_SECONDS", 60.0, minimum=0)
 SECODA_WRITES_PER_MINUTE = env_int("SECODA_WRITES_PER_MINUTE", 30, minimum=1)
 SECODA_APP_URL = env_url("SECODA_APP_URL", "https://app.secoda.co")
+# Ceiling on requests to Secoda per second, shared by every worker through Redis (0: no ceiling).
+SECODA_MAX_REQUESTS_PER_SECOND = env_float("SECODA_MAX_REQUESTS_PER_SECOND", 50.0, minimum=0)
 
 # Sync
-SYNC_INTERVAL_MINUTES = env_int("SYNC_INTERVAL_MINUTES", 60, minimum=1)
+SYNC_INTERVAL_MINUTES = env_int("SYNC_INTERVAL_MINUTES", 5, minimum=1)  # incremental syncs
+SYNC_FULL_SWEEP_AT = env_str("SYNC_FULL_SWEEP_AT", "02:00")  # nightly full sweep, HH:MM in TIME_ZONE
+try:
+    _hour, _minute = (int(part) for part in SYNC_FULL_SWEEP_AT.split(":"))
+    if not (0 <= _hour < 24 and 0 <= _minute < 60):
+        raise ValueError
+except ValueError:
+    raise ImproperlyConfigured(f"SYNC_FULL_SWEEP_AT must be a time of day like 02:00, not {SYNC_FULL_SWEEP_AT!r}.")
+SYNC_OVERLAP_SECONDS = env_int("SYNC_OVERLAP_SECONDS", 300, minimum=0)  # incremental look-back for clock skew
+SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 4, minimum=1, maximum=64)  # slices at once in `sync_catalog`
+SYNC_FAN_OUT = env_bool("SYNC_FAN_OUT", True)  # full sweeps as one Celery task per slice (PostgreSQL only)
+SYNC_SLICE_PAGES = env_int("SYNC_SLICE_PAGES", 20, minimum=1)  # pages per slice before it hands pages on
+SYNC_SLICE_RETRIES = env_int("SYNC_SLICE_RETRIES", 3, minimum=0)
 SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 900, minimum=30)
 SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 500, minimum=1)
 MIRROR_STALE_AFTER_HOURS = env_int("MIRROR_STALE_AFTER_HOURS", 24, minimum=1)

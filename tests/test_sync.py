@@ -225,6 +225,7 @@ def test_concurrent_syncs_one_runs_one_is_refused(emulator):
     assert present_ids() == upstream_ids(emulator)
 
 
+@pytest.mark.django_db(transaction=True)  # the command lists slices in threads, each with its own connection
 def test_sync_catalog_command_prints_progress_and_exits_non_zero_on_failure(emulator_settings, emulator, capsys):
     call_command("sync_catalog")
     out = capsys.readouterr().out
@@ -239,7 +240,7 @@ def test_sync_catalog_command_prints_progress_and_exits_non_zero_on_failure(emul
 
 
 def test_hygiene_report_matches_the_workspace(emulator_settings, emulator, capsys):
-    call_command("sync_catalog")
+    call_command("sync_catalog", "--concurrency", "1")
     capsys.readouterr()
     call_command("hygiene_report", "--format", "json")
     report = json.loads(capsys.readouterr().out)

@@ -7,7 +7,7 @@ from celery.contrib.testing.worker import start_worker
 from django_celery_beat.models import PeriodicTask
 
 from catalog_sync.models import Resource, SyncRun
-from catalog_sync.schedule import SYNC_TASK_NAME
+from catalog_sync.schedule import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
 
@@ -18,7 +18,17 @@ def test_migrate_creates_the_periodic_sync_with_an_expiry(settings):
     assert task.task == "catalog_sync.tasks.sync_catalog"
     assert task.interval.every == settings.SYNC_INTERVAL_MINUTES and task.interval.period == "minutes"
     assert task.expire_seconds == settings.SYNC_INTERVAL_MINUTES * 60
-    assert json.loads(task.kwargs) == {"trigger": "schedule"}
+    assert json.loads(task.kwargs) == {"trigger": "schedule", "kind": "incremental"}
+
+
+@pytest.mark.django_db
+def test_migrate_creates_a_nightly_full_sweep_and_the_slice_watcher(settings):
+    sweep = PeriodicTask.objects.select_related("crontab").get(name=FULL_SWEEP_TASK_NAME)
+    assert json.loads(sweep.kwargs) == {"trigger": "schedule", "kind": "full"}
+    hour, minute = settings.SYNC_FULL_SWEEP_AT.split(":")
+    assert (sweep.crontab.hour, sweep.crontab.minute) == (str(int(hour)), str(int(minute)))
+    watcher = PeriodicTask.objects.get(name=WATCH_SYNCS_TASK_NAME)
+    assert watcher.task == "catalog_sync.tasks.watch_syncs" and watcher.interval.every == 1
 
 
 @pytest.mark.django_db

@@ -52,6 +52,7 @@ class Faults:
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
     retry_after_header: bool = True    # send Retry-After with 429s
+    fail_listings_matching: str = ""   # listings whose query string contains this answer 503 (a failing slice)
 
     def update(self, values):
         """Set fields from a dict (e.g. a JSON body); raises ValueError for unknown names or bad types."""
@@ -62,7 +63,10 @@ class Faults:
         for name, value in values.items():
             if name not in known:
                 raise ValueError(f"unknown fault {name!r} (known: {', '.join(known)})")
-            if name in ("count_timeout", "retry_after_header"):
+            if name == "fail_listings_matching":
+                if not isinstance(value, str):
+                    raise ValueError(f"{name} must be a string")
+            elif name in ("count_timeout", "retry_after_header"):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
             elif name in ("seed", "writes_per_minute"):
@@ -325,6 +329,11 @@ class EmulatorServer:
                 handler.send_json(status, {"detail": "Internal server error." if status == 500
                                            else "Service temporarily unavailable."})
             return status
+        if faults.fail_listings_matching and route is not None and route[0].startswith("/resource/catalog") \
+                and faults.fail_listings_matching in handler.path:
+            self._count("faults_injected")
+            handler.send_json(503, {"detail": "Service temporarily unavailable."})
+            return 503
         if not self._authorized(handler):
             handler.send_json(401, {"detail": "Authentication credentials were not provided."},
                               headers=[("WWW-Authenticate", 'Bearer realm="api"')])

@@ -290,6 +290,16 @@ class Workspace:
             self._remove(rec)
             return True
 
+    def move(self, resource_id, new_parent_id):
+        """Move a resource under another parent (as a re-extraction would); returns the record."""
+        with self._lock:
+            rec = self._records[resource_id]
+            self._remove(rec)
+            rec.parent = new_parent_id
+            self._insert(rec)
+            self._touch(rec)
+            return self.view.to_dict(rec)
+
     def set_owners(self, resource_id, users, groups=()):
         return self.patch(resource_id, {"owners": list(users), "owners_groups": list(groups)})
 

@@ -1,5 +1,6 @@
 import sys
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from catalog_sync.models import SyncRun
@@ -7,9 +8,24 @@ from catalog_sync.sync import SyncAlreadyRunning, run_sync
 
 
 class Command(BaseCommand):
-    help = "Mirror the Secoda workspace now, in the foreground, printing progress."
+    help = ("Mirror the Secoda workspace now, in the foreground, printing progress. Without --full, lists "
+            "only what changed since the last successful sync (a first sync is always a full sweep).")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--full", action="store_true",
+                            help="List every resource; the only kind of sync that marks removed resources.")
+        parser.add_argument("--concurrency", type=int, default=settings.SYNC_CONCURRENCY, metavar="N",
+                            help="Slices of a full sweep listed at once (default SYNC_CONCURRENCY, "
+                                 f"{settings.SYNC_CONCURRENCY}).")
 
     def handle(self, *args, **options):
+        concurrency = options["concurrency"]
+        if not 1 <= concurrency <= 64:
+            raise CommandError("--concurrency must be between 1 and 64.")
+        from django.db import connection
+
+        if connection.vendor == "sqlite" and concurrency > 1:
+            concurrency = 1  # SQLite takes one writer at a time
         interactive = sys.stdout.isatty()
         state = {"stage": None, "mark": -1, "width": 0}
 
@@ -26,17 +42,22 @@ class Command(BaseCommand):
                 state.update(stage=stage, mark=run.fetched // 5000)
                 self.stdout.write(line)
 
+        kind = SyncRun.FULL if options["full"] else SyncRun.INCREMENTAL
         try:
-            run = run_sync(trigger="command", listener=listener)
+            run = run_sync(trigger="command", listener=listener, kind=kind, concurrency=concurrency)
         except SyncAlreadyRunning as exc:
             raise CommandError(str(exc))
         if interactive:
             self.stdout.write("")
         seconds = run.duration.total_seconds() if run.duration else 0
+        what = run.get_kind_display().lower()
         if run.status != SyncRun.SUCCEEDED:
-            raise CommandError(f"Sync #{run.pk} failed after {seconds:.1f}s: {run.error}")
+            raise CommandError(f"Sync #{run.pk} ({what}) failed after {seconds:.1f}s: {run.error}")
+        if run.fallback_reason:
+            self.stdout.write(self.style.WARNING(f"Ran a full sweep instead of an incremental sync: "
+                                                 f"{run.fallback_reason}."))
         self.stdout.write(self.style.SUCCESS(
-            f"Sync #{run.pk} finished in {seconds:.1f}s: {run.fetched:,} resources listed, {run.created:,} new, "
-            f"{run.updated:,} changed, {run.removed:,} removed, {run.requests:,} requests."))
+            f"Sync #{run.pk} ({what}) finished in {seconds:.1f}s: {run.fetched:,} resources listed, "
+            f"{run.created:,} new, {run.updated:,} changed, {run.removed:,} removed, {run.requests:,} requests."))
         for warning in filter(None, run.warnings.splitlines()):
             self.stdout.write(self.style.WARNING(f"Note: {warning}"))

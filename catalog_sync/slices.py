@@ -1,0 +1,452 @@
+"""A full sweep as slices that any worker can run.
+
+A sweep starts as one slice, "all resources". A slice lists its filter; when
+the listing's count says it holds more than one listing may return (the
+10,000 cap, or the 999999 timed-out count) it splits instead: the workspace
+by integration, an integration by entity type, an entity type by parents
+packed into `in` filters (URLs under 8 KiB), a pack in halves. A long listing
+keeps its first pages and hands the later ones to range slices, so the pages
+of one listing are fetched by several workers at once.
+
+A split by parents needs the parents in the mirror, so it waits: when no
+slice is left to run, waiting splits whose parent types are done pack the
+parents the mirror now holds (and, when counts say children are still
+missing, go round again with parents found since). Every slice is claimed with
+a conditional UPDATE, so two workers never run the same slice.
+
+Presence changes happen only in `catalog_sync.sync.finish_sweep`, after every
+slice succeeded.
+"""
+import logging
+import math
+import resource as os_resource
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from catalog_sync import locks
+from catalog_sync.client import PAGE_CAP, PermanentError, next_page_number
+from catalog_sync.mirror import ResourceWriter
+from catalog_sync.models import Integration, Resource, SyncRun, SyncSlice
+from catalog_sync.sweep import (
+    PARENT_TYPES, STABLE_SORT, TYPE_ORDER, among, both, candidate_parents, exact, negate, pack_parents,
+    prefetched, real_count,
+)
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = (SyncSlice.PENDING, SyncSlice.RUNNING)
+
+
+# -- what a sweep learned about this Secoda ----------------------------------------------------
+
+def sweep_sort(run):
+    return None if run.options.get("sort_refused") else STABLE_SORT
+
+
+def learn(run, **facts):
+    """Remember something about this Secoda for every slice of the run (e.g. it refuses our sort)."""
+    with transaction.atomic():
+        fresh = SyncRun.objects.select_for_update().get(pk=run.pk)
+        fresh.options = {**fresh.options, **facts}
+        fresh.save(update_fields=["options"])
+    run.options = fresh.options
+
+
+# -- claiming ---------------------------------------------------------------------------------
+
+def claim(slice_id, holder):
+    """Take a slice for this worker: pending, or running under a lease that expired. None if taken."""
+    now = timezone.now()
+    taken = SyncSlice.objects.filter(pk=slice_id, run__status=SyncRun.RUNNING).filter(
+        Q(status=SyncSlice.PENDING) | Q(status=SyncSlice.RUNNING, lease_until__lt=now)
+    ).update(status=SyncSlice.RUNNING, holder=holder, attempts=F("attempts") + 1, started_at=now,
+             lease_until=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS), error="")
+    return SyncSlice.objects.select_related("run").get(pk=slice_id) if taken else None
+
+
+def runnable_ids(run):
+    return list(run.slices.filter(status=SyncSlice.PENDING).values_list("id", flat=True))
+
+
+# -- running one slice ------------------------------------------------------------------------
+
+class SliceRunner:
+    """Runs one claimed slice: lists its pages into the mirror, or splits it."""
+
+    def __init__(self, piece, client):
+        self.piece = piece
+        self.run = piece.run
+        self.client = client
+        self.requests_before = client.requests_made
+        self.writer = ResourceWriter(self.run.pk, settings.SYNC_BATCH_SIZE, on_flush=self.flushed)
+        self._counted = {"fetched": 0, "created": 0, "updated": 0, "unchanged": 0}
+
+    # progress, shared with every other slice of the run through F() increments
+    def flushed(self, writer):
+        delta = {name: getattr(writer, name) - seen for name, seen in self._counted.items()}
+        self._counted = {name: getattr(writer, name) for name in self._counted}
+        requests = self.client.requests_made - self.requests_before
+        self.requests_before = self.client.requests_made
+        locks.renew(self.lock_name, self.run.holder, settings.SYNC_LOCK_SECONDS)
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            requests=F("requests") + requests, **{name: F(name) + value for name, value in delta.items()})
+        SyncSlice.objects.filter(pk=self.piece.pk, holder=self.piece.holder).update(
+            listed=writer.fetched, requests=F("requests") + requests,
+            lease_until=timezone.now() + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
+
+    lock_name = "catalog-sync"
+
+    def execute(self):
+        piece = self.piece
+        try:
+            if piece.first_page == 1:
+                self.probe_and_list()
+            else:
+                self.list_pages(piece.first_page, piece.last_page)
+            self.writer.flush()
+        except PermanentError as exc:
+            self.writer.flush()
+            if not (piece.remainder and exc.status == 400):
+                raise
+            # This Secoda will not run the "everything else" listing; counts decide at the end.
+            piece.refused = True
+            piece.note = f"Secoda refused this listing ({exc})."
+        finally:
+            self.flushed(self.writer)
+        piece.listed = self.writer.fetched
+
+    def first(self, filter_obj):
+        sort = sweep_sort(self.run)
+        try:
+            return self.client.resource_page(filter_obj, sort)
+        except PermanentError as exc:
+            if exc.status != 400 or sort is None:
+                raise
+            learn(self.run, sort_refused=True)
+            return self.client.resource_page(filter_obj, None)
+
+    def probe_and_list(self):
+        piece = self.piece
+        first = self.first(piece.filter)
+        piece.expected = real_count(first)
+        if first.capped:
+            self.split(first)
+            return
+        self.writer.add(first.results)
+        last = None
+        total = total_pages(first)
+        per_slice = settings.SYNC_SLICE_PAGES
+        if total and total > per_slice:
+            last = per_slice
+            self.hand_on_pages(per_slice + 1, total)
+        listed = len(first.results) + self.list_pages(2, last, after=first)
+        if last is None and first.count is None and listed >= PAGE_CAP:
+            # No count, and the listing ran into the cap: it was capped after all.
+            self.split(first)
+
+    def hand_on_pages(self, start, total):
+        piece, per_slice = self.piece, settings.SYNC_SLICE_PAGES
+        ranges = []
+        for first_page in range(start, total + 1, per_slice):
+            last_page = first_page + per_slice - 1
+            ranges.append((first_page, last_page if last_page < total else None))  # the last runs to the end
+        SyncSlice.objects.bulk_create([
+            SyncSlice(run=self.run, spawned_by=piece, label=piece.label, filter=piece.filter,
+                      integration_id=piece.integration_id, entity_type=piece.entity_type,
+                      first_page=a, last_page=b) for a, b in ranges
+        ])
+
+    def list_pages(self, start, last, after=None):
+        """Pages `start`..`last` (None: to the end). `after` is the page before `start`, when known."""
+        sort = sweep_sort(self.run)
+        listed = 0
+
+        def pages():
+            page = after
+            if page is None:
+                page = self.client.resource_page(self.piece.filter, sort, start)
+                if not page.results:
+                    return
+                yield page
+            while last is None or page.number < last:
+                following = next_page_number(page, page.number * max(1, len(page.results)))
+                if following is None:
+                    return
+                page = self.client.resource_page(self.piece.filter, sort, following)
+                if not page.results:
+                    return
+                yield page
+
+        for page in prefetched(pages()):
+            self.writer.add(page.results)
+            listed += len(page.results)
+        return listed
+
+    # -- splitting ------------------------------------------------------------------------------
+
+    def child(self, label, filter_obj, split="", **fields):
+        return SyncSlice(run=self.run, spawned_by=self.piece, label=label[:300], filter=filter_obj, split=split,
+                         integration_id=fields.get("integration_id", self.piece.integration_id),
+                         entity_type=fields.get("entity_type", self.piece.entity_type),
+                         remainder=fields.get("remainder", False))
+
+    def split(self, first):
+        piece = self.piece
+        kind = piece.split
+        if kind == "integrations":
+            children = self.by_integration()
+        elif kind == "types":
+            children = self.by_type()
+        elif kind == "parents":
+            piece.status = SyncSlice.WAITING  # packs its parents once they are mirrored
+            return
+        elif kind == "pack" and len(pack_ids(piece.filter)) > 1:
+            ids = pack_ids(piece.filter)
+            middle = len(ids) // 2
+            scope = without_pack(piece.filter)
+            children = [self.child(f"{piece.label.split(' (parents')[0]} (parents {half[0][:8]}…, {len(half)} of them)",
+                                   both(scope, among("parent_id", half)), "pack")
+                        for half in (ids[:middle], ids[middle:])]
+        else:
+            piece.incomplete = True
+            piece.note = f"Over {PAGE_CAP:,} resources and no narrower way to list them."
+            return
+        SyncSlice.objects.bulk_create(children)
+
+    def by_integration(self):
+        scope = self.piece.filter
+        integrations = list(Integration.objects.present().order_by("name", "id").values_list("id", "name"))
+        children = [self.child(name or integration_id, both(scope, among("integration_id", [integration_id])),
+                               "types", integration_id=integration_id) for integration_id, name in integrations]
+        outside = negate(among("integration_id", [i for i, _ in integrations])) if integrations else None
+        children.append(self.child("Resources outside every integration", both(scope, outside), remainder=True))
+        return children
+
+    def types_for(self, integration_id):
+        known = set(Resource.objects.filter(integration_id=integration_id).order_by()
+                    .values_list("entity_type", flat=True).distinct())
+        return TYPE_ORDER + sorted(t for t in known if t and t not in TYPE_ORDER)
+
+    def by_type(self):
+        piece = self.piece
+        types = self.types_for(piece.integration_id)
+        field = self.type_field(types)
+        children = [self.child(f"{piece.label} / {entity_type}", both(piece.filter, exact(field, entity_type)),
+                               "parents", entity_type=entity_type) for entity_type in types]
+        children.append(self.child(f"{piece.label} / other types",
+                                   both(piece.filter, negate(among(field, types))), remainder=True))
+        return children
+
+    def type_field(self, types):
+        """The docs filter the type as "entity_type" in one place and "type" in another: ask which works."""
+        learned = self.run.options.get("type_field")
+        if learned:
+            return learned
+        expected = self.piece.expected
+        for field in ("entity_type", "type"):
+            try:
+                page = self.client.resource_page(both(self.piece.filter, among(field, types)), sweep_sort(self.run))
+            except PermanentError as exc:
+                if exc.status != 400:
+                    raise
+                continue
+            if page.results or expected == 0:
+                learn(self.run, type_field=field)
+                return field
+        return "entity_type"
+
+
+def total_pages(page):
+    if page.total_pages:
+        return page.total_pages
+    if page.count is not None and page.results:
+        return math.ceil(min(page.count, PAGE_CAP) / len(page.results))
+    return None
+
+
+def pack_ids(filter_obj):
+    for operand in (filter_obj or {}).get("operands", [filter_obj] if filter_obj else []):
+        if operand.get("operator") == "in" and operand.get("field") == "parent_id":
+            return list(operand["value"])
+    return []
+
+
+def without_pack(filter_obj):
+    if not filter_obj or filter_obj.get("operator") != "and":
+        return None
+    rest = [op for op in filter_obj["operands"] if not (op.get("operator") == "in" and op.get("field") == "parent_id")]
+    return both(*rest) if rest else None
+
+
+def run_slice(slice_id, client, holder):
+    """Claim and run one slice. Returns the slice, or None when another worker has it.
+
+    A failure leaves the slice failed (or pending, for the caller to retry) and raises nothing:
+    the caller decides about retries from `slice.status`.
+    """
+    piece = claim(slice_id, holder)
+    if piece is None:
+        return None
+    runner = SliceRunner(piece, client)
+    try:
+        runner.execute()
+    except Exception as exc:  # recorded on the slice; other slices go on
+        from catalog_sync.client import RetryableError
+
+        piece.listed = runner.writer.fetched
+        piece.error = client._redact(describe(exc))
+        retry = isinstance(exc, (RetryableError, ConnectionError, OSError)) and \
+            piece.attempts <= settings.SYNC_SLICE_RETRIES and not isinstance(exc, locks.LeaseLost)
+        piece.status = SyncSlice.PENDING if retry else SyncSlice.FAILED
+        logger.warning("Slice %s of sync #%s %s: %s", piece, piece.run_id,
+                       "will be retried" if retry else "failed", piece.error)
+    else:
+        if piece.status == SyncSlice.RUNNING:
+            piece.status = SyncSlice.DONE
+    piece.finished_at = timezone.now()
+    piece.peak_rss_mb = os_resource.getrusage(os_resource.RUSAGE_SELF).ru_maxrss / 1024
+    piece.save()
+    return piece
+
+
+def describe(exc):
+    from catalog_sync.client import SecodaError
+
+    if isinstance(exc, SecodaError):
+        return str(exc)
+    if isinstance(exc, locks.LeaseLost):
+        return f"{exc} This slice stopped so two syncs never write at once."
+    return f"{type(exc).__name__}: {exc}"
+
+
+# -- moving the sweep on ----------------------------------------------------------------------
+
+def advance(run_id):
+    """Called whenever a slice ends. Returns (new slice ids to run, whether the sweep is over).
+
+    Only one caller sees the sweep over (the run row is locked while deciding).
+    """
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().get(pk=run_id)
+        if run.status != SyncRun.RUNNING or run.stage != SyncRun.SWEEPING:
+            return [], False
+        if run.slices.filter(status__in=ACTIVE).exists():
+            return [], False
+        new = expand_waiting(run)
+        if new:
+            return new, False
+        run.stage = SyncRun.FINISHING
+        run.save(update_fields=["stage"])
+        return [], True
+
+
+def expand_waiting(run):
+    """Pack the parents of waiting splits whose parent types are settled. Returns new slice ids."""
+    waiting = list(run.slices.filter(status=SyncSlice.WAITING))
+    if not waiting:
+        return []
+    ready = [spec for spec in waiting if not blocked_by(spec, waiting)] or waiting[:1]
+    slices = {s.pk: s for s in run.slices.all()}
+    children = children_map(slices.values())
+    created = []
+    for spec in ready:
+        created.extend(expand(spec, slices, children))
+    return created
+
+
+def blocked_by(spec, waiting):
+    parent_types = PARENT_TYPES.get(spec.entity_type)
+    for other in waiting:
+        if other.pk == spec.pk or other.integration_id != spec.integration_id:
+            continue
+        if parent_types is None or other.entity_type in parent_types:
+            return True
+    return False
+
+
+def expand(spec, slices, children):
+    own = children.get(spec.pk, [])
+    listed = subtree_listed(spec.pk, slices, children)
+    if own and (spec.expected is None or listed >= spec.expected):
+        spec.status = SyncSlice.DONE
+        spec.save(update_fields=["status"])
+        return []
+    packed = {pid for kid in own if kid.split in ("pack", "") and not kid.remainder for pid in pack_ids(kid.filter)}
+    new = []
+    if not own:
+        new.append(SyncSlice(run=spec.run, spawned_by=spec, label=f"{spec.label} without a parent",
+                             filter=both(spec.filter, negate({"operator": "is_set", "field": "parent_id",
+                                                              "value": True})),
+                             integration_id=spec.integration_id, entity_type=spec.entity_type, remainder=True))
+    parents = [(pid, count) for pid, count in candidate_parents(spec.integration_id, spec.entity_type)
+               if pid not in packed]
+    if own and not parents:
+        spec.status = SyncSlice.DONE  # the shortfall, if any, is reported when the sweep ends
+        spec.save(update_fields=["status"])
+        return []
+    for pack in pack_parents(parents, spec.run.options.get("base_url", ""), spec.filter):
+        ids = [pid for pid, _ in pack]
+        new.append(SyncSlice(run=spec.run, spawned_by=spec, split="pack" if len(ids) > 1 else "",
+                             label=f"{spec.label} (parents {ids[0][:8]}…, {len(ids)} of them)",
+                             filter=both(spec.filter, among("parent_id", ids)),
+                             integration_id=spec.integration_id, entity_type=spec.entity_type))
+    return [s.pk for s in SyncSlice.objects.bulk_create(new)]
+
+
+def children_map(slices):
+    children = {}
+    for piece in slices:
+        if piece.spawned_by_id:
+            children.setdefault(piece.spawned_by_id, []).append(piece)
+    return children
+
+
+def subtree_listed(root_id, slices, children):
+    total, stack = 0, [root_id]
+    while stack:
+        node = stack.pop()
+        total += slices[node].listed
+        stack.extend(kid.pk for kid in children.get(node, []))
+    return total
+
+
+def problems(run):
+    """Why this sweep cannot vouch for removals (empty when it can)."""
+    slices = {s.pk: s for s in run.slices.all()}
+    children = children_map(slices.values())
+    found = []
+    failed = [s for s in slices.values() if s.status == SyncSlice.FAILED]
+    if failed:
+        found.append(f"{len(failed)} of {len(slices)} slices failed: " + "; ".join(
+            f"{s} ({s.error or 'no detail'})" for s in failed[:5]) + (" …" if len(failed) > 5 else ""))
+    for piece in slices.values():
+        if piece.incomplete:
+            found.append(f"{piece.label}: {piece.note}")
+        if piece.status == SyncSlice.WAITING:
+            found.append(f"{piece.label}: its parents were never listed")
+        if piece.split == "parents" and piece.status == SyncSlice.DONE and children.get(piece.pk) \
+                and piece.expected is not None:
+            listed = subtree_listed(piece.pk, slices, children)
+            if listed < piece.expected:
+                found.append(f"{piece.label}: {piece.expected - listed:,} of {piece.expected:,} resources sit "
+                             "under parents the mirror does not know")
+        if piece.refused and piece.spawned_by_id:
+            parent = slices[piece.spawned_by_id]
+            listed = subtree_listed(parent.pk, slices, children)
+            if parent.expected is None or listed < parent.expected:
+                gap = "an unknown number of" if parent.expected is None else f"{parent.expected - listed:,}"
+                found.append(f"{parent.label}: {gap} resources could not be listed ({piece.note})")
+    return found
+
+
+def peak_memory_by_worker(run):
+    """{host:pid: peak RSS in MB} over the slices each worker process ran."""
+    peaks = {}
+    for holder, rss in run.slices.exclude(peak_rss_mb=None).values_list("holder", "peak_rss_mb"):
+        process = holder.rsplit(":", 1)[0]
+        peaks[process] = max(peaks.get(process, 0), rss)
+    return peaks

@@ -1,0 +1,222 @@
+"""Full sweeps in slices: several at once in one process or across Celery workers, a failed slice on its
+own, never two workers on one slice, and the request budget and write limit shared through Redis."""
+import math
+import threading
+import time
+import uuid
+
+import pytest
+import redis
+from celery.contrib.testing.worker import start_worker
+
+from catalog_sync.client import WriteThrottle
+from catalog_sync.emulator.server import EmulatorServer
+from catalog_sync.emulator.workspace import Workspace
+from catalog_sync.models import Resource, SyncRun, SyncSlice
+from catalog_sync.ratelimit import LocalBudget, RedisBudget, RedisWriteThrottle
+from catalog_sync.slices import run_slice
+from catalog_sync.sync import resume_in_process, retry_failed_slices, run_sync, start_run
+from catalog_sync.tasks import sync_catalog
+from hygiene.celery import app
+from tests.concurrency import race
+from tests.conftest import TOKEN, fast_client
+
+
+def present_ids():
+    return set(Resource.objects.present().values_list("id", flat=True))
+
+
+def listing_requests(server):
+    return sum(n for path, n in server.stats()["requests_by_path"].items() if "resource/catalog" in path)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_sweep_lists_a_workspace_above_the_cap_completely(settings):
+    workspace = Workspace.generate(resources=26_000, seed=11)
+    server = EmulatorServer(workspace, token=TOKEN, port=0).start()
+    try:
+        run = run_sync(client=fast_client(server), concurrency=4)
+        assert run.status == SyncRun.SUCCEEDED, run.error
+        assert present_ids() == set(workspace.ids())
+        assert run.removals_checked and run.fetched == 26_000
+        assert listing_requests(server) <= math.ceil(1.1 * 26_000 / 50)
+        slices = SyncSlice.objects.filter(run=run)
+        assert slices.filter(first_page__gt=1).exists(), "long listings hand later pages to other slices"
+        assert slices.filter(split="pack").exists() or slices.filter(label__contains="parents").exists()
+        assert not slices.exclude(status=SyncSlice.DONE).exists()
+        assert run.slices_done == run.slices_total == slices.count()
+    finally:
+        server.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_slice_keeps_every_other_slices_rows_and_marks_no_removals(emulator, settings):
+    settings.SYNC_SLICE_PAGES = 2  # 600 resources: 12 pages, six slices
+    settings.SYNC_SLICE_RETRIES = 1
+    assert run_sync(client=fast_client(emulator)).status == SyncRun.SUCCEEDED
+    workspace = emulator.workspace
+    doomed = workspace.ids()[-3:]  # the newest three: on the last page
+    for resource_id in doomed:
+        workspace.delete(resource_id)
+    early = workspace.ids()[2]  # on the first page, in the first slice
+    workspace.set_description(early, "Edited while page 5 was failing.")
+    emulator.faults.fail_listings_matching = "page=5"
+
+    failed = run_sync(client=fast_client(emulator, max_retries=1), concurrency=3)
+
+    assert failed.status == SyncRun.FAILED
+    assert "1 of" in failed.error and "slices failed" in failed.error and "pages 5" in failed.error
+    assert "retried" in failed.error
+    assert present_ids() >= set(doomed), "a sweep with a failed slice must not mark removals"
+    assert failed.removed == 0 and not failed.removals_checked
+    assert Resource.objects.get(pk=early).description == "Edited while page 5 was failing."
+    bad = SyncSlice.objects.get(run=failed, status=SyncSlice.FAILED)
+    assert bad.first_page == 5 and bad.attempts == 2  # tried, then retried once on its own
+    others = SyncSlice.objects.filter(run=failed).exclude(pk=bad.pk)
+    assert others.count() >= 4 and not others.exclude(status=SyncSlice.DONE).exists()
+
+    emulator.faults.fail_listings_matching = ""
+    retry_failed_slices(failed)
+    retried = resume_in_process(failed, client=fast_client(emulator))
+    assert retried.status == SyncRun.SUCCEEDED, retried.error
+    assert retried.removals_checked and retried.removed == 3
+    assert not present_ids() & set(doomed)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_never_run_the_same_slice(emulator):
+    run = start_run("test", SyncRun.FULL, fast_client(emulator))
+    piece = SyncSlice.objects.create(run=run, label="All resources", split="integrations")
+    emulator.faults.latency_ms = 20
+    outcomes = race(lambda: run_slice(piece.pk, fast_client(emulator), "worker-a"),
+                    lambda: run_slice(piece.pk, fast_client(emulator), "worker-b"))
+    ran = [o for o in outcomes if o is not None]
+    assert len(ran) == 1 and not isinstance(ran[0], Exception), outcomes
+    piece.refresh_from_db()
+    assert piece.attempts == 1 and piece.status == SyncSlice.DONE
+    pages = math.ceil(len(emulator.workspace.ids()) / 50)
+    assert listing_requests(emulator) == pages  # one pass over the listing, not two
+    # A slice that is done is never claimed again.
+    assert run_slice(piece.pk, fast_client(emulator), "worker-c") is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_celery_workers_fan_a_full_sweep_out(emulator_settings, emulator):
+    emulator_settings.SYNC_SLICE_PAGES = 2
+    emulator.faults.latency_ms = 10
+    assert app.conf.broker_url.startswith("redis://")
+    with start_worker(app, pool="threads", concurrency=3, perform_ping_check=False, shutdown_timeout=30):
+        sync_catalog.delay(trigger="fan-out-test", kind="full")
+        deadline = time.monotonic() + 120
+        run = None
+        while time.monotonic() < deadline:
+            run = SyncRun.objects.filter(trigger="fan-out-test").exclude(status=SyncRun.RUNNING).first()
+            if run:
+                break
+            time.sleep(0.3)
+    assert run is not None, "the workers never finished the sweep"
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert run.mode == SyncRun.FAN_OUT and run.removals_checked
+    assert present_ids() == set(emulator.workspace.ids())
+    slices = SyncSlice.objects.filter(run=run)
+    assert slices.count() >= 6 and not slices.exclude(status=SyncSlice.DONE).exists()
+    assert run.fetched == len(emulator.workspace.ids())
+
+
+# -- shared limits ----------------------------------------------------------------------------
+
+@pytest.fixture
+def redis_client(settings):
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield client
+    client.close()
+
+
+def test_the_request_budget_is_shared_by_every_worker_through_redis(redis_client):
+    key = f"test:budget:{uuid.uuid4().hex}"
+    rate = 20.0
+    workers = [RedisBudget(redis.Redis(connection_pool=redis_client.connection_pool), rate, burst=1, key=key)
+               for _ in range(3)]
+    taken = []
+    lock = threading.Lock()
+
+    def work(budget):
+        for _ in range(10):
+            budget.acquire()
+            with lock:
+                taken.append(time.monotonic())
+
+    threads = [threading.Thread(target=work, args=(b,)) for b in workers]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    elapsed = time.monotonic() - started
+    assert len(taken) == 30
+    # 30 requests under a shared ceiling of 20 a second take at least (30 - 1) / 20 seconds together;
+    # three unshared budgets would have let them through in half that.
+    assert elapsed >= (30 - 1) / rate * 0.95
+
+
+def test_the_local_budget_spaces_requests_at_its_rate():
+    clock = [0.0]
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        clock[0] += seconds
+
+    budget = LocalBudget(10, burst=2, clock=lambda: clock[0], sleep=sleep)
+    for _ in range(12):
+        budget.acquire()
+    assert sum(slept) == pytest.approx((12 - 2) / 10, abs=0.01)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_the_write_limit_counts_writes_from_every_worker(redis_client):
+    key = f"test:writes:{uuid.uuid4().hex}"
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        raise Stop
+
+    worker_a = RedisWriteThrottle(redis_client, 3, key=key, sleep=sleep)
+    worker_b = RedisWriteThrottle(redis.Redis(connection_pool=redis_client.connection_pool), 3, key=key, sleep=sleep)
+    worker_a.wait()
+    worker_b.wait()
+    worker_a.wait()
+    with pytest.raises(Stop):  # the fourth write in a minute waits, whichever worker sends it
+        worker_b.wait()
+    assert 55 < waits[0] <= 60.1
+
+
+def test_a_429_pauses_every_worker(redis_client):
+    key = f"test:writes:{uuid.uuid4().hex}"
+    waits = []
+
+    def sleep(seconds):
+        waits.append(seconds)
+        raise Stop
+
+    worker_a = RedisWriteThrottle(redis_client, 30, key=key, sleep=sleep)
+    worker_b = RedisWriteThrottle(redis_client, 30, key=key, sleep=sleep)
+    worker_a.push_back(20)
+    with pytest.raises(Stop):
+        worker_b.wait()
+    assert 18 < waits[0] <= 21
+
+
+def test_clients_from_settings_share_the_redis_limits(settings):
+    from catalog_sync.client import SecodaClient
+
+    one, two = SecodaClient.from_settings(), SecodaClient.from_settings()
+    assert isinstance(one.throttle, RedisWriteThrottle) and one.throttle is two.throttle
+    assert isinstance(one.budget, RedisBudget) and one.budget is two.budget
+    assert one.clone().budget is one.budget
+    settings.REDIS_URL = None
+    assert isinstance(SecodaClient.from_settings().throttle, WriteThrottle)

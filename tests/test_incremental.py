@@ -1,0 +1,158 @@
+"""Incremental syncs against the emulator over real HTTP: they follow edits, creations and moves with a
+handful of requests, never mark anything removed, and fall back to a full sweep when Secoda cannot help."""
+import json
+
+import pytest
+from django.core.management import call_command
+
+from catalog_sync import sync as sync_module
+from catalog_sync.emulator.server import EmulatorServer
+from catalog_sync.emulator.workspace import Workspace
+from catalog_sync.models import Resource, SyncRun
+from catalog_sync.sync import run_sync
+from tests.conftest import TOKEN, fast_client
+
+pytestmark = pytest.mark.django_db
+
+
+def listing_requests(server):
+    by_path = server.stats()["requests_by_path"]
+    return sum(n for path, n in by_path.items() if "resource/catalog" in path)
+
+
+def full_then_reset(server):
+    run = run_sync(client=fast_client(server), kind=SyncRun.FULL)
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert run.high_water_mark is not None
+    server.reset_stats()
+    return run
+
+
+def test_an_incremental_sync_follows_edits_creations_and_moves_with_a_few_requests(emulator):
+    full_then_reset(emulator)
+    workspace = emulator.workspace
+    edited = Resource.objects.filter(is_documented=False, entity_type="table").first()
+    workspace.set_description(edited.id, "Orders placed on the web shop, one row per order.")
+    owner = workspace.users()[0]["id"]
+    unowned = Resource.objects.filter(is_owned=False).exclude(pk=edited.pk).first()
+    workspace.set_owners(unowned.id, [owner])
+    table = Resource.objects.filter(entity_type="table").order_by("id").first()
+    created = workspace.add_resources(3, integration_id=table.integration_id, parent_id=table.id)
+    column = Resource.objects.filter(entity_type="column").exclude(parent_id=table.id).order_by("id").first()
+    workspace.move(column.id, table.id)
+    deleted = Resource.objects.filter(entity_type="column").exclude(pk=column.pk).order_by("-id").first()
+    workspace.delete(deleted.id)
+
+    run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert run.kind == SyncRun.INCREMENTAL and not run.fallback_reason
+    assert Resource.objects.get(pk=edited.pk).description == "Orders placed on the web shop, one row per order."
+    assert Resource.objects.get(pk=edited.pk).is_documented
+    assert Resource.objects.get(pk=unowned.pk).owners == [owner]
+    assert set(created) <= set(Resource.objects.present().values_list("id", flat=True))
+    assert Resource.objects.get(pk=column.pk).parent_id == table.id
+    assert run.created == 3
+    # Deletions wait for the nightly full sweep: an incremental listing cannot see them.
+    assert Resource.objects.get(pk=deleted.pk).removed_at is None
+    assert run.removed == 0 and not run.removals_checked
+    assert listing_requests(emulator) <= 2
+    assert run.high_water_mark >= SyncRun.objects.filter(kind=SyncRun.FULL).get().high_water_mark
+
+
+def test_nothing_changed_means_one_listing_request_and_no_writes(emulator):
+    first = full_then_reset(emulator)
+    run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    assert run.status == SyncRun.SUCCEEDED and run.kind == SyncRun.INCREMENTAL
+    assert listing_requests(emulator) == 1
+    assert run.created == run.updated == 0
+    assert run.high_water_mark == first.high_water_mark
+
+
+def test_the_next_incremental_starts_from_the_previous_one(emulator):
+    full_then_reset(emulator)
+    resource = Resource.objects.filter(entity_type="table").first()
+    emulator.workspace.set_description(resource.id, "First edit.")
+    one = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    emulator.workspace.set_description(resource.id, "Second edit.")
+    two = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    assert two.kind == SyncRun.INCREMENTAL and two.high_water_mark >= one.high_water_mark
+    assert Resource.objects.get(pk=resource.pk).description == "Second edit."
+
+
+def test_a_first_sync_asked_to_be_incremental_is_a_full_sweep_and_says_why(emulator):
+    run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    assert run.status == SyncRun.SUCCEEDED
+    assert run.kind == SyncRun.FULL and "no earlier successful sync" in run.fallback_reason
+    assert run.removals_checked
+
+
+def quirky_server(refuse=False, ignore=False, resources=600):
+    workspace = Workspace.generate(resources=resources, seed=3)
+    original = workspace.list_resources
+
+    def listing(filter_obj=None, sort_obj=None, teams=None):
+        if sort_obj and sort_obj.get("field") == "updated_at":
+            if refuse:
+                raise ValueError("Sorting by updated_at is not supported.")
+            if ignore:
+                sort_obj = None  # answers in its default order
+        return original(filter_obj, sort_obj, teams=teams)
+
+    workspace.list_resources = listing
+    return EmulatorServer(workspace, token=TOKEN, port=0).start()
+
+
+@pytest.mark.parametrize("quirk, reason", [
+    ({"refuse": True}, "refused sorting by updated_at"),
+    ({"ignore": True}, "not sorted by updated_at"),
+])
+def test_a_secoda_that_refuses_or_ignores_the_sort_gets_a_full_sweep_with_the_reason(quirk, reason):
+    server = quirky_server(**quirk)
+    try:
+        full_then_reset(server)
+        doomed = Resource.objects.filter(entity_type="column").first()
+        server.workspace.delete(doomed.id)
+        server.workspace.set_description(Resource.objects.filter(entity_type="table").first().id, "Touched.")
+        run = run_sync(client=fast_client(server), kind=SyncRun.INCREMENTAL)
+        assert run.status == SyncRun.SUCCEEDED, run.error
+        assert run.kind == SyncRun.FULL and reason in run.fallback_reason
+        # The fallback is a real full sweep: it is allowed to (and does) mark the deletion.
+        assert Resource.objects.get(pk=doomed.pk).removed_at is not None
+    finally:
+        server.stop()
+
+
+def test_more_changes_than_one_listing_returns_falls_back_to_a_full_sweep(emulator, monkeypatch):
+    full_then_reset(emulator)
+    monkeypatch.setattr(sync_module, "PAGE_CAP", 100)  # stands in for 10,000 changes
+    for resource_id in list(Resource.objects.values_list("id", flat=True)[:150]):
+        emulator.workspace.set_description(resource_id, "Bulk-edited upstream.")
+    run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    assert run.status == SyncRun.SUCCEEDED
+    assert run.kind == SyncRun.FULL and "more than 100 resources changed" in run.fallback_reason
+    assert Resource.objects.filter(description="Bulk-edited upstream.").count() == 150
+
+
+def test_a_failed_incremental_keeps_the_last_mark_and_loses_nothing(emulator):
+    first = full_then_reset(emulator)
+    before = set(Resource.objects.present().values_list("id", flat=True))
+    emulator.faults.error_rate = 1.0
+    run = run_sync(client=fast_client(emulator, max_retries=1), kind=SyncRun.INCREMENTAL)
+    assert run.status == SyncRun.FAILED and run.high_water_mark is None
+    assert set(Resource.objects.present().values_list("id", flat=True)) == before
+    emulator.faults.error_rate = 0.0
+    again = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    assert again.kind == SyncRun.INCREMENTAL and again.high_water_mark == first.high_water_mark
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_defaults_to_incremental_and_full_lists_everything(emulator_settings, emulator, capsys):
+    call_command("sync_catalog", "--full", "--concurrency", "2")
+    assert "(full sweep) finished" in capsys.readouterr().out
+    emulator.workspace.set_description(emulator.workspace.ids()[5], "Changed after the sweep.")
+    call_command("sync_catalog")
+    out = capsys.readouterr().out
+    assert "(incremental) finished" in out and "1 changed" in out
+    assert SyncRun.objects.first().kind == SyncRun.INCREMENTAL
+    assert json.loads(json.dumps(SyncRun.objects.first().options))["since"]
