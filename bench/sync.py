@@ -1,59 +1,103 @@
-"""Sync benchmark: mirror N emulated resources into PostgreSQL.
+"""Sync benchmarks against the emulator, into PostgreSQL.
 
-Reports requests made against the minimum (resources / 50), wall time against
-the emulator's own serving time, and the sync process's peak memory.
+Three scenarios:
 
-    .venv/bin/python bench/sync.py [--resources 50000]
+full (default)
+    Mirror N resources with one full sweep in this process. Reports requests made against the
+    minimum (resources / 50), wall time against the emulator's own serving time, and peak memory.
+
+        .venv/bin/python bench/sync.py [--resources 50000] [--latency-ms 0] [--concurrency 1]
+
+incremental
+    Mirror N resources, change --changes of them upstream (through the API's bulk update), then run an
+    incremental sync. Reports its listing requests and wall time against the full sweep's.
+
+        .venv/bin/python bench/sync.py --scenario incremental [--resources 50000] [--changes 500]
+
+fanout
+    A full sweep of N resources at --latency-ms, fanned out across Celery worker processes (prefork,
+    Redis broker), once per --slices value. Reports wall time, speed-up over one slice, and each worker
+    process's peak memory.
+
+        .venv/bin/python bench/sync.py --scenario fanout [--resources 200000] [--latency-ms 200] \\
+            [--slices 1,2,4,8]
+
+Results land in bench/results/ as JSON.
 """
 import argparse
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 import time
 
-from _common import stop_emulator, ROOT, peak_rss_mb, start_emulator, use_bench_database
+from _common import ROOT, peak_rss_mb, start_emulator, stop_emulator, use_bench_database
+
+BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--resources", type=int, default=50_000)
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--latency-ms", type=int, default=0, help="Emulated per-request latency (default 0).")
-    args = parser.parse_args()
-
-    use_bench_database()
-    import requests
-    from catalog_sync.client import SecodaClient
-    from catalog_sync.models import Resource, ResourceRef, SyncRun
-    from catalog_sync.sync import run_sync
-
+def empty_mirror():
     from django.db import connection
 
-    with connection.cursor() as cursor:  # start from an empty mirror (TRUNCATE loads nothing into memory)
-        cursor.execute(f"TRUNCATE {Resource._meta.db_table}, {ResourceRef._meta.db_table}")
+    from catalog_sync.models import Resource, ResourceRef, SyncRun
+
+    with connection.cursor() as cursor:  # TRUNCATE loads nothing into memory
+        cursor.execute(f"TRUNCATE {Resource._meta.db_table}, {ResourceRef._meta.db_table}, "
+                       f"{SyncRun._meta.db_table} CASCADE")
+
+
+def emulator_stats(base_url, reset=False):
+    import requests
+
+    control = base_url.replace("/api/v1", "/__emulator__")
+    if reset:
+        requests.post(f"{control}/reset-stats", timeout=10)
+        return None
+    return requests.get(f"{control}/stats", timeout=10).json()
+
+
+def listing_requests(stats):
+    return sum(n for path, n in stats["requests_by_path"].items() if "resource/catalog" in path)
+
+
+def sync_seconds(run):
+    return (run.finished_at - run.started_at).total_seconds()
+
+
+def full(args):
+    from catalog_sync.client import SecodaClient
+    from catalog_sync.models import Resource, SyncRun
+    from catalog_sync.sync import run_sync
+
+    empty_mirror()
     emulator, base_url, token = start_emulator(
-        args.resources, args.seed, extra=["--latency-ms", str(args.latency_ms)] if args.latency_ms else [])
+        args.resources, args.seed, port=args.port,
+        extra=["--latency-ms", str(args.latency_ms)] if args.latency_ms else [])
     try:
-        stats_url = base_url.replace("/api/v1", "/__emulator__")
-        requests.post(f"{stats_url}/reset-stats", timeout=10)
+        emulator_stats(base_url, reset=True)
         rss_before = peak_rss_mb()
         client = SecodaClient(base_url, token)
         started = time.perf_counter()
-        run = run_sync(trigger="bench", client=client)
+        run = run_sync(trigger="bench", client=client, concurrency=args.concurrency)
         wall = time.perf_counter() - started
-        stats = requests.get(f"{stats_url}/stats", timeout=10).json()
+        stats = emulator_stats(base_url)
     finally:
         stop_emulator(emulator)
     if run.status != SyncRun.SUCCEEDED:
         raise SystemExit(f"The sync failed: {run.error}")
     mirrored = Resource.objects.present().count()
     minimum = math.ceil(args.resources / 50)
-    listing = sum(n for path, n in stats["requests_by_path"].items() if "resource/catalog" in path)
+    listing = listing_requests(stats)
     serving = stats["serving_seconds"]
     # The sync itself ends at finished_at; the dashboard's snapshot (counts, health scores) follows it.
-    sync_wall = (run.finished_at - run.started_at).total_seconds()
+    sync_wall = sync_seconds(run)
     result = {
+        "scenario": "full",
         "resources": args.resources,
         "latency_ms": args.latency_ms,
+        "concurrency": args.concurrency,
         "mirrored": mirrored,
         "requests_total": run.requests,
         "listing_requests": listing,
@@ -67,10 +111,163 @@ def main():
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_before_sync_mb": round(rss_before, 1),
     }
-    print(json.dumps(result, indent=2))
-    out = ROOT / "bench" / "results" / f"sync-{args.resources}-latency{args.latency_ms}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    suffix = f"-c{args.concurrency}" if args.concurrency > 1 else ""
+    write(result, f"sync-{args.resources}-latency{args.latency_ms}{suffix}.json")
     assert mirrored == args.resources, f"mirrored {mirrored} of {args.resources}"
+
+
+def incremental(args):
+    import requests
+
+    from catalog_sync.client import SecodaClient
+    from catalog_sync.models import Resource, SyncRun
+    from catalog_sync.sync import run_sync
+
+    empty_mirror()
+    emulator, base_url, token = start_emulator(
+        args.resources, args.seed, port=args.port,
+        extra=["--latency-ms", str(args.latency_ms)] if args.latency_ms else [])
+    try:
+        full_run = run_sync(trigger="bench", client=SecodaClient(base_url, token), kind=SyncRun.FULL)
+        assert full_run.status == SyncRun.SUCCEEDED, full_run.error
+        full_stats = emulator_stats(base_url)
+        # Change resources upstream the way a steward would: bulk updates of 100 through the API.
+        changed = list(Resource.objects.order_by("?").values_list("id", flat=True)[:args.changes])
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        for start in range(0, len(changed), 100):
+            body = [{"id": rid, "data": {"description": f"Benchmark edit {n}."}}
+                    for n, rid in enumerate(changed[start:start + 100], start)]
+            session.post(f"{base_url}/resource/all/bulk_update/", json=body, timeout=60).raise_for_status()
+        emulator_stats(base_url, reset=True)
+        run = run_sync(trigger="bench", client=SecodaClient(base_url, token), kind=SyncRun.INCREMENTAL)
+        stats = emulator_stats(base_url)
+    finally:
+        stop_emulator(emulator)
+    if run.status != SyncRun.SUCCEEDED or run.kind != SyncRun.INCREMENTAL:
+        raise SystemExit(f"The incremental sync did not run as one: {run.error or run.fallback_reason}")
+    updated = Resource.objects.filter(id__in=changed, description__startswith="Benchmark edit").count()
+    result = {
+        "scenario": "incremental",
+        "resources": args.resources,
+        "latency_ms": args.latency_ms,
+        "changed_upstream": len(changed),
+        "changes_mirrored": updated,
+        "full_sync_seconds": round(sync_seconds(full_run), 2),
+        "full_sync_listing_requests": listing_requests(full_stats),
+        "incremental_seconds": round(sync_seconds(run), 2),
+        "incremental_listing_requests": listing_requests(stats),
+        "incremental_requests_total": run.requests,
+        "incremental_share_of_full_time": round(sync_seconds(run) / sync_seconds(full_run), 4),
+    }
+    write(result, f"sync-incremental-{args.resources}-{args.changes}-latency{args.latency_ms}.json")
+    assert updated == len(changed), f"mirrored {updated} of {len(changed)} changes"
+
+
+def fanout(args):
+    import redis
+
+    from catalog_sync.models import Resource, SyncRun, SyncSlice
+    from catalog_sync.slices import peak_memory_by_worker
+
+    emulator, base_url, token = start_emulator(
+        args.resources, args.seed, port=args.port, extra=["--latency-ms", str(args.latency_ms)])
+    env = {**os.environ, "REDIS_URL": BENCH_REDIS, "SECODA_API_URL": base_url, "SECODA_API_TOKEN": token,
+           "SYNC_FAN_OUT": "true", "LOG_LEVEL": "WARNING", "SECODA_MAX_REQUESTS_PER_SECOND":
+           str(args.max_requests_per_second)}
+    levels = []
+    try:
+        for slices in args.slices:
+            empty_mirror()
+            redis.Redis.from_url(BENCH_REDIS).flushdb()
+            emulator_stats(base_url, reset=True)
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "hygiene", "worker", "--pool", "prefork",
+                 "--concurrency", str(slices), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+                 "--prefetch-multiplier", "1", "-n", f"bench{slices}@%h"],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "var" / "bench-worker.log", "w"),
+                start_new_session=True)
+            try:
+                time.sleep(3)
+                send = subprocess.run(
+                    [sys.executable, "-c",
+                     "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hygiene.settings'); "
+                     "django.setup(); from catalog_sync.tasks import sync_catalog; "
+                     "sync_catalog.delay(trigger='bench', kind='full')"],
+                    cwd=ROOT, env=env, check=True)
+                run = wait_for_run(timeout=args.timeout)
+            finally:
+                os.killpg(worker.pid, signal.SIGTERM)
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(worker.pid, signal.SIGKILL)
+            stats = emulator_stats(base_url)
+            if run.status != SyncRun.SUCCEEDED:
+                raise SystemExit(f"The {slices}-slice sweep failed: {run.error}")
+            peaks = peak_memory_by_worker(run)
+            level = {
+                "worker_processes": slices,
+                "wall_seconds": round(sync_seconds(run), 1),
+                "mirrored": Resource.objects.present().count(),
+                "requests": run.requests,
+                "listing_requests": listing_requests(stats),
+                "slices": SyncSlice.objects.filter(run=run).count(),
+                "peak_rss_mb_per_worker_max": round(max(peaks.values()), 1) if peaks else None,
+                "peak_rss_mb_per_worker_min": round(min(peaks.values()), 1) if peaks else None,
+                "workers_that_ran_slices": len(peaks),
+            }
+            print(json.dumps(level), flush=True)
+            levels.append(level)
+    finally:
+        stop_emulator(emulator)
+    base = levels[0]["wall_seconds"]
+    for level in levels:
+        level["speedup_over_first"] = round(base / level["wall_seconds"], 2)
+    result = {"scenario": "fanout", "resources": args.resources, "latency_ms": args.latency_ms,
+              "max_requests_per_second": args.max_requests_per_second, "levels": levels}
+    write(result, f"sync-fanout-{args.resources}-latency{args.latency_ms}.json")
+
+
+def wait_for_run(timeout):
+    from catalog_sync.models import SyncRun
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = SyncRun.objects.filter(trigger="bench").exclude(status=SyncRun.RUNNING).first()
+        if run is not None:
+            return run
+        time.sleep(1)
+    raise SystemExit(f"No sweep finished within {timeout} s.")
+
+
+def write(result, name):
+    print(json.dumps(result, indent=2))
+    (ROOT / "bench" / "results" / name).write_text(json.dumps(result, indent=2) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", choices=["full", "incremental", "fanout"], default="full")
+    parser.add_argument("--resources", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--latency-ms", type=int, default=None, help="Emulated per-request latency.")
+    parser.add_argument("--concurrency", type=int, default=1, help="full: slices listed at once (threads).")
+    parser.add_argument("--changes", type=int, default=500, help="incremental: resources changed upstream.")
+    parser.add_argument("--slices", default="1,2,4,8", help="fanout: worker process counts to try.")
+    parser.add_argument("--max-requests-per-second", type=float, default=50.0,
+                        help="fanout: the shared request budget (SECODA_MAX_REQUESTS_PER_SECOND).")
+    parser.add_argument("--timeout", type=int, default=3600, help="fanout: seconds to wait for each sweep.")
+    parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--database", default="hygiene_bench")
+    args = parser.parse_args()
+    defaults = {"full": (50_000, 0), "incremental": (50_000, 0), "fanout": (200_000, 200)}[args.scenario]
+    args.resources = args.resources or defaults[0]
+    args.latency_ms = defaults[1] if args.latency_ms is None else args.latency_ms
+    args.slices = [int(n) for n in args.slices.split(",")]
+    os.environ.setdefault("SYNC_FAN_OUT", "false")  # `full` and `incremental` run in this process
+    use_bench_database(args.database)
+    {"full": full, "incremental": incremental, "fanout": fanout}[args.scenario](args)
 
 
 if __name__ == "__main__":

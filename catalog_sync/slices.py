@@ -81,7 +81,7 @@ class SliceRunner:
         self.piece = piece
         self.run = piece.run
         self.client = client
-        self.requests_before = client.requests_made
+        self.requests_before = self.requests_at_start = client.requests_made
         self.writer = ResourceWriter(self.run.pk, settings.SYNC_BATCH_SIZE, on_flush=self.flushed)
         self._counted = {"fetched": 0, "created": 0, "updated": 0, "unchanged": 0}
 
@@ -118,6 +118,10 @@ class SliceRunner:
         finally:
             self.flushed(self.writer)
         piece.listed = self.writer.fetched
+
+    @property
+    def requests_made(self):
+        return self.client.requests_made - self.requests_at_start
 
     def first(self, filter_obj):
         sort = sweep_sort(self.run)
@@ -307,6 +311,7 @@ def run_slice(slice_id, client, holder):
     else:
         if piece.status == SyncSlice.RUNNING:
             piece.status = SyncSlice.DONE
+    piece.requests = runner.requests_made
     piece.finished_at = timezone.now()
     piece.peak_rss_mb = os_resource.getrusage(os_resource.RUSAGE_SELF).ru_maxrss / 1024
     piece.save()

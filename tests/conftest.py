@@ -19,6 +19,26 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_hygiene_{os.getpid()}"
 
 
+@pytest.fixture(autouse=True)
+def fresh_shared_limits():
+    """Each test starts with an empty shared request budget and write window (they live in Redis)."""
+    from django.conf import settings
+
+    if settings.REDIS_URL:
+        import redis
+
+        from catalog_sync.ratelimit import KEY_PREFIX
+
+        client = redis.Redis.from_url(settings.REDIS_URL)
+        try:
+            keys = list(client.scan_iter(f"{KEY_PREFIX}:*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
+    yield
+
+
 def fast_client(server, **overrides):
     """A client for the emulator that backs off in milliseconds, not seconds."""
     options = dict(timeout=10, max_retries=8, backoff=0.01, max_backoff=0.05, writes_per_minute=1000)

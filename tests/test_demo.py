@@ -49,7 +49,7 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
                 break
         text = "".join(output)
         assert "Catalog Hygiene is running" in text, text
-        assert "Sync #1 finished" in text, text
+        assert "Sync #1 (full sweep) finished" in text, text
         password = re.search(r"steward / (\S+)", text).group(1)
 
         # Worker, beat and web are separate, live processes.

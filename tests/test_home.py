@@ -50,3 +50,28 @@ def test_home_before_any_sync_says_so(client, viewer):
     client.force_login(viewer)
     html = client.get("/").content.decode()
     assert "never been synced" in html
+
+
+def test_home_tells_incremental_syncs_from_full_sweeps(client, viewer, emulator):
+    run_sync(client=fast_client(emulator), kind=SyncRun.FULL)
+    emulator.workspace.set_description(emulator.workspace.ids()[0], "Edited upstream.")
+    incremental = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    assert incremental.kind == SyncRun.INCREMENTAL
+    client.force_login(viewer)
+    html = client.get("/").content.decode()
+    assert "<td>Incremental" in html and "<td>Full sweep" in html
+    assert "Last full sweep" in html and "deletions show up after one" in html
+
+
+def test_home_shows_a_running_sweeps_slices_as_a_progress_bar(client, viewer, emulator):
+    from catalog_sync.models import SyncSlice
+
+    run = SyncRun.objects.create(kind=SyncRun.FULL, mode=SyncRun.FAN_OUT, fetched=1234)
+    SyncSlice.objects.bulk_create(
+        [SyncSlice(run=run, label=f"slice {n}", status=SyncSlice.DONE if n < 3 else SyncSlice.PENDING)
+         for n in range(8)])
+    client.force_login(viewer)
+    html = client.get("/").content.decode()
+    assert "Syncing now" in html and "full sweep" in html and "1,234 resources listed so far" in html
+    assert "3 of 8 slices listed, across the workers" in html
+    assert 'role="progressbar"' in html and 'aria-valuenow="3"' in html

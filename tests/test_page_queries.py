@@ -36,7 +36,7 @@ pytestmark = pytest.mark.django_db
 # Queries per request, measured (600 emulated resources, a logged-in steward, no filter-wide snooze).
 # Each includes the session and user look-ups (2) every logged-in request makes.
 CEILINGS = {
-    "home": 13,
+    "home": 14,
     # Lists and exports check first whether a snooze ran out since the last snapshot (2 queries).
     "issues": 19,
     "unowned": 19,

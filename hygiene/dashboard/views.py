@@ -7,6 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Count
 from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -48,8 +49,14 @@ def mirror_status():
                         "the mirror may be out of date.")
     if last_finished and last_finished.status == SyncRun.FAILED:
         warnings.append(f"The last sync failed: {last_finished.error}")
-    return {"runs": runs, "last_success": last_success, "running": running, "warnings": warnings,
-            "schedule": sync_schedule()}
+    last_full = SyncRun.objects.filter(status=SyncRun.SUCCEEDED, kind=SyncRun.FULL).only("finished_at").first()
+    if running is not None and running.kind == SyncRun.FULL:
+        counts = dict(running.slices.values_list("status").annotate(n=Count("id")).order_by())
+        total = sum(counts.values())
+        finished = counts.get("done", 0) + counts.get("failed", 0)
+        running.slice_progress = {"done": finished, "total": total, "percent": percent(finished, total)}
+    return {"runs": runs, "last_success": last_success, "last_full": last_full, "running": running,
+            "warnings": warnings, "schedule": sync_schedule()}
 
 
 def sync_schedule():

@@ -90,7 +90,7 @@ class Command(BaseCommand):
             if not wait_for_port(host, options["emulator_port"], 120):
                 raise CommandError("The emulator did not start.")
             self.stdout.write("Running the first sync (later ones run on the scheduler)…")
-            sync = subprocess.run([python, manage, "sync_catalog"], env=env, cwd=settings.BASE_DIR)
+            sync = subprocess.run([python, manage, "sync_catalog", "--full"], env=env, cwd=settings.BASE_DIR)
             if sync.returncode != 0:
                 self.stderr.write("The first sync failed; the worker will retry on schedule.")
             celery = [python, "-m", "celery", "-A", "hygiene"]
