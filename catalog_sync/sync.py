@@ -267,6 +267,7 @@ def incremental(run, client, progress, requests_before):
     return None
 
 
+STATISTICS_AFTER_CHANGES = 5_000
 NEWEST_FIRST = {"field": "updated_at", "order": "desc", "tie_breaker": {"field": "id", "order": "asc"}}
 
 
@@ -317,8 +318,9 @@ def finish(run, client, listener=None):
         run.slices_done = run.slices.filter(status=SyncSlice.DONE).count()
         if not failed:
             run.high_water_mark = full_sweep_mark(run)
-    if run.created + run.updated + removed:
-        refresh_planner_statistics()
+    changes = run.created + run.updated + removed
+    if changes and (run.kind == SyncRun.FULL or changes >= STATISTICS_AFTER_CHANGES):
+        refresh_planner_statistics()  # a few hundred changed rows leave the statistics good enough
     run.removed = removed
     run.requests += client.requests_made - requests_before
     run.warnings = "\n".join(filter(None, [run.warnings, *warnings]))

@@ -220,3 +220,30 @@ def test_clients_from_settings_share_the_redis_limits(settings):
     assert one.clone().budget is one.budget
     settings.REDIS_URL = None
     assert isinstance(SecodaClient.from_settings().throttle, WriteThrottle)
+
+
+@pytest.mark.django_db
+def test_the_watcher_requeues_a_crashed_workers_slice_and_fails_an_abandoned_sweep(emulator, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog_sync import locks, tasks
+    from catalog_sync.sync import LOCK_NAME
+
+    sent = []
+    monkeypatch.setattr(tasks, "dispatch", lambda ids, countdown=None: sent.extend(ids))
+    run = start_run("test", SyncRun.FULL, fast_client(emulator), mode=SyncRun.FAN_OUT)
+    past = timezone.now() - timedelta(minutes=1)
+    crashed = SyncSlice.objects.create(run=run, label="crashed", status=SyncSlice.RUNNING, lease_until=past)
+    alive = SyncSlice.objects.create(run=run, label="alive", status=SyncSlice.RUNNING,
+                                     lease_until=timezone.now() + timedelta(minutes=5))
+    tasks.watch_syncs()
+    assert sent == [crashed.pk]
+    assert run_slice(alive.pk, fast_client(emulator), "another-worker") is None  # its lease is live
+
+    locks.release(LOCK_NAME, run.holder)  # as if nothing renewed the lock for SYNC_LOCK_SECONDS
+    tasks.watch_syncs()
+    run.refresh_from_db()
+    assert run.status == SyncRun.FAILED and "No worker made progress" in run.error
+    assert not SyncSlice.objects.filter(run=run, status__in=[SyncSlice.PENDING, SyncSlice.RUNNING]).exists()
