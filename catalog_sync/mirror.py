@@ -2,6 +2,7 @@
 costs a handful of queries however large it is. On PostgreSQL a batch goes
 through COPY into a staging table and one INSERT ... ON CONFLICT; elsewhere
 through the ORM's bulk upsert."""
+import hashlib
 import json
 
 from django.db import connection, transaction
@@ -33,42 +34,82 @@ class ResourceWriter:
         self.fetched = self.created = self.updated = self.unchanged = 0
 
     def add(self, records):
+        buffer, clean_id = self.buffer, normalize.clean_id
         for record in records:
-            resource_id = normalize.clean_id(record.get("id"))
-            if resource_id is None:
+            resource_id = record.get("id")
+            if resource_id.__class__ is not str or not 0 < len(resource_id) <= 64 or resource_id != resource_id.strip():
+                resource_id = clean_id(resource_id)  # the usual id (a short, trimmed string) is already clean
+                if resource_id is None:
+                    continue
+            elif len(resource_id) < 12 and resource_id in _ABSENT_IDS:
                 continue
             self.fetched += 1
-            self.buffer[resource_id] = record
-            if len(self.buffer) >= self.batch_size:
+            buffer[resource_id] = record
+            if len(buffer) >= self.batch_size:
                 self.flush()
+                buffer = self.buffer
 
     def flush(self):
         if not self.buffer:
             return
-        rows = {}
+        rows, lines, hashes = {}, {}, {}
         for resource_id, record in self.buffer.items():
-            row = normalize.resource_row({**record, "id": resource_id})
-            row["content_hash"] = normalize.content_hash(row)
-            rows[resource_id] = row
+            if record.get("id") != resource_id:
+                record = {**record, "id": resource_id}
+            row = rows[resource_id] = normalize.resource_row(record)
+            line = lines[resource_id] = _stored_text(row)
+            hashes[resource_id] = row_hash(line)
         self.buffer = {}
-        existing = dict(Resource.objects.filter(id__in=list(rows)).values_list("id", "content_hash"))
-        changed = [rid for rid, row in rows.items() if existing.get(rid) != row["content_hash"]]
-        unchanged = [rid for rid in rows if rid not in changed]
+        postgres = connection.vendor == "postgresql"
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT id, content_hash FROM {Resource._meta.db_table} WHERE id = ANY(%s)",
+                               [list(rows)])
+                existing = dict(cursor.fetchall())
+        else:
+            existing = dict(Resource.objects.filter(id__in=list(rows)).values_list("id", "content_hash"))
+        changed, unchanged = [], []
+        for rid, content_hash in hashes.items():
+            stored = existing.get(rid)
+            if stored == content_hash:
+                unchanged.append(rid)
+            elif stored is not None and not stored.startswith(HASH_PREFIX) and stored == normalize.content_hash(rows[rid]):
+                unchanged.append(rid)  # stored before hashes changed format, with the same values
+            else:
+                changed.append(rid)
         now = timezone.now()
+        relaxed_commit = postgres and not connection.in_atomic_block
         with transaction.atomic():
+            if relaxed_commit:
+                with connection.cursor() as cursor:
+                    # A commit lost in a crash only loses rows the next sync writes again.
+                    cursor.execute("SET LOCAL synchronous_commit = off")
             if changed:
-                for rid in changed:
-                    rows[rid].update(changed_at=now, first_seen_at=now, last_seen_run=self.run_id, removed_at=None)
-                if connection.vendor == "postgresql":
-                    copy_upsert([rows[rid] for rid in changed])
+                if postgres:
+                    copy_upsert([lines[rid] + "\t" + hashes[rid] for rid in changed], now, self.run_id)
                 else:
                     Resource.objects.bulk_create(
-                        [Resource(**rows[rid]) for rid in changed],
+                        [Resource(**rows[rid], content_hash=hashes[rid], changed_at=now, first_seen_at=now,
+                                  last_seen_run=self.run_id, removed_at=None) for rid in changed],
                         update_conflicts=True, unique_fields=["id"], update_fields=RESOURCE_UPDATE_FIELDS,
                     )
-                replace_refs({rid: rows[rid] for rid in changed}, [rid for rid in changed if rid in existing])
+                # Every changed id, new ones too: another worker may have written the same resource since
+                # we looked (the upsert above waited for its row lock), and its refs must not collide with ours.
+                replace_refs({rid: rows[rid] for rid in changed}, changed)
             if unchanged:
-                Resource.objects.filter(id__in=unchanged).update(last_seen_run=self.run_id, removed_at=None)
+                # Also brings a hash stored in the earlier format up to date.
+                if postgres:
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            f"UPDATE {Resource._meta.db_table} AS r SET last_seen_run = %s, removed_at = NULL, "
+                            "content_hash = u.content_hash FROM unnest(%s::text[], %s::text[]) AS u(id, content_hash) "
+                            "WHERE r.id = u.id",
+                            [self.run_id, unchanged, [hashes[rid] for rid in unchanged]])
+                else:
+                    Resource.objects.filter(id__in=unchanged).update(last_seen_run=self.run_id, removed_at=None)
+                    for rid in unchanged:
+                        if existing[rid] != hashes[rid]:
+                            Resource.objects.filter(id=rid).update(content_hash=hashes[rid])
         created = sum(1 for rid in changed if rid not in existing)
         self.created += created
         self.updated += len(changed) - created
@@ -77,10 +118,16 @@ class ResourceWriter:
             self.on_flush(self)
 
 
+_ABSENT_IDS = frozenset(("None", "null"))
 _SYNCED_FIELDS = [f for f in Resource._meta.concrete_fields if f.name not in DERIVED_ELSEWHERE]
 _COLUMNS = [f.column for f in _SYNCED_FIELDS]
 _ATTNAMES = [f.attname for f in _SYNCED_FIELDS]
 _JSON_COLUMNS = {f.attname for f in Resource._meta.concrete_fields if f.get_internal_type() == "JSONField"}
+# Bookkeeping columns: not part of a row's content (nor of its hash).
+_BOOKKEEPING = ("content_hash", "changed_at", "first_seen_at", "last_seen_run", "removed_at")
+# The fields `normalize.resource_row` returns, in the order the staging COPY takes them.
+_CONTENT_FIELDS = [f for f in _SYNCED_FIELDS if f.attname not in _BOOKKEEPING]
+HASH_PREFIX = "v2"
 
 
 def json_text(value):
@@ -91,21 +138,84 @@ def json_text(value):
     return json.dumps(value)
 
 
-def copy_upsert(rows):
-    """PostgreSQL: COPY the rows into a per-connection staging table, then upsert them in one statement."""
+def _copy_text(value):
+    """A string as a field of PostgreSQL's COPY text format."""
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _copy_nullable_text(value):
+    return "\\N" if value is None else _copy_text(value)
+
+
+def _copy_int(value):
+    return "\\N" if value is None else str(int(value))
+
+
+def _copy_when(value):
+    return "\\N" if value is None else value.isoformat()
+
+
+def _copy_json(value):
+    if value.__class__ is list and not value:
+        return "[]"
+    return _copy_text(json_text(value))
+
+
+def _compile_stored_text():
+    """`_stored_text(row)`: a row's content fields as one line of COPY text (also what its hash covers)."""
+    parts = []
+    for field in _CONTENT_FIELDS:
+        kind = field.get_internal_type()
+        value = f"row[{field.attname!r}]"
+        if kind == "JSONField":
+            parts.append(f"j({value})")
+        elif kind == "BooleanField":
+            parts.append(f"('t' if {value} else 'f')")
+        elif kind in ("IntegerField", "BigIntegerField", "SmallIntegerField", "PositiveIntegerField"):
+            parts.append(f"n({value})")
+        elif kind == "DateTimeField":
+            parts.append(f"d({value})")
+        elif kind in ("CharField", "TextField", "ForeignKey"):
+            parts.append(f"s({value})" if field.null else f"t({value})")
+        else:
+            raise TypeError(f"No COPY text for {field.attname} ({kind})")
+    source = "def _stored_text(row):\n    return '\\t'.join((" + ", ".join(parts) + ",))\n"
+    namespace = {"j": _copy_json, "n": _copy_int, "d": _copy_when, "s": _copy_nullable_text, "t": _copy_text}
+    exec(source, namespace)
+    return namespace["_stored_text"]
+
+
+_stored_text = _compile_stored_text()
+
+
+def row_hash(line):
+    """The content hash of a row from its COPY text (see `_stored_text`)."""
+    return HASH_PREFIX + hashlib.blake2b(line.encode(), digest_size=19).hexdigest()
+
+
+_STAGE_COLUMNS = [f.column for f in _CONTENT_FIELDS] + ["content_hash"]
+
+
+def copy_upsert(lines, now, run_id):
+    """PostgreSQL: COPY the rows (content fields and hash, as COPY text lines) into a per-connection
+    staging table, then upsert them in one statement with their bookkeeping values."""
     table = Resource._meta.db_table
-    columns = ", ".join(f'"{c}"' for c in _COLUMNS)
+    stage_columns = ", ".join(f'"{c}"' for c in _STAGE_COLUMNS)
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _COLUMNS if c not in ("id", "first_seen_at"))
     with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS resource_stage (LIKE {table})")
-        cursor.execute("DELETE FROM resource_stage")
-        with cursor.cursor.copy(f"COPY resource_stage ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([
-                    json_text(row[name]) if name in _JSON_COLUMNS else row[name] for name in _ATTNAMES
-                ])
-        cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM resource_stage "
-                       f"ON CONFLICT (id) DO UPDATE SET {updates}")
+        cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS resource_stage_v2 AS "
+                       f"SELECT {stage_columns} FROM {table} WITH NO DATA")
+        cursor.execute("TRUNCATE resource_stage_v2")
+        with cursor.cursor.copy(f"COPY resource_stage_v2 ({stage_columns}) FROM STDIN") as copy:
+            copy.write("\n".join(lines) + "\n")
+        cursor.execute(
+            f'INSERT INTO {table} ({stage_columns}, "changed_at", "first_seen_at", "last_seen_run", "removed_at") '
+            # In id order: two workers writing overlapping batches lock rows in the same order (no deadlock).
+            f"SELECT {stage_columns}, %s, %s, %s, NULL FROM resource_stage_v2 ORDER BY id "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}",
+            [now, now, run_id])
 
 
 def replace_refs(rows, previously_stored):
@@ -118,10 +228,12 @@ def replace_refs(rows, previously_stored):
         for ref_id in row[field]
     ]
     if connection.vendor == "postgresql":
+        if not refs:
+            return
         with connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY {ResourceRef._meta.db_table} (resource_id, kind, ref_id) FROM STDIN") as copy:
-                for ref in refs:
-                    copy.write_row(ref)
+                copy.write("".join(
+                    f"{_copy_text(rid)}\t{kind}\t{_copy_text(ref_id)}\n" for rid, kind, ref_id in refs))
     else:
         ResourceRef.objects.bulk_create(
             [ResourceRef(resource_id=rid, kind=kind, ref_id=ref_id) for rid, kind, ref_id in refs],

@@ -10,23 +10,34 @@ from datetime import timezone as dt_timezone
 
 from django.utils.dateparse import parse_datetime
 
-from catalog_sync.client import as_int, clean
+from catalog_sync.client import _ABSENT, as_int, clean
 from hygiene.rules import is_documented, is_owned
 
 
 def text(value):
-    value = clean(value)
+    # Same result as `"" if clean(value) is None else str(value)`, with the common cases first.
+    if value.__class__ is str:
+        return "" if len(value) < 12 and value.strip() in _ABSENT else value
     return "" if value is None else str(value)
 
 
 def flag(value):
+    if value is True or value is False:
+        return value
     value = clean(value)
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")
     return bool(value)
 
 
+def integer(value):
+    """`as_int` with a quick path for a plain int."""
+    return value if value.__class__ is int else as_int(value)
+
+
 def when(value):
+    if value is None:
+        return None
     value = clean(value)
     if value is None:
         return None
@@ -40,8 +51,15 @@ def when(value):
 
 
 def id_list(value):
-    if value.__class__ is list and all(item.__class__ is str and item not in ("None", "") for item in value):
-        return list(dict.fromkeys(value))  # the usual case: a clean list of ids
+    if value.__class__ is list:
+        if not value:
+            return []
+        if len(value) == 1:
+            item = value[0]
+            if item.__class__ is str and item != "None" and item != "":
+                return [item]
+        elif all(item.__class__ is str and item not in ("None", "") for item in value):
+            return list(dict.fromkeys(value))  # the usual case: a clean list of ids
     value = clean(value)
     if value is None:
         return []
@@ -85,10 +103,10 @@ def resource_row(record):
         "icon": text(record.get("icon"))[:255],
         "description": description,
         "definition": definition,
-        "definition_version": as_int(record.get("definition_version")),
+        "definition_version": integer(record.get("definition_version")),
         "integration_id": text(record.get("integration") or record.get("integration_id"))[:64] or None,
         "parent_id": text(record.get("parent") or record.get("parent_id"))[:64] or None,
-        "children_count": as_int(record.get("children_count")),
+        "children_count": integer(record.get("children_count")),
         "workspace_id": text(record.get("workspace_id"))[:64],
         "owners": owners,
         "owners_groups": owners_groups,
@@ -108,10 +126,10 @@ def resource_row(record):
         "stale_at": when(record.get("stale_at")),
         "forced_unstale_by_user": flag(record.get("forced_unstale_by_user")),
         "url": text(record.get("url")),
-        "internal_usage": as_int(record.get("internal_usage")),
-        "external_usage": as_int(record.get("external_usage")),
-        "row_count": as_int(record.get("row_count")),
-        "byte_size": as_int(record.get("byte_size")),
+        "internal_usage": integer(record.get("internal_usage")),
+        "external_usage": integer(record.get("external_usage")),
+        "row_count": integer(record.get("row_count")),
+        "byte_size": integer(record.get("byte_size")),
         "search_metadata": mapping(record.get("search_metadata")),
         "created_at": when(record.get("created_at")),
         "updated_at": when(record.get("updated_at")),

@@ -61,7 +61,11 @@ def learn(run, **facts):
 def claim(slice_id, holder):
     """Take a slice for this worker: pending, or running under a lease that expired. None if taken."""
     now = timezone.now()
-    taken = SyncSlice.objects.filter(pk=slice_id, run__status=SyncRun.RUNNING).filter(
+    if not SyncSlice.objects.filter(pk=slice_id, run__status=SyncRun.RUNNING).exists():
+        return None
+    # Only the slice's own columns in this WHERE: PostgreSQL re-checks them against a row another worker
+    # just claimed (a join would turn this into `id IN (subquery)`, whose stale answer both would trust).
+    taken = SyncSlice.objects.filter(pk=slice_id).filter(
         Q(status=SyncSlice.PENDING) | Q(status=SyncSlice.RUNNING, lease_until__lt=now)
     ).update(status=SyncSlice.RUNNING, holder=holder, attempts=F("attempts") + 1, started_at=now,
              lease_until=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS), error="")
@@ -299,11 +303,13 @@ def run_slice(slice_id, client, holder):
     try:
         runner.execute()
     except Exception as exc:  # recorded on the slice; other slices go on
+        from django.db import OperationalError
+
         from catalog_sync.client import RetryableError
 
         piece.listed = runner.writer.fetched
         piece.error = client._redact(describe(exc))
-        retry = isinstance(exc, (RetryableError, ConnectionError, OSError)) and \
+        retry = isinstance(exc, (RetryableError, ConnectionError, OSError, OperationalError)) and \
             piece.attempts <= settings.SYNC_SLICE_RETRIES and not isinstance(exc, locks.LeaseLost)
         piece.status = SyncSlice.PENDING if retry else SyncSlice.FAILED
         logger.warning("Slice %s of sync #%s %s: %s", piece, piece.run_id,

@@ -427,6 +427,31 @@ def test_faults_control_endpoint_latency_and_stats(small, http):
     assert small.stats()["requests"] == 0
 
 
+def test_busy_time_counts_concurrent_requests_once(small):
+    import threading
+
+    small.faults.latency_ms = 150
+    small.reset_stats()
+    threads = [threading.Thread(target=requests.get, args=(small.base_url + "/tag",), kwargs={"headers": AUTH})
+               for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = small.stats()
+    assert stats["serving_seconds"] >= 4 * 0.15
+    assert 0.15 <= stats["busy_seconds"] < 2 * 0.15  # four at once: busy for about one latency
+
+
+def test_a_listing_fault_fails_only_the_matching_listings(small, http):
+    small.faults.update({"fail_listings_matching": "page=3"})
+    assert listing(http, small, page=3).status_code == 503
+    assert listing(http, small, page=2).status_code == 200
+    assert http.get(small.base_url + "/tag").status_code == 200
+    with pytest.raises(ValueError):
+        small.faults.update({"fail_listings_matching": 3})
+
+
 # ---------------------------------------------------------------------------- other endpoints
 
 def test_people_labels_integrations_and_dbt_tests(big, http):

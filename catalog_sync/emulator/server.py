@@ -13,7 +13,8 @@ Order of checks on an API request: latency_ms sleep, slow fault, dropped connect
 (502s come with an HTML body, like a load balancer), bearer token (401), route (404/405), then
 the write limit (writes) or the read 429 fault (reads). Stats count API requests only:
 requests, requests_by_path (route templates), responses_by_status, serving_seconds (time spent
-handling, sleeps included), writes (accepted), throttled (all 429s), faults_injected, connections.
+handling, sleeps included, summed over requests), busy_seconds (wall time with at least one request
+being handled: concurrent requests count once), writes (accepted), throttled (all 429s), faults_injected, connections.
 """
 import hmac
 import json
@@ -228,13 +229,18 @@ class EmulatorServer:
     def reset_stats(self):
         with self._lock:
             self._stats = {"requests": 0, "requests_by_path": {}, "responses_by_status": {},
-                           "serving_seconds": 0.0, "writes": 0, "throttled": 0, "faults_injected": 0,
-                           "connections": 0}
+                           "serving_seconds": 0.0, "busy_seconds": 0.0, "writes": 0, "throttled": 0,
+                           "faults_injected": 0, "connections": 0}
+            if not hasattr(self, "_in_flight"):
+                self._in_flight, self._busy_since = 0, None
+            elif self._in_flight:
+                self._busy_since = time.perf_counter()  # busy time counts from the reset
 
     def stats(self):
         with self._lock:
             out = json.loads(json.dumps(self._stats))
         out["serving_seconds"] = round(out["serving_seconds"], 6)
+        out["busy_seconds"] = round(out["busy_seconds"], 6)
         return out
 
     def _count(self, key, amount=1):
@@ -285,10 +291,19 @@ class EmulatorServer:
             self._stats["requests"] += 1
             by_path = self._stats["requests_by_path"]
             by_path[key] = by_path.get(key, 0) + 1
+            if self._in_flight == 0:
+                self._busy_since = started
+            self._in_flight += 1
 
         def settle(status):
             with self._lock:
-                self._stats["serving_seconds"] += time.perf_counter() - started
+                finished = time.perf_counter()
+                self._stats["serving_seconds"] += finished - started
+                self._in_flight -= 1
+                if self._in_flight == 0 and self._busy_since is not None:
+                    # Wall time with at least one request being served (concurrent ones counted once).
+                    self._stats["busy_seconds"] += finished - self._busy_since
+                    self._busy_since = None
                 if status is not None:
                     by_status = self._stats["responses_by_status"]
                     by_status[str(status)] = by_status.get(str(status), 0) + 1
