@@ -81,13 +81,18 @@ def runnable_ids(run):
 class SliceRunner:
     """Runs one claimed slice: lists its pages into the mirror, or splits it."""
 
-    def __init__(self, piece, client):
+    def __init__(self, piece, client, writer=None):
         self.piece = piece
         self.run = piece.run
         self.client = client
         self.requests_before = self.requests_at_start = client.requests_made
-        self.writer = ResourceWriter(self.run.pk, settings.SYNC_BATCH_SIZE, on_flush=self.flushed)
-        self._counted = {"fetched": 0, "created": 0, "updated": 0, "unchanged": 0}
+        # A writer shared with the slices before and after this one (one process, one slice at a time)
+        # is flushed by its owner, so a slice's last rows are written while the next slice's pages arrive.
+        self.shared_writer = writer is not None
+        self.writer = writer or ResourceWriter(self.run.pk, settings.SYNC_BATCH_SIZE)
+        self.writer.on_flush = self.flushed
+        self.fetched_at_start = self.writer.fetched
+        self._counted = {name: getattr(self.writer, name) for name in ("fetched", "created", "updated", "unchanged")}
 
     # progress, shared with every other slice of the run through F() increments
     def flushed(self, writer):
@@ -111,9 +116,11 @@ class SliceRunner:
                 self.probe_and_list()
             else:
                 self.list_pages(piece.first_page, piece.last_page)
-            self.writer.flush()
+            if not self.shared_writer:
+                self.writer.flush()
         except PermanentError as exc:
-            self.writer.flush()
+            if not self.shared_writer:
+                self.writer.flush()
             if not (piece.remainder and exc.status == 400):
                 raise
             # This Secoda will not run the "everything else" listing; counts decide at the end.
@@ -121,7 +128,11 @@ class SliceRunner:
             piece.note = f"Secoda refused this listing ({exc})."
         finally:
             self.flushed(self.writer)
-        piece.listed = self.writer.fetched
+        piece.listed = self.listed
+
+    @property
+    def listed(self):
+        return self.writer.fetched - self.fetched_at_start
 
     @property
     def requests_made(self):
@@ -148,7 +159,10 @@ class SliceRunner:
         last = None
         total = total_pages(first)
         per_slice = settings.SYNC_SLICE_PAGES
-        if total and total > per_slice:
+        # Handing pages on only pays when someone else can take them; alone, one unbroken listing keeps
+        # the prefetcher busy.
+        shared = self.run.mode == SyncRun.FAN_OUT or self.run.concurrency > 1
+        if shared and total and total > per_slice:
             last = per_slice
             self.hand_on_pages(per_slice + 1, total)
         listed = len(first.results) + self.list_pages(2, last, after=first)
@@ -290,7 +304,7 @@ def without_pack(filter_obj):
     return both(*rest) if rest else None
 
 
-def run_slice(slice_id, client, holder):
+def run_slice(slice_id, client, holder, writer=None):
     """Claim and run one slice. Returns the slice, or None when another worker has it.
 
     A failure leaves the slice failed (or pending, for the caller to retry) and raises nothing:
@@ -299,7 +313,7 @@ def run_slice(slice_id, client, holder):
     piece = claim(slice_id, holder)
     if piece is None:
         return None
-    runner = SliceRunner(piece, client)
+    runner = SliceRunner(piece, client, writer)
     try:
         runner.execute()
     except Exception as exc:  # recorded on the slice; other slices go on
@@ -307,7 +321,7 @@ def run_slice(slice_id, client, holder):
 
         from catalog_sync.client import RetryableError
 
-        piece.listed = runner.writer.fetched
+        piece.listed = runner.listed
         piece.error = client._redact(describe(exc))
         retry = isinstance(exc, (RetryableError, ConnectionError, OSError, OperationalError)) and \
             piece.attempts <= settings.SYNC_SLICE_RETRIES and not isinstance(exc, locks.LeaseLost)

@@ -167,12 +167,14 @@ def sweep_in_process(run, client, concurrency, listener=None):
             time.sleep(min(client.max_backoff, client.backoff * 2 ** piece.attempts))
 
     if concurrency <= 1:
+        writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)  # one for every slice: see SliceRunner
         while True:
             for slice_id in slices.runnable_ids(run):
-                pause_before_retry(slices.run_slice(slice_id, client, holder))
+                pause_before_retry(slices.run_slice(slice_id, client, holder, writer))
                 report()
             if slices.runnable_ids(run):
                 continue
+            writer.flush()  # what comes next may pack parents listed so far
             new, over = slices.advance(run.pk)
             if over:
                 return
