@@ -247,3 +247,27 @@ def test_the_watcher_requeues_a_crashed_workers_slice_and_fails_an_abandoned_swe
     run.refresh_from_db()
     assert run.status == SyncRun.FAILED and "No worker made progress" in run.error
     assert not SyncSlice.objects.filter(run=run, status__in=[SyncSlice.PENDING, SyncSlice.RUNNING]).exists()
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_runs_slices_and_offers_full_sweeps_and_retries(client, emulator, monkeypatch):
+    from django.contrib.auth import get_user_model
+
+    from catalog_sync import admin as sync_admin
+
+    queued = []
+    monkeypatch.setattr(sync_admin.sync_catalog, "delay", lambda **kw: queued.append(kw))
+    monkeypatch.setattr(sync_admin.retry_sweep, "delay", lambda run_id: queued.append(run_id))
+    run = start_run("test", SyncRun.FULL, fast_client(emulator))
+    SyncSlice.objects.create(run=run, label="Snowflake / column (parents 0a1b…, 152 of them)", status=SyncSlice.FAILED,
+                             first_page=21, last_page=40, attempts=4, error="GET /resource/catalog answered 503")
+    SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.FAILED)
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.com", "pw-root-1")
+    client.force_login(admin_user)
+    page = client.get(f"/admin/catalog_sync/syncrun/{run.pk}/change/").content.decode()
+    assert "Snowflake / column (parents 0a1b…, 152 of them)" in page and "21–40" in page and "answered 503" in page
+    listing = client.get("/admin/catalog_sync/syncrun/").content.decode()
+    assert "Run a full sweep now" in listing and "Retry the failed slices" in listing
+    client.post("/admin/catalog_sync/syncrun/", {"action": "run_full_sweep_now", "_selected_action": [run.pk]})
+    client.post("/admin/catalog_sync/syncrun/", {"action": "retry_failed_slices", "_selected_action": [run.pk]})
+    assert queued == [{"trigger": "admin", "kind": "full"}, run.pk]
