@@ -77,7 +77,8 @@ def sync_slice(slice_id):
         dispatch([piece.pk], countdown=min(settings.SECODA_MAX_BACKOFF_SECONDS,
                                            settings.SECODA_BACKOFF_SECONDS * 2 ** piece.attempts))
         return "retrying"
-    dispatch(slices.runnable_ids(piece.run))
+    # Only what this slice spawned (narrower slices, page ranges): everything else is queued already.
+    dispatch(list(piece.spawned.filter(status=SyncSlice.PENDING).values_list("id", flat=True)))
     advance_and_maybe_finish(piece.run_id, client)
     return piece.status
 
