@@ -43,11 +43,11 @@ BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 def empty_mirror():
     from django.db import connection
 
-    from catalog_sync.models import Resource, ResourceRef, SyncRun
+    from catalog_sync.models import Lease, Resource, ResourceRef, SyncRun
 
-    with connection.cursor() as cursor:  # TRUNCATE loads nothing into memory
+    with connection.cursor() as cursor:  # TRUNCATE loads nothing into memory; a lock left by a killed run goes
         cursor.execute(f"TRUNCATE {Resource._meta.db_table}, {ResourceRef._meta.db_table}, "
-                       f"{SyncRun._meta.db_table} CASCADE")
+                       f"{SyncRun._meta.db_table}, {Lease._meta.db_table} CASCADE")
 
 
 def emulator_stats(base_url, reset=False):
