@@ -12,6 +12,9 @@ from django.utils import timezone
 from catalog_sync.models import Lease
 
 
+SYNC_LOCK = "catalog-sync"  # held by the one sync that may write the mirror (all its slices included)
+
+
 class LeaseLost(Exception):
     """Someone else took the lease (ours expired): stop before writing more."""
 

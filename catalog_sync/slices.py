@@ -100,14 +100,12 @@ class SliceRunner:
         self._counted = {name: getattr(writer, name) for name in self._counted}
         requests = self.client.requests_made - self.requests_before
         self.requests_before = self.client.requests_made
-        locks.renew(self.lock_name, self.run.holder, settings.SYNC_LOCK_SECONDS)
+        locks.renew(locks.SYNC_LOCK, self.run.holder, settings.SYNC_LOCK_SECONDS)
         SyncRun.objects.filter(pk=self.run.pk).update(
             requests=F("requests") + requests, **{name: F(name) + value for name, value in delta.items()})
         SyncSlice.objects.filter(pk=self.piece.pk, holder=self.piece.holder).update(
             listed=writer.fetched, requests=F("requests") + requests,
             lease_until=timezone.now() + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
-
-    lock_name = "catalog-sync"
 
     def execute(self):
         piece = self.piece
@@ -344,7 +342,7 @@ def describe(exc):
     if isinstance(exc, SecodaError):
         return str(exc)
     if isinstance(exc, locks.LeaseLost):
-        return f"{exc} This slice stopped so two syncs never write at once."
+        return f"{exc} This sync stopped so two syncs never write at once."
     return f"{type(exc).__name__}: {exc}"
 
 

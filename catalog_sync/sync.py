@@ -17,7 +17,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from catalog_sync import locks, normalize, slices
-from catalog_sync.client import PAGE_CAP, PermanentError, SecodaClient, SecodaError
+from catalog_sync.client import PAGE_CAP, PermanentError, SecodaClient
 from catalog_sync.mirror import ResourceWriter, refresh_planner_statistics, upsert_simple
 from catalog_sync.models import (
     DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team, is_dbt_type,
@@ -26,7 +26,7 @@ from catalog_sync.signals import sync_succeeded
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME = "catalog-sync"
+LOCK_NAME = locks.SYNC_LOCK
 CONFIRM_EACH_UP_TO = 100  # missing resources checked one by one before being marked removed
 CONFIRM_SAMPLE = 20
 
@@ -110,12 +110,7 @@ def fail(run, client, exc):
     locks.release(LOCK_NAME, run.holder)
 
 
-def describe(exc):
-    if isinstance(exc, SecodaError):
-        return str(exc)
-    if isinstance(exc, locks.LeaseLost):
-        return f"{exc} This sync stopped so two syncs never write at once."
-    return f"{type(exc).__name__}: {exc}"
+describe = slices.describe
 
 
 def begin(run, client, listener=None):
