@@ -26,3 +26,19 @@ def race(*work, timeout=60):
         thread.join(timeout)
     assert not any(thread.is_alive() for thread in threads), "a racing thread did not finish"
     return results
+
+
+def finished_run(trigger, timeout=90):
+    """The first run with this trigger that is no longer running, waiting up to `timeout` seconds
+    (for syncs a Celery worker runs in the background). None if none finished in time."""
+    import time
+
+    from catalog_sync.models import SyncRun
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = SyncRun.objects.filter(trigger=trigger).exclude(status=SyncRun.RUNNING).first()
+        if run:
+            return run
+        time.sleep(0.3)
+    return None

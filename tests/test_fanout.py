@@ -18,7 +18,7 @@ from catalog_sync.slices import run_slice
 from catalog_sync.sync import resume_in_process, retry_failed_slices, run_sync, start_run
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
-from tests.concurrency import race
+from tests.concurrency import finished_run, race
 from tests.conftest import TOKEN, fast_client
 
 
@@ -107,13 +107,7 @@ def test_celery_workers_fan_a_full_sweep_out(emulator_settings, emulator):
     assert app.conf.broker_url.startswith("redis://")
     with start_worker(app, pool="threads", concurrency=3, perform_ping_check=False, shutdown_timeout=30):
         sync_catalog.delay(trigger="fan-out-test", kind="full")
-        deadline = time.monotonic() + 120
-        run = None
-        while time.monotonic() < deadline:
-            run = SyncRun.objects.filter(trigger="fan-out-test").exclude(status=SyncRun.RUNNING).first()
-            if run:
-                break
-            time.sleep(0.3)
+        run = finished_run("fan-out-test", timeout=120)
     assert run is not None, "the workers never finished the sweep"
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert run.mode == SyncRun.FAN_OUT and run.removals_checked

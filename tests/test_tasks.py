@@ -1,6 +1,5 @@
 """The Celery side: the periodic schedule exists, and a real worker on Redis runs the sync task."""
 import json
-import time
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -10,6 +9,7 @@ from catalog_sync.models import Resource, SyncRun
 from catalog_sync.schedule import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
+from tests.concurrency import finished_run
 
 
 @pytest.mark.django_db
@@ -53,12 +53,7 @@ def test_a_real_worker_on_redis_runs_the_sync(emulator_settings, emulator):
     assert app.conf.broker_url.startswith("redis://")
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
         sync_catalog.delay(trigger="test")
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            run = SyncRun.objects.filter(trigger="test").exclude(status=SyncRun.RUNNING).first()
-            if run:
-                break
-            time.sleep(0.3)
+        run = finished_run("test")
     assert run is not None, "the worker never finished a sync"
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert Resource.objects.present().count() == len(emulator.workspace.ids())
