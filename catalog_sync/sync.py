@@ -161,6 +161,13 @@ def sweep_in_process(run, client, concurrency, listener=None):
         if piece.status == SyncSlice.PENDING:
             time.sleep(min(client.max_backoff, client.backoff * 2 ** piece.attempts))
 
+    def sweep_over():
+        """Nothing left to run: move the sweep on (new slices, or its end). True when it is over."""
+        new, over = slices.advance(run.pk)
+        if not over and not new and not slices.runnable_ids(run):
+            raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
+        return over
+
     if concurrency <= 1:
         writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)  # one for every slice: see SliceRunner
         while True:
@@ -170,12 +177,8 @@ def sweep_in_process(run, client, concurrency, listener=None):
             if slices.runnable_ids(run):
                 continue
             writer.flush()  # what comes next may pack parents listed so far
-            new, over = slices.advance(run.pk)
-            if over:
+            if sweep_over():
                 return
-            if not new and not slices.runnable_ids(run):
-                raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
-        return
 
     local = threading.local()
 
@@ -183,9 +186,7 @@ def sweep_in_process(run, client, concurrency, listener=None):
         try:
             if not hasattr(local, "client"):
                 local.client = client.clone()
-            piece = slices.run_slice(slice_id, local.client, holder)
-            pause_before_retry(piece)
-            return local.client.requests_made
+            pause_before_retry(slices.run_slice(slice_id, local.client, holder))
         finally:
             connection.close()
 
@@ -196,11 +197,8 @@ def sweep_in_process(run, client, concurrency, listener=None):
                 if slice_id not in running.values():
                     running[pool.submit(work, slice_id)] = slice_id
             if not running:
-                new, over = slices.advance(run.pk)
-                if over:
+                if sweep_over():
                     return
-                if not new and not slices.runnable_ids(run):
-                    raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in done:

@@ -171,7 +171,10 @@ class Stop(Exception):
     pass
 
 
-def test_the_write_limit_counts_writes_from_every_worker(redis_client):
+@pytest.fixture
+def two_workers(redis_client):
+    """Two workers' write windows on one fresh Redis key, and the waits they were told to sleep
+    (the first wait stops the test's worker, as if it slept)."""
     key = f"test:writes:{uuid.uuid4().hex}"
     waits = []
 
@@ -179,8 +182,17 @@ def test_the_write_limit_counts_writes_from_every_worker(redis_client):
         waits.append(seconds)
         raise Stop
 
-    worker_a = RedisWriteThrottle(redis_client, 3, key=key, sleep=sleep)
-    worker_b = RedisWriteThrottle(redis.Redis(connection_pool=redis_client.connection_pool), 3, key=key, sleep=sleep)
+    def make(per_minute):
+        return (RedisWriteThrottle(redis_client, per_minute, key=key, sleep=sleep),
+                RedisWriteThrottle(redis.Redis(connection_pool=redis_client.connection_pool), per_minute,
+                                   key=key, sleep=sleep))
+
+    return make, waits
+
+
+def test_the_write_limit_counts_writes_from_every_worker(two_workers):
+    make, waits = two_workers
+    worker_a, worker_b = make(3)
     worker_a.wait()
     worker_b.wait()
     worker_a.wait()
@@ -189,16 +201,9 @@ def test_the_write_limit_counts_writes_from_every_worker(redis_client):
     assert 55 < waits[0] <= 60.1
 
 
-def test_a_429_pauses_every_worker(redis_client):
-    key = f"test:writes:{uuid.uuid4().hex}"
-    waits = []
-
-    def sleep(seconds):
-        waits.append(seconds)
-        raise Stop
-
-    worker_a = RedisWriteThrottle(redis_client, 30, key=key, sleep=sleep)
-    worker_b = RedisWriteThrottle(redis_client, 30, key=key, sleep=sleep)
+def test_a_429_pauses_every_worker(two_workers):
+    make, waits = two_workers
+    worker_a, worker_b = make(30)
     worker_a.push_back(20)
     with pytest.raises(Stop):
         worker_b.wait()
