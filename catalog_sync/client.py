@@ -36,7 +36,15 @@ class SecodaError(Exception):
 
 
 class RetryableError(SecodaError):
-    """Secoda was unreachable, slow, throttling or failing: the same call may work later."""
+    """Secoda was unreachable, slow, throttling or failing: the same call may work later.
+
+    `unreachable` is set when Secoda could not be reached or kept failing (connection errors, timeouts,
+    5xx), as opposed to throttling us: a sweep stops early on a run of these.
+    """
+
+    def __init__(self, message, status=None, unreachable=False):
+        super().__init__(message, status)
+        self.unreachable = unreachable
 
 
 class PermanentError(SecodaError):
@@ -132,6 +140,7 @@ class SecodaClient:
                              writes_per_minute=writes_per_minute, sleep=sleep)
         self.requests_made = 0
         self.retries = 0
+        self.before_request = None  # called before every request is sent (a change set counts its calls)
         self._path_variants = {}  # documented path -> the spelling this server answers (trailing slash or not)
 
     @classmethod
@@ -193,8 +202,11 @@ class SecodaClient:
                 self.throttle.wait()
             if self.budget is not None:
                 self.budget.acquire()
+            if self.before_request is not None:
+                self.before_request()
             self.requests_made += 1
             retry_after = None
+            unreachable = True
             try:
                 response = self.session.request(
                     method, url, params=params, json=json_body, headers=headers, timeout=self.timeout,
@@ -210,8 +222,10 @@ class SecodaClient:
                         return response.json()
                     except ValueError:
                         problem = f"{label} answered {status} with a body that is not JSON"
+                        unreachable = False
                 elif status in RETRY_STATUSES:
                     retry_after = self._retry_after(response)
+                    unreachable = status != 429
                     if status == 429 and method in WRITE_METHODS:
                         wait = retry_after if retry_after is not None else 60
                         self.throttle.push_back(min(self.max_backoff, wait))
@@ -222,7 +236,8 @@ class SecodaClient:
                 else:
                     raise PermanentError(f"{label} answered {status}{self._detail(response)}", status)
             if attempt >= self.max_retries:
-                raise RetryableError(self._redact(f"{problem}; gave up after {attempt + 1} attempts."))
+                raise RetryableError(self._redact(f"{problem}; gave up after {attempt + 1} attempts."),
+                                     unreachable=unreachable)
             delay = self._delay(attempt, retry_after)
             logger.warning("%s; retrying in %.1fs", self._redact(problem), delay)
             self.retries += 1

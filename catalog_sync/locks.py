@@ -1,18 +1,25 @@
-"""A lease-based lock in the database: one holder at a time across every
-worker and host, and a crashed holder's lease simply expires."""
+"""Leases in the database: a named lock (one holder at a time across every worker and host) and the
+heartbeat that keeps a worker's leases alive while it lives, so a killed worker's work is picked up again
+within a lease, not a fixed long timeout."""
+import logging
 import os
 import socket
+import threading
 import uuid
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from catalog_sync.models import Lease
 
+logger = logging.getLogger(__name__)
 
 SYNC_LOCK = "catalog-sync"  # held by the one sync that may write the mirror (all its slices included)
+
+# Errors after which the database connection may be gone (a restart, pg_terminate_backend, a network cut).
+DATABASE_GONE = (OperationalError, InterfaceError)
 
 
 class LeaseLost(Exception):
@@ -39,10 +46,14 @@ def acquire(name, holder, seconds):
 
 
 def renew(name, holder, seconds):
-    now = timezone.now()
-    kept = Lease.objects.filter(name=name, holder=holder).update(expires_at=now + timedelta(seconds=seconds))
-    if not kept:
+    if not extend(name, holder, seconds):
         raise LeaseLost(f"The {name} lock was taken over by another worker.")
+
+
+def extend(name, holder, seconds):
+    """Renew the lease if this holder still has it. Returns whether it did."""
+    now = timezone.now()
+    return bool(Lease.objects.filter(name=name, holder=holder).update(expires_at=now + timedelta(seconds=seconds)))
 
 
 def release(name, holder):
@@ -52,3 +63,67 @@ def release(name, holder):
 def current(name):
     """The live lease, or None."""
     return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exclude(holder="").first()
+
+
+def recover_connection():
+    """After a database error, drop a connection that no longer works so the next query opens a new one
+    (Django would otherwise keep failing on the dead one until the task ends)."""
+    if connection.in_atomic_block:
+        return
+    try:
+        connection.close_if_unusable_or_obsolete()
+    except Exception:  # closing a broken connection may itself fail; it is gone either way
+        connection.close()
+
+
+def with_reconnect(function, attempts=3):
+    """Run a small write that must not be lost to a dropped connection: on a database error, reconnect
+    and try again (the last error is raised)."""
+    for attempt in range(attempts):
+        try:
+            return function()
+        except DATABASE_GONE:
+            if attempt == attempts - 1 or connection.in_atomic_block:
+                raise
+            connection.close()
+
+
+class Heartbeat:
+    """Calls each renewal every `every` seconds from a background thread while the block runs.
+
+    A killed worker stops beating, so its leases expire within one lease time. The thread has its own
+    database connection; a renewal that fails is logged and tried again at the next beat. Inside a
+    transaction (tests) another connection cannot see the rows, so the block's own renewals do the work.
+    """
+
+    def __init__(self, *renewals, every=None):
+        from django.conf import settings
+
+        self.renewals = renewals
+        self.every = every or settings.HEARTBEAT_SECONDS
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if not connection.in_atomic_block:
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return False
+
+    def _beat(self):
+        try:
+            while not self._stop.wait(self.every):
+                for renewal in self.renewals:
+                    try:
+                        renewal()
+                    except Exception as exc:
+                        logger.warning("Heartbeat could not renew a lease (%s); trying again.", exc)
+                        connection.close()
+        finally:
+            connection.close()

@@ -235,13 +235,14 @@ class SyncRun(models.Model):
     FAN_OUT = "fan_out"
     MODES = [(IN_PROCESS, "In one process"), (FAN_OUT, "Fanned out across workers")]
 
-    SWEEPING = "sweeping"
-    FINISHING = "finishing"
+    STARTING = "starting"    # listing integrations and people; an incremental sync lists its changes here
+    SWEEPING = "sweeping"    # a full sweep's slices are running
+    FINISHING = "finishing"  # dbt results, removals, the outcome
     DONE = "done"
 
     kind = models.CharField(max_length=16, choices=KINDS, default=FULL)
     mode = models.CharField(max_length=16, choices=MODES, default=IN_PROCESS)
-    stage = models.CharField(max_length=16, default=SWEEPING)
+    stage = models.CharField(max_length=16, default=STARTING)
     concurrency = models.PositiveIntegerField(default=1)
     # The newest `updated_at` this run can vouch for: the next incremental sync lists back to it.
     high_water_mark = models.DateTimeField(null=True, blank=True)
@@ -264,6 +265,14 @@ class SyncRun(models.Model):
     removals_checked = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     warnings = models.TextField(blank=True)
+    # When a slice last listed, wrote or ended: a sweep without progress for SYNC_STALL_MINUTES is failed.
+    progress_at = models.DateTimeField(null=True, blank=True)
+    # Slices in a row that failed because Secoda could not be reached (a success resets it).
+    unreachable_streak = models.IntegerField(default=0)
+    # The finishing worker's lease (renewed by its heartbeat); the watcher finishes a sweep whose finisher died.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # Set when the run stopped because Secoda could not be reached: the watcher resumes it once it answers.
+    resume_when_reachable = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -318,6 +327,7 @@ class SyncSlice(models.Model):
     error = models.TextField(blank=True)
     peak_rss_mb = models.FloatField(null=True, blank=True)  # of the worker process, when it ended
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    not_before = models.DateTimeField(null=True, blank=True)  # a retry waits until then (no countdown tasks)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog_sync import locks
-from catalog_sync.client import PAGE_CAP, PermanentError, next_page_number
+from catalog_sync.client import PAGE_CAP, PermanentError, RetryableError, SecodaError, next_page_number
 from catalog_sync.mirror import ResourceWriter
 from catalog_sync.models import Integration, Resource, SyncRun, SyncSlice
 from catalog_sync.sweep import (
@@ -59,21 +59,44 @@ def learn(run, **facts):
 # -- claiming ---------------------------------------------------------------------------------
 
 def claim(slice_id, holder):
-    """Take a slice for this worker: pending, or running under a lease that expired. None if taken."""
+    """Take a slice for this worker: pending (and due), or running under a lease that expired. None if taken."""
     now = timezone.now()
     if not SyncSlice.objects.filter(pk=slice_id, run__status=SyncRun.RUNNING).exists():
         return None
     # Only the slice's own columns in this WHERE: PostgreSQL re-checks them against a row another worker
     # just claimed (a join would turn this into `id IN (subquery)`, whose stale answer both would trust).
+    due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     taken = SyncSlice.objects.filter(pk=slice_id).filter(
-        Q(status=SyncSlice.PENDING) | Q(status=SyncSlice.RUNNING, lease_until__lt=now)
+        (Q(status=SyncSlice.PENDING) & due) | Q(status=SyncSlice.RUNNING, lease_until__lt=now)
     ).update(status=SyncSlice.RUNNING, holder=holder, attempts=F("attempts") + 1, started_at=now,
-             lease_until=now + timedelta(seconds=settings.SYNC_LOCK_SECONDS), error="")
+             lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS), error="", not_before=None)
     return SyncSlice.objects.select_related("run").get(pk=slice_id) if taken else None
 
 
+def lease_renewals(piece):
+    """What a worker running this slice keeps alive: the slice's lease and the sync lock."""
+    def renew_slice():
+        SyncSlice.objects.filter(pk=piece.pk, holder=piece.holder, status=SyncSlice.RUNNING).update(
+            lease_until=timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS))
+
+    def renew_lock():
+        locks.extend(locks.SYNC_LOCK, piece.run.holder, settings.SYNC_LOCK_SECONDS)
+
+    return renew_slice, renew_lock
+
+
 def runnable_ids(run):
-    return list(run.slices.filter(status=SyncSlice.PENDING).values_list("id", flat=True))
+    """Pending slices that are due (a retry waits for its `not_before`)."""
+    now = timezone.now()
+    return list(run.slices.filter(status=SyncSlice.PENDING)
+                .filter(Q(not_before__isnull=True) | Q(not_before__lte=now)).values_list("id", flat=True))
+
+
+def waiting_retry(run):
+    """Seconds until the next pending slice is due, or None when none waits."""
+    soonest = run.slices.filter(status=SyncSlice.PENDING, not_before__gt=timezone.now()).order_by(
+        "not_before").values_list("not_before", flat=True).first()
+    return None if soonest is None else max(0.0, (soonest - timezone.now()).total_seconds())
 
 
 # -- running one slice ------------------------------------------------------------------------
@@ -101,11 +124,13 @@ class SliceRunner:
         requests = self.client.requests_made - self.requests_before
         self.requests_before = self.client.requests_made
         locks.renew(locks.SYNC_LOCK, self.run.holder, settings.SYNC_LOCK_SECONDS)
+        now = timezone.now()
         SyncRun.objects.filter(pk=self.run.pk).update(
-            requests=F("requests") + requests, **{name: F(name) + value for name, value in delta.items()})
+            requests=F("requests") + requests, progress_at=now,
+            **{name: F(name) + value for name, value in delta.items()})
         SyncSlice.objects.filter(pk=self.piece.pk, holder=self.piece.holder).update(
-            listed=writer.fetched, requests=F("requests") + requests,
-            lease_until=timezone.now() + timedelta(seconds=settings.SYNC_LOCK_SECONDS))
+            listed=writer.fetched - self.fetched_at_start, requests=F("requests") + requests,
+            lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS))
 
     def execute(self):
         piece = self.piece
@@ -174,7 +199,7 @@ class SliceRunner:
         for first_page in range(start, total + 1, per_slice):
             last_page = first_page + per_slice - 1
             ranges.append((first_page, last_page if last_page < total else None))  # the last runs to the end
-        SyncSlice.objects.bulk_create([
+        spawn(piece, [
             SyncSlice(run=self.run, spawned_by=piece, label=piece.label, filter=piece.filter,
                       integration_id=piece.integration_id, entity_type=piece.entity_type,
                       first_page=a, last_page=b) for a, b in ranges
@@ -235,7 +260,7 @@ class SliceRunner:
             piece.incomplete = True
             piece.note = f"Over {PAGE_CAP:,} resources and no narrower way to list them."
             return
-        SyncSlice.objects.bulk_create(children)
+        spawn(piece, children)
 
     def by_integration(self):
         scope = self.piece.filter
@@ -280,6 +305,23 @@ class SliceRunner:
         return "entity_type"
 
 
+def spawn(piece, children):
+    """Create the slices this one hands on, once: a slice re-run after its worker died finds the ones it
+    created before (maybe never queued, maybe already running) and adds only what is missing."""
+    existing = {slice_key(kid) for kid in piece.spawned.all()}
+    fresh = [kid for kid in children if slice_key(kid) not in existing]
+    if fresh:
+        SyncSlice.objects.bulk_create(fresh)
+    return fresh
+
+
+def slice_key(piece):
+    import json
+
+    return (json.dumps(piece.filter, sort_keys=True), piece.first_page, piece.last_page, piece.remainder,
+            piece.split)
+
+
 def total_pages(page):
     if page.total_pages:
         return page.total_pages
@@ -305,25 +347,28 @@ def without_pack(filter_obj):
 def run_slice(slice_id, client, holder, writer=None):
     """Claim and run one slice. Returns the slice, or None when another worker has it.
 
-    A failure leaves the slice failed (or pending, for the caller to retry) and raises nothing:
-    the caller decides about retries from `slice.status`.
+    A failure leaves the slice failed, or pending with a `not_before` for a retry, and raises nothing:
+    callers look at `slice.status` and `slice.unreachable` (Secoda could not be reached).
     """
     piece = claim(slice_id, holder)
     if piece is None:
         return None
     runner = SliceRunner(piece, client, writer)
+    piece.unreachable = False
     try:
-        runner.execute()
+        with locks.Heartbeat(*lease_renewals(piece)):
+            runner.execute()
     except Exception as exc:  # recorded on the slice; other slices go on
-        from django.db import OperationalError
-
-        from catalog_sync.client import RetryableError
-
+        locks.recover_connection()
         piece.listed = runner.listed
         piece.error = client._redact(describe(exc))
-        retry = isinstance(exc, (RetryableError, ConnectionError, OSError, OperationalError)) and \
-            piece.attempts <= settings.SYNC_SLICE_RETRIES and not isinstance(exc, locks.LeaseLost)
-        piece.status = SyncSlice.PENDING if retry else SyncSlice.FAILED
+        piece.unreachable = isinstance(exc, RetryableError) and exc.unreachable
+        retry = is_transient(exc) and piece.attempts <= settings.SYNC_SLICE_RETRIES
+        if retry:
+            piece.status = SyncSlice.PENDING
+            piece.not_before = timezone.now() + timedelta(seconds=retry_delay(client, piece.attempts))
+        else:
+            piece.status = SyncSlice.FAILED
         logger.warning("Slice %s of sync #%s %s: %s", piece, piece.run_id,
                        "will be retried" if retry else "failed", piece.error)
     else:
@@ -332,17 +377,48 @@ def run_slice(slice_id, client, holder, writer=None):
     piece.requests = runner.requests_made
     piece.finished_at = timezone.now()
     piece.peak_rss_mb = os_resource.getrusage(os_resource.RUSAGE_SELF).ru_maxrss / 1024
-    piece.save()
+    if not locks.with_reconnect(lambda: save_outcome(piece)):
+        logger.warning("Slice %s of sync #%s was taken over while it ran; its outcome was not recorded.",
+                       piece, piece.run_id)
+        return None
     return piece
 
 
-def describe(exc):
-    from catalog_sync.client import SecodaError
+def is_transient(exc):
+    """Worth trying the same slice again: Secoda or the database was unreachable for a while."""
+    if isinstance(exc, locks.LeaseLost):
+        return False
+    return isinstance(exc, (RetryableError, ConnectionError, OSError, *locks.DATABASE_GONE))
 
+
+def retry_delay(client, attempts):
+    return min(client.max_backoff, client.backoff * 2 ** attempts)
+
+
+def save_outcome(piece):
+    """Record how the slice ended, only if this worker still holds it (True when it did)."""
+    fields = ("status", "listed", "error", "requests", "finished_at", "peak_rss_mb", "not_before", "expected",
+              "refused", "incomplete", "note")
+    with transaction.atomic():
+        kept = SyncSlice.objects.filter(pk=piece.pk, holder=piece.holder, status=SyncSlice.RUNNING).update(
+            lease_until=None, dispatched_at=None, **{name: getattr(piece, name) for name in fields})
+        if kept:
+            now = timezone.now()
+            if piece.unreachable:
+                SyncRun.objects.filter(pk=piece.run_id).update(unreachable_streak=F("unreachable_streak") + 1,
+                                                               progress_at=now)
+            elif piece.status != SyncSlice.FAILED:
+                SyncRun.objects.filter(pk=piece.run_id).update(unreachable_streak=0, progress_at=now)
+    return bool(kept)
+
+
+def describe(exc):
     if isinstance(exc, SecodaError):
         return str(exc)
     if isinstance(exc, locks.LeaseLost):
         return f"{exc} This sync stopped so two syncs never write at once."
+    if isinstance(exc, locks.DATABASE_GONE):
+        return f"Lost the connection to the database ({str(exc).strip() or type(exc).__name__})."
     return f"{type(exc).__name__}: {exc}"
 
 

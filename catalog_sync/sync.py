@@ -13,11 +13,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from catalog_sync import locks, normalize, slices
-from catalog_sync.client import PAGE_CAP, PermanentError, SecodaClient
+from catalog_sync.client import PAGE_CAP, PermanentError, SecodaClient, SecodaError
 from catalog_sync.mirror import ResourceWriter, refresh_planner_statistics, upsert_simple
 from catalog_sync.models import (
     DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team, is_dbt_type,
@@ -55,7 +55,7 @@ class Progress:
         if force or now - self._last >= self.every:
             self._last = now
             locks.renew(LOCK_NAME, self.holder, settings.SYNC_LOCK_SECONDS)
-            SyncRun.objects.filter(pk=self.run.pk).update(**{
+            SyncRun.objects.filter(pk=self.run.pk).update(progress_at=timezone.now(), **{
                 name: getattr(self.run, name)
                 for name in ("fetched", "created", "updated", "unchanged", "requests", "slices_done")
             })
@@ -83,31 +83,101 @@ def start_run(trigger, kind, client, mode=SyncRun.IN_PROCESS, concurrency=1):
                                   options={"base_url": client.base_url})
 
 
-def run_sync(trigger="manual", client=None, listener=None, kind=SyncRun.FULL, concurrency=1):
-    """Run one sync in this process: an incremental one, or a full sweep with `concurrency` slices at once.
+def run_sync(trigger="manual", client=None, listener=None, kind=SyncRun.FULL, concurrency=1, fan_out=None):
+    """Run one sync: an incremental one, or a full sweep with `concurrency` slices at once in this process.
+    With `fan_out` (a function that queues slice ids), a sweep's slices are handed to workers instead.
 
-    Returns the SyncRun (succeeded or failed); raises SyncAlreadyRunning.
+    Returns the SyncRun (succeeded, failed, or fanned out and running); raises SyncAlreadyRunning.
     """
     client = client or SecodaClient.from_settings()
     run = start_run(trigger, kind, client, concurrency=concurrency)
+    return drive(run, client, listener, concurrency, fan_out)
+
+
+def resume_in_process(run, client=None, concurrency=1, listener=None):
+    """Run a retried sweep's slices here and finish it."""
+    return drive(run, client or SecodaClient.from_settings(), listener, concurrency, begin_first=False)
+
+
+def drive(run, client, listener=None, concurrency=1, fan_out=None, begin_first=True):
+    """start → begin → sweep → finish, or fail: the one path every sync takes in a process."""
     try:
-        if begin(run, client, listener):
-            sweep_in_process(run, client, concurrency, listener)
-        finish(run, client, listener)
+        with holding_lock(run):
+            sweeping = reconnecting(lambda: begin(run, client, listener)) if begin_first else True
+            if sweeping and fan_out is not None:
+                SyncRun.objects.filter(pk=run.pk).update(mode=SyncRun.FAN_OUT, progress_at=timezone.now())
+                run.mode = SyncRun.FAN_OUT
+                fan_out(slices.runnable_ids(run))
+                return run
+            if sweeping:
+                reconnecting(lambda: sweep_in_process(run, client, concurrency, listener))
+            reconnecting(lambda: finish(run, client, listener))
     except Exception as exc:  # record every failure; the mirror keeps what it had
-        fail(run, client, exc)
+        fail(run, client, exc, resume_when_reachable=isinstance(exc, SecodaUnreachable))
     return run
 
 
-def fail(run, client, exc):
-    logger.exception("Sync #%s failed", run.pk)
-    run.refresh_from_db()
-    run.status = SyncRun.FAILED
-    run.stage = SyncRun.DONE
-    run.error = client._redact(describe(exc))
-    run.finished_at = timezone.now()
-    run.save()
-    locks.release(LOCK_NAME, run.holder)
+def reconnecting(step, attempts=3):
+    """Run a step that may safely run again (each picks up from what the database holds), reconnecting
+    when the database connection drops under it (a restart, pg_terminate_backend)."""
+    for attempt in range(attempts):
+        try:
+            return step()
+        except locks.DATABASE_GONE as exc:
+            if attempt == attempts - 1 or connection.in_atomic_block:
+                raise
+            logger.warning("Lost the database connection (%s); reconnecting and carrying on.", exc)
+            connection.close()
+            time.sleep(0.5 * (attempt + 1))
+
+
+class SecodaUnreachable(Exception):
+    """Slice after slice failed because Secoda could not be reached: the sweep stops early."""
+
+
+def outage(run, piece):
+    """A SecodaUnreachable when this slice's failure makes SYNC_OUTAGE_SLICES unreachable ones in a row."""
+    if piece is None or not getattr(piece, "unreachable", False):
+        return None
+    streak = SyncRun.objects.filter(pk=run.pk).values_list("unreachable_streak", flat=True).first() or 0
+    if streak < settings.SYNC_OUTAGE_SLICES:
+        return None
+    return SecodaUnreachable(
+        f"Secoda could not be reached: {streak} slices in a row failed ({piece.error}). The sweep stopped "
+        "early and resumes by itself once Secoda answers again; nothing was marked removed.")
+
+
+def holding_lock(run):
+    """Keep the sync lock alive from a heartbeat while this process runs the sync: if the process dies,
+    the lock expires within SYNC_LOCK_SECONDS and the watcher fails the run."""
+    return locks.Heartbeat(lambda: locks.extend(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS))
+
+
+def fail(run, client, exc, **fields):
+    """Record the run as failed and free the lock. Survives a dropped database connection (it reconnects);
+    if the database stays away, the run is left for the watcher, which fails it once the lock expires."""
+    logger.warning("Sync #%s failed: %s", run.pk, client._redact(describe(exc)),
+                   exc_info=not isinstance(exc, (SecodaError, locks.LeaseLost, SecodaUnreachable, *locks.DATABASE_GONE))
+                   and not getattr(exc, "expected", False))
+    locks.recover_connection()
+
+    def record():
+        with transaction.atomic():
+            SyncRun.objects.filter(pk=run.pk, status=SyncRun.RUNNING).update(
+                status=SyncRun.FAILED, stage=SyncRun.DONE, error=client._redact(describe(exc)),
+                finished_at=timezone.now(), lease_until=None, **fields)
+            # Their workers see the run failed and stop; a retry puts them back in the queue.
+            run.slices.filter(status__in=slices.ACTIVE).update(
+                status=SyncSlice.FAILED, lease_until=None, error="Stopped: the sweep ended before this slice ran.")
+        locks.release(LOCK_NAME, run.holder)
+        run.refresh_from_db()
+
+    try:
+        locks.with_reconnect(record)
+    except locks.DATABASE_GONE as gone:
+        logger.error("Sync #%s: could not record its failure (%s); the watcher will once the lock expires.",
+                     run.pk, gone)
+        run.status, run.error = SyncRun.FAILED, client._redact(describe(exc))
 
 
 describe = slices.describe
@@ -141,7 +211,8 @@ def begin(run, client, listener=None):
         run.fallback_reason = reason
         run.save(update_fields=["kind", "fallback_reason"])
     run.requests = client.requests_made - requests_before
-    run.save(update_fields=["requests"])
+    run.stage = SyncRun.SWEEPING
+    run.save(update_fields=["requests", "stage"])
     SyncSlice.objects.create(run=run, label="All resources", split="integrations")
     return True
 
@@ -155,24 +226,29 @@ def sweep_in_process(run, client, concurrency, listener=None):
             run.refresh_from_db(fields=["fetched", "created", "updated", "unchanged", "requests"])
             listener(run, "resources")
 
-    def pause_before_retry(piece):
+    def after(piece):
         if piece is None:  # in-process, nobody else runs this sweep's slices: a lost claim means a stall
             raise RuntimeError("The sweep stalled: a slice could not be claimed (is the run still running?).")
-        if piece.status == SyncSlice.PENDING:
-            time.sleep(min(client.max_backoff, client.backoff * 2 ** piece.attempts))
+        stop = outage(run, piece)
+        if stop is not None:
+            raise stop
 
     def sweep_over():
         """Nothing left to run: move the sweep on (new slices, or its end). True when it is over."""
         new, over = slices.advance(run.pk)
-        if not over and not new and not slices.runnable_ids(run):
+        if over or new or slices.runnable_ids(run):
+            return over
+        delay = slices.waiting_retry(run)
+        if delay is None:
             raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
-        return over
+        time.sleep(delay)  # a slice waits to be retried
+        return False
 
     if concurrency <= 1:
         writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)  # one for every slice: see SliceRunner
         while True:
             for slice_id in slices.runnable_ids(run):
-                pause_before_retry(slices.run_slice(slice_id, client, holder, writer))
+                after(slices.run_slice(slice_id, client, holder, writer))
                 report()
             if slices.runnable_ids(run):
                 continue
@@ -186,7 +262,7 @@ def sweep_in_process(run, client, concurrency, listener=None):
         try:
             if not hasattr(local, "client"):
                 local.client = client.clone()
-            pause_before_retry(slices.run_slice(slice_id, local.client, holder))
+            after(slices.run_slice(slice_id, local.client, holder))
         finally:
             connection.close()
 
@@ -311,6 +387,11 @@ def finish(run, client, listener=None):
                 " The failed slices can be retried from the admin (Sync runs)."
         run.slices_total = run.slices.count()
         run.slices_done = run.slices.filter(status=SyncSlice.DONE).count()
+        # A slice re-run after its worker died counted its rows twice in the running totals; what the
+        # slices listed is exact.
+        listed = run.slices.aggregate(total=Sum("listed"))["total"] or 0
+        run.fetched = listed
+        run.unchanged = max(0, run.fetched - run.created - run.updated)
         if not failed:
             run.high_water_mark = full_sweep_mark(run)
     changes = run.created + run.updated + removed
@@ -322,6 +403,7 @@ def finish(run, client, listener=None):
     run.status = SyncRun.FAILED if failed else SyncRun.SUCCEEDED
     run.stage = SyncRun.DONE
     run.finished_at = timezone.now()
+    run.lease_until = None
     run.save()
     locks.release(LOCK_NAME, run.holder)
     if run.status == SyncRun.SUCCEEDED:
@@ -330,6 +412,29 @@ def finish(run, client, listener=None):
                 logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)
     if listener:
         listener(run, "finished")
+    return run
+
+
+def finish_sweep(run_id, client):
+    """Finish a fanned-out sweep whose slices are over, unless a live worker is finishing it already
+    (a lease on the run, renewed by a heartbeat; the watcher takes over from a finisher that died)."""
+    now = timezone.now()
+    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.RUNNING, stage=SyncRun.FINISHING).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    ).update(lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS))
+    if not claimed:
+        return None
+    run = SyncRun.objects.get(pk=run_id)
+
+    def renew_finish():
+        SyncRun.objects.filter(pk=run_id, stage=SyncRun.FINISHING).update(
+            lease_until=timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS))
+
+    try:
+        with locks.Heartbeat(renew_finish, lambda: locks.extend(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)):
+            finish(run, client)
+    except Exception as exc:
+        fail(run, client, exc)
     return run
 
 
@@ -350,22 +455,14 @@ def retry_failed_slices(run):
         raise SyncAlreadyRunning(run, locks.current(LOCK_NAME))
     with transaction.atomic():
         ids = list(run.slices.filter(status=SyncSlice.FAILED).values_list("id", flat=True))
-        run.slices.filter(pk__in=ids).update(status=SyncSlice.PENDING, attempts=0, error="")
+        run.slices.filter(pk__in=ids).update(status=SyncSlice.PENDING, attempts=0, error="", not_before=None,
+                                             dispatched_at=None)
         SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.RUNNING, stage=SyncRun.SWEEPING, error="",
-                                                 finished_at=None)
+                                                 finished_at=None, progress_at=timezone.now(),
+                                                 unreachable_streak=0, resume_when_reachable=False,
+                                                 lease_until=None)
     run.refresh_from_db()
     return ids
-
-
-def resume_in_process(run, client=None, concurrency=1, listener=None):
-    """Run a retried sweep's slices here and finish it."""
-    client = client or SecodaClient.from_settings()
-    try:
-        sweep_in_process(run, client, concurrency, listener)
-        finish(run, client, listener)
-    except Exception as exc:
-        fail(run, client, exc)
-    return run
 
 
 def replace_dbt_status(status_by_integration, keep=()):

@@ -3,65 +3,57 @@
 A full sweep on PostgreSQL with Redis fans out: `sync_catalog` plans it and
 queues one `sync_slice` per slice, each worker claims what it takes, and the
 worker that ends the last slice finishes the sweep (removals included, only if
-every slice succeeded). `watch_syncs` requeues slices of a crashed worker and
-finishes a sweep whose last worker died. Elsewhere the sweep runs in-process.
+every slice succeeded). Elsewhere the sweep runs in-process.
+
+No task waits in the broker with a countdown: a retry is a `not_before` on the
+slice, and `watch_syncs` (every WATCH_EVERY_SECONDS) queues what is due,
+requeues the work of a worker that died and finishes what nobody finished
+(see `catalog_sync.recovery`). Queued messages may be lost (Redis keeps nothing
+on disk); the database says what is left to do.
 """
 import logging
-from datetime import timedelta
 
 from celery import group, shared_task
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from catalog_sync import locks, slices, sync
+from catalog_sync import locks, recovery, slices, sync
 from catalog_sync.client import SecodaClient
 from catalog_sync.models import SyncRun, SyncSlice
 
 logger = logging.getLogger(__name__)
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=2, default_retry_delay=300, expires=3600)
-def sync_catalog(self, trigger="schedule", kind=SyncRun.INCREMENTAL):
+@shared_task(acks_late=True, ignore_result=True, expires=3600)
+def sync_catalog(trigger="schedule", kind=SyncRun.INCREMENTAL):
     """Mirror the workspace: an incremental sync (the default) or a full sweep.
 
-    A failed in-process sync is retried twice, five minutes apart; a fanned-out sweep retries its slices.
+    Not retried by Celery: a failed incremental sync is retried by the next one on the schedule, and a
+    sweep stopped by an outage is resumed by the watcher once Secoda answers.
     """
     client = SecodaClient.from_settings()
-    fan_out = sync.fan_out_available()
     try:
-        run = sync.start_run(trigger, kind, client, mode=SyncRun.FAN_OUT if fan_out else SyncRun.IN_PROCESS)
+        run = sync.run_sync(trigger, client, kind=kind, fan_out=dispatch if sync.fan_out_available() else None)
     except sync.SyncAlreadyRunning as exc:
         logger.info("%s", exc)
         return "refused"
-    try:
-        sweeping = sync.begin(run, client)
-        if sweeping and fan_out:
-            dispatch(slices.runnable_ids(run))
-            return "fanned out"
-        if sweeping:
-            sync.sweep_in_process(run, client, 1)
-        sync.finish(run, client)
-    except Exception as exc:
-        sync.fail(run, client, exc)
-    if run.status == SyncRun.FAILED and self.request.retries < self.max_retries:
-        raise self.retry()
-    return run.status
+    return "fanned out" if run.status == SyncRun.RUNNING else run.status
 
 
-def dispatch(slice_ids, countdown=None):
-    """Queue these slices (after the current transaction commits)."""
-    if not slice_ids:
-        return
+def dispatch(slice_ids):
+    """Queue these slices (after the current transaction commits). If the broker cannot take them, they
+    stay pending and undispatched, and the watcher queues them later."""
     ids = list(slice_ids)
+    if not ids:
+        return
 
     def send():
-        SyncSlice.objects.filter(pk__in=ids).update(dispatched_at=timezone.now())
-        if countdown:
-            for slice_id in ids:
-                sync_slice.apply_async((slice_id,), countdown=countdown)
-        else:
+        try:
             group(sync_slice.s(slice_id) for slice_id in ids).apply_async()
+        except Exception as exc:  # broker down: the database still says they are pending
+            logger.warning("Could not queue %s slice(s) (%s); the watcher will.", len(ids), exc)
+            return
+        SyncSlice.objects.filter(pk__in=ids, status=SyncSlice.PENDING).update(dispatched_at=timezone.now())
 
     transaction.on_commit(send)
 
@@ -73,12 +65,14 @@ def sync_slice(slice_id):
     piece = slices.run_slice(slice_id, client, locks.new_holder())
     if piece is None:
         return "taken"  # another worker has it, or had it
-    if piece.status == SyncSlice.PENDING:  # retryable failure: try this slice again on its own, later
-        dispatch([piece.pk], countdown=min(settings.SECODA_MAX_BACKOFF_SECONDS,
-                                           settings.SECODA_BACKOFF_SECONDS * 2 ** piece.attempts))
-        return "retrying"
+    stop = sync.outage(piece.run, piece)
+    if stop is not None:
+        sync.fail(piece.run, client, stop, resume_when_reachable=True)
+        return "stopped: Secoda unreachable"
+    if piece.status == SyncSlice.PENDING:
+        return "retrying"  # not_before is set: the watcher queues it when it is due
     # Only what this slice spawned (narrower slices, page ranges): everything else is queued already.
-    dispatch(list(piece.spawned.filter(status=SyncSlice.PENDING).values_list("id", flat=True)))
+    dispatch(piece.spawned.filter(status=SyncSlice.PENDING).values_list("id", flat=True))
     advance_and_maybe_finish(piece.run_id, client)
     return piece.status
 
@@ -87,21 +81,19 @@ def advance_and_maybe_finish(run_id, client):
     new, over = slices.advance(run_id)
     dispatch(new)
     if over:
-        run = SyncRun.objects.get(pk=run_id)
-        try:
-            sync.finish(run, client)
-        except Exception as exc:
-            sync.fail(run, client, exc)
+        sync.finish_sweep(run_id, client)
 
 
 @shared_task(ignore_result=True)
-def retry_sweep(run_id):
-    """Retry the failed slices of a failed sweep (the admin's action)."""
+def retry_sweep(run_id, after_outage=False):
+    """Retry the failed slices of a failed sweep (the admin's action, or the watcher's after an outage)."""
     run = SyncRun.objects.get(pk=run_id)
     try:
         ids = sync.retry_failed_slices(run)
     except (ValueError, sync.SyncAlreadyRunning) as exc:
         logger.warning("%s", exc)
+        if after_outage and isinstance(exc, sync.SyncAlreadyRunning):  # try again once that sync ends
+            SyncRun.objects.filter(pk=run_id, status=SyncRun.FAILED).update(resume_when_reachable=True)
         return "refused"
     if run.mode == SyncRun.FAN_OUT and sync.fan_out_available():
         dispatch(ids)
@@ -110,31 +102,18 @@ def retry_sweep(run_id):
     return run.status
 
 
-@shared_task(ignore_result=True, expires=120)
+@shared_task(ignore_result=True, expires=60)
 def watch_syncs():
-    """Every minute: requeue slices whose worker died, finish sweeps whose finisher died, and fail
-    sweeps that stopped making progress (their lock expired)."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.SYNC_LOCK_SECONDS)
+    """Every WATCH_EVERY_SECONDS: keep running sweeps moving and resume sweeps an outage stopped."""
     client = None
-    for run in SyncRun.objects.filter(status=SyncRun.RUNNING, mode=SyncRun.FAN_OUT):
-        lease = locks.current(sync.LOCK_NAME)
-        if lease is None or lease.holder != run.holder:
+    for run in SyncRun.objects.filter(status=SyncRun.RUNNING):
+        action = recovery.check_run(run)
+        dispatch(action.dispatch)
+        if action.advance or action.finish:
             client = client or SecodaClient.from_settings()
-            sync.fail(run, client, RuntimeError(
-                "No worker made progress on this sweep for "
-                f"{settings.SYNC_LOCK_SECONDS // 60} minutes; its failed slices can be retried."))
-            run.slices.filter(status__in=slices.ACTIVE).update(status=SyncSlice.FAILED,
-                                                               error="Abandoned: no worker finished it.")
-            continue
-        if run.stage != SyncRun.SWEEPING:
-            continue
-        crashed = list(run.slices.filter(status=SyncSlice.RUNNING, lease_until__lt=now).values_list("id", flat=True))
-        forgotten = list(run.slices.filter(status=SyncSlice.PENDING, dispatched_at__lt=stale)
-                         .values_list("id", flat=True))
-        if crashed or forgotten:
-            logger.warning("Sync #%s: requeueing %s slice(s) a worker dropped.", run.pk, len(crashed) + len(forgotten))
-            dispatch(crashed + forgotten)
-        elif not run.slices.filter(status__in=slices.ACTIVE).exists():
-            client = client or SecodaClient.from_settings()
-            advance_and_maybe_finish(run.pk, client)
+            if action.advance:
+                advance_and_maybe_finish(run.pk, client)
+            else:
+                sync.finish_sweep(run.pk, client)
+    for run_id in recovery.resume_after_outage():
+        retry_sweep.delay(run_id, after_outage=True)

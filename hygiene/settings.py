@@ -178,7 +178,21 @@ SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 4, minimum=1, maximum=64)  # slic
 SYNC_FAN_OUT = env_bool("SYNC_FAN_OUT", True)  # full sweeps as one Celery task per slice (PostgreSQL only)
 SYNC_SLICE_PAGES = env_int("SYNC_SLICE_PAGES", 20, minimum=1)  # pages per slice before it hands pages on
 SYNC_SLICE_RETRIES = env_int("SYNC_SLICE_RETRIES", 3, minimum=0)
-SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 900, minimum=30)
+# Crash recovery. Work (a slice, a change set) is leased for WORK_LEASE_SECONDS and renewed by a heartbeat
+# every HEARTBEAT_SECONDS while its worker lives; the watchers run every WATCH_EVERY_SECONDS, so a killed
+# worker's work is picked up again within about LEASE + WATCH seconds. The sync lock is renewed the same way
+# (and by the watcher between slices), so it outlives its slices; a sweep with no progress for
+# SYNC_STALL_MINUTES is failed so incremental syncs can run again.
+WORK_LEASE_SECONDS = env_int("WORK_LEASE_SECONDS", 30, minimum=5)
+HEARTBEAT_SECONDS = env_float("HEARTBEAT_SECONDS", 5.0, minimum=0.5)
+WATCH_EVERY_SECONDS = env_int("WATCH_EVERY_SECONDS", 15, minimum=1)
+SYNC_LOCK_SECONDS = env_int("SYNC_LOCK_SECONDS", 90, minimum=10)
+SYNC_STALL_MINUTES = env_int("SYNC_STALL_MINUTES", 15, minimum=1)
+# Slices failing because Secoda cannot be reached, one after another, that end a sweep early (it resumes
+# by itself once Secoda answers again).
+SYNC_OUTAGE_SLICES = env_int("SYNC_OUTAGE_SLICES", 3, minimum=1)
+if HEARTBEAT_SECONDS * 2 > WORK_LEASE_SECONDS or WORK_LEASE_SECONDS > SYNC_LOCK_SECONDS:
+    raise ImproperlyConfigured("Need HEARTBEAT_SECONDS * 2 <= WORK_LEASE_SECONDS <= SYNC_LOCK_SECONDS.")
 SYNC_BATCH_SIZE = env_int("SYNC_BATCH_SIZE", 500, minimum=1)
 MIRROR_STALE_AFTER_HOURS = env_int("MIRROR_STALE_AFTER_HOURS", 24, minimum=1)
 
@@ -188,7 +202,9 @@ REDIS_URL = env_url("REDIS_URL", None, schemes=("redis", "rediss", "unix"))
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_RESULT_BACKEND = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": SYNC_LOCK_SECONDS * 4}
+    # A killed worker's unacknowledged task would come back after this; the watchers requeue its work from
+    # the database long before, so this only has to outlast the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 6 * 3600}
 else:
     _queue_dir = DATA_DIR / "celery-queue"
     _processed_dir = DATA_DIR / "celery-processed"

@@ -4,6 +4,7 @@ import math
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django.test import TestCase
 from django.urls import reverse
 
@@ -174,16 +175,19 @@ def test_a_429_storm_is_waited_out_and_nothing_is_lost(synced, steward):
     synced.faults.rate_429 = 0.5  # half of the re-reads are throttled
     synced.faults.writes_per_minute = 1  # and writes beyond the first in a minute get 429
     client = fast_client(synced, max_retries=3)
-    with pytest.raises(services.RetryableError):
-        services.run_change_set(change_set.pk, client=client)
-    change_set.refresh_from_db()
+    change_set = services.run_change_set(change_set.pk, client=client)
     assert change_set.status == ChangeSet.PENDING, "throttled work waits for a retry"
     assert "Waiting to retry" in change_set.error
+    assert change_set.retry_at > timezone.now(), "the retry waits (no countdown task holds it)"
+    assert services.run_change_set(change_set.pk, client=client) is None, "not before its retry time"
+    assert change_set.pk not in services.resumable()
     applied = change_set.items.filter(status=ChangeItem.APPLIED).count()
     assert applied < len(ids), "the storm stopped the run part way"
     assert not change_set.items.filter(status=ChangeItem.FAILED).exists(), "throttling is not a failure"
 
     synced.faults.writes_per_minute = 1000
+    ChangeSet.objects.filter(pk=change_set.pk).update(retry_at=timezone.now())  # its time has come
+    assert change_set.pk in services.resumable()
     services.run_change_set(change_set.pk, client=fast_client(synced, max_retries=12))
     change_set.refresh_from_db()
     assert change_set.status == ChangeSet.COMPLETED
@@ -268,3 +272,41 @@ def test_a_crashed_workers_claim_expires(synced, steward):
     ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.RUNNING, claimed_by="dead:1",
                                                       lease_until=timezone.now() - timedelta(seconds=1))
     assert services.run_change_set(change_set.pk, client=fast_client(synced)).status == ChangeSet.COMPLETED
+
+
+def test_a_worker_killed_while_it_writes_is_counted_and_its_resumed_run_writes_nothing_twice(synced, steward):
+    from datetime import timedelta
+
+    user = owner_name()
+    ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:150])
+    change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
+    submit(change_set, steward)
+    client = fast_client(synced)
+    real_write = client.bulk_update
+
+    def write_then_die(entries):
+        real_write(entries)
+        raise KeyboardInterrupt("SIGKILL while waiting for the answer")
+
+    client.bulk_update = write_then_die
+    writes_before, requests_before = synced.stats()["writes"], synced.stats()["requests"]
+    with pytest.raises(KeyboardInterrupt):
+        services.run_change_set(change_set.pk, client=client)
+    change_set.refresh_from_db()
+    first_started = change_set.started_at
+    assert change_set.status == ChangeSet.RUNNING
+    assert change_set.api_calls == synced.stats()["requests"] - requests_before >= 2, "every call it sent counts"
+    assert change_set.items.filter(attempts=1).count() == 100, "the batch it sent is counted"
+    assert synced.stats()["writes"] == writes_before + 1
+
+    ChangeSet.objects.filter(pk=change_set.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    assert change_set.pk in services.resumable(), "its lease lapsed: picked up again"
+    done = services.run_change_set(change_set.pk, client=fast_client(synced))
+    assert done.status == ChangeSet.COMPLETED
+    assert done.started_at == first_started, "a resumed change set keeps when it started"
+    assert synced.stats()["writes"] == writes_before + 2, "the first batch was not written again"
+    assert done.items.filter(message="Already had the new value in Secoda.").count() == 100
+    assert done.api_calls == synced.stats()["requests"] - requests_before
+    changed = Resource.objects.get(pk=ids[-1])
+    assert changed.owners == [user.pk]
+    assert timezone.now() - changed.updated_at < timedelta(minutes=1), "the mirror's updated_at follows the write"

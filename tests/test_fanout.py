@@ -222,7 +222,8 @@ def test_clients_from_settings_share_the_redis_limits(settings):
 
 
 @pytest.mark.django_db
-def test_the_watcher_requeues_a_crashed_workers_slice_and_fails_an_abandoned_sweep(emulator, monkeypatch):
+def test_the_watcher_requeues_a_crashed_workers_slice_keeps_the_lock_and_fails_only_a_stalled_sweep(
+        emulator, monkeypatch):
     from datetime import timedelta
 
     from django.utils import timezone
@@ -231,8 +232,9 @@ def test_the_watcher_requeues_a_crashed_workers_slice_and_fails_an_abandoned_swe
     from catalog_sync.sync import LOCK_NAME
 
     sent = []
-    monkeypatch.setattr(tasks, "dispatch", lambda ids, countdown=None: sent.extend(ids))
+    monkeypatch.setattr(tasks, "dispatch", lambda ids: sent.extend(ids))
     run = start_run("test", SyncRun.FULL, fast_client(emulator), mode=SyncRun.FAN_OUT)
+    SyncRun.objects.filter(pk=run.pk).update(stage=SyncRun.SWEEPING, progress_at=timezone.now())
     past = timezone.now() - timedelta(minutes=1)
     crashed = SyncSlice.objects.create(run=run, label="crashed", status=SyncSlice.RUNNING, lease_until=past)
     alive = SyncSlice.objects.create(run=run, label="alive", status=SyncSlice.RUNNING,
@@ -241,11 +243,36 @@ def test_the_watcher_requeues_a_crashed_workers_slice_and_fails_an_abandoned_swe
     assert sent == [crashed.pk]
     assert run_slice(alive.pk, fast_client(emulator), "another-worker") is None  # its lease is live
 
-    locks.release(LOCK_NAME, run.holder)  # as if nothing renewed the lock for SYNC_LOCK_SECONDS
+    # The slice's lease and the sync lock lapsed together: the sweep keeps its lock and its slice runs again.
+    locks.release(LOCK_NAME, run.holder)
+    sent.clear()
+    tasks.watch_syncs()
+    run.refresh_from_db()
+    assert run.status == SyncRun.RUNNING and sent == [crashed.pk]
+    assert locks.current(LOCK_NAME).holder == run.holder
+
+    # No progress for SYNC_STALL_MINUTES: failed, so incremental syncs can run again.
+    SyncRun.objects.filter(pk=run.pk).update(progress_at=timezone.now() - timedelta(hours=1))
     tasks.watch_syncs()
     run.refresh_from_db()
     assert run.status == SyncRun.FAILED and "No worker made progress" in run.error
     assert not SyncSlice.objects.filter(run=run, status__in=[SyncSlice.PENDING, SyncSlice.RUNNING]).exists()
+    assert locks.current(LOCK_NAME) is None
+
+
+@pytest.mark.django_db
+def test_the_watcher_fails_an_in_process_sync_whose_process_died_and_leaves_a_live_one(emulator):
+    from catalog_sync import locks, tasks
+    from catalog_sync.sync import LOCK_NAME
+
+    run = start_run("test", SyncRun.INCREMENTAL, fast_client(emulator))
+    tasks.watch_syncs()
+    run.refresh_from_db()
+    assert run.status == SyncRun.RUNNING, "its process holds the lock"
+    locks.release(LOCK_NAME, run.holder)  # its heartbeat stopped: the process is gone
+    tasks.watch_syncs()
+    run.refresh_from_db()
+    assert run.status == SyncRun.FAILED and "stopped before it finished" in run.error
 
 
 @pytest.mark.django_db
@@ -270,3 +297,41 @@ def test_the_admin_shows_a_runs_slices_and_offers_full_sweeps_and_retries(client
     client.post("/admin/catalog_sync/syncrun/", {"action": "run_full_sweep_now", "_selected_action": [run.pk]})
     client.post("/admin/catalog_sync/syncrun/", {"action": "retry_failed_slices", "_selected_action": [run.pk]})
     assert queued == [{"trigger": "admin", "kind": "full"}, run.pk]
+
+
+@pytest.mark.django_db
+def test_a_slice_run_again_after_its_worker_died_does_not_create_its_page_ranges_twice(emulator, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from catalog_sync import slices, sync
+    from catalog_sync.models import Integration  # noqa: F401 (the sweep lists integrations first)
+
+    settings.SYNC_SLICE_PAGES = 2
+    client = fast_client(emulator)
+    run = start_run("orphans", SyncRun.FULL, client, mode=SyncRun.FAN_OUT)
+    assert sync.begin(run, client)
+    long_listing = None
+    while long_listing is None:
+        for slice_id in slices.runnable_ids(run):
+            piece = run_slice(slice_id, client, "worker-a")
+            if piece.spawned.filter(first_page__gt=1).exists():
+                long_listing = piece
+                break
+        else:
+            slices.advance(run.pk)
+    ranges = sorted(long_listing.spawned.values_list("first_page", flat=True))
+    assert len(ranges) >= 1
+    # The worker was killed after it created the page ranges and before it queued them or finished.
+    SyncSlice.objects.filter(pk=long_listing.pk).update(status=SyncSlice.RUNNING,
+                                                        lease_until=timezone.now() - timedelta(seconds=1))
+    rerun = run_slice(long_listing.pk, client, "worker-b")
+    assert rerun.status == SyncSlice.DONE
+    assert sorted(rerun.spawned.values_list("first_page", flat=True)) == ranges, "no range created twice"
+    sync.sweep_in_process(run, client, 1)
+    sync.finish(run, client)
+    run.refresh_from_db()
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert run.fetched == len(emulator.workspace.ids()), "every resource counted once"
+    assert present_ids() == set(emulator.workspace.ids())

@@ -28,7 +28,8 @@ def test_migrate_creates_a_nightly_full_sweep_and_the_slice_watcher(settings):
     hour, minute = settings.SYNC_FULL_SWEEP_AT.split(":")
     assert (sweep.crontab.hour, sweep.crontab.minute) == (str(int(hour)), str(int(minute)))
     watcher = PeriodicTask.objects.get(name=WATCH_SYNCS_TASK_NAME)
-    assert watcher.task == "catalog_sync.tasks.watch_syncs" and watcher.interval.every == 1
+    assert watcher.task == "catalog_sync.tasks.watch_syncs"
+    assert (watcher.interval.every, watcher.interval.period) == (settings.WATCH_EVERY_SECONDS, "seconds")
 
 
 @pytest.mark.django_db

@@ -37,6 +37,9 @@ class ChangeSet(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     claimed_by = models.CharField(max_length=200, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True)  # last handed to the broker
+    retry_at = models.DateTimeField(null=True, blank=True)  # waiting out a Secoda or database outage until then
+    retries = models.IntegerField(default=0)  # outages waited out so far (the backoff grows with them)
     api_calls = models.IntegerField(default=0)
     error = models.TextField(blank=True)
 

@@ -4,15 +4,15 @@ Views, Celery tasks and commands all call these functions.
 """
 import logging
 import math
-import os
-import socket
 from datetime import timedelta
 
-from django.db import transaction
-from django.db.models import Count, Q
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from catalog_sync import normalize
+from catalog_sync import locks, normalize
 from catalog_sync.client import BULK_UPDATE_LIMIT, PermanentError, RetryableError, SecodaClient
 from catalog_sync.mirror import replace_refs
 from catalog_sync.models import Resource
@@ -22,17 +22,12 @@ from hygiene.rules import is_documented, is_owned
 
 logger = logging.getLogger(__name__)
 
-LEASE_SECONDS = 300
-
-
 class NothingToChange(Exception):
     """The edit would not change any selected resource."""
 
 
 def estimate(changed, writes_per_minute=None):
     """API calls and a rough duration for `changed` resources (100 a call, 30 writes a minute)."""
-    from django.conf import settings
-
     writes_per_minute = writes_per_minute or settings.SECODA_WRITES_PER_MINUTE
     calls = math.ceil(changed / BULK_UPDATE_LIMIT)
     minutes_waiting = max(0, calls - writes_per_minute) / writes_per_minute
@@ -95,64 +90,103 @@ def submit(change_set, user):
 def enqueue(change_set_id):
     """Queue the run once the transaction commits. If the broker is down, the change set stays
     pending and the periodic `resume_change_sets` task picks it up later."""
+    transaction.on_commit(lambda: queue_now(change_set_id))
+
+
+def queue_now(change_set_id):
+    """Hand the change set to the broker now; if it is down, the change set stays pending, unqueued."""
     from hygiene.bulk.tasks import apply_change_set
 
-    def send():
-        try:
-            apply_change_set.delay(change_set_id)
-        except Exception as exc:  # broker down: nothing is lost, the change set is stored as pending
-            logger.warning("Could not queue change set #%s (%s); it stays pending.", change_set_id, exc)
-
-    transaction.on_commit(send)
+    try:
+        apply_change_set.delay(change_set_id)
+    except Exception as exc:  # broker down: nothing is lost, the change set is stored as pending
+        logger.warning("Could not queue change set #%s (%s); it stays pending.", change_set_id, exc)
+        return
+    ChangeSet.objects.filter(pk=change_set_id).update(queued_at=timezone.now())
 
 
 def claim(change_set_id, worker):
-    """Take the change set for this worker: only one worker at a time, and a crashed worker's
-    claim expires."""
+    """Take the change set for this worker: only one worker at a time (pending and due, or running under a
+    lease that lapsed because its worker died). A resumed change set keeps the time it first started."""
     now = timezone.now()
     return ChangeSet.objects.filter(pk=change_set_id).filter(
-        Q(status=ChangeSet.PENDING) | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
-    ).update(status=ChangeSet.RUNNING, claimed_by=worker, lease_until=now + timedelta(seconds=LEASE_SECONDS),
-             started_at=now, error="") == 1
+        (Q(status=ChangeSet.PENDING) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now)))
+        | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
+    ).update(status=ChangeSet.RUNNING, claimed_by=worker, lease_until=lease_end(), retry_at=None,
+             started_at=Coalesce(F("started_at"), Value(now))) == 1
+
+
+def lease_end():
+    return timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS)
 
 
 def worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
+    return locks.new_holder()
 
 
 def run_change_set(change_set_id, client=None, worker=None):
     """Apply a pending change set in batches of at most 100. Returns the change set, or None if another
-    worker has it. Raises RetryableError (with the change set back to pending) when Secoda is unreachable."""
+    worker has it.
+
+    When Secoda or the database cannot be reached, the change set goes back to pending with a `retry_at`
+    (the resume task picks it up then): an outage never strands a change set with items waiting. Every
+    API call is counted before it is sent, so a killed worker's last calls are counted too.
+    """
     worker = worker or worker_name()
     if not claim(change_set_id, worker):
         return None
     client = client or SecodaClient.from_settings()
     change_set = ChangeSet.objects.get(pk=change_set_id)
-    calls_before = client.requests_made
+    client.before_request = lambda: ChangeSet.objects.filter(pk=change_set_id).update(api_calls=F("api_calls") + 1)
+
+    def renew():
+        ChangeSet.objects.filter(pk=change_set_id, claimed_by=worker, status=ChangeSet.RUNNING).update(
+            lease_until=lease_end())
+
     try:
-        while True:
-            batch = list(change_set.items.filter(status=ChangeItem.PENDING)[:BULK_UPDATE_LIMIT])
-            if not batch:
-                break
-            ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
-                lease_until=timezone.now() + timedelta(seconds=LEASE_SECONDS))
-            apply_batch(client, batch)
-            ChangeSet.objects.filter(pk=change_set.pk).update(
-                api_calls=change_set.api_calls + client.requests_made - calls_before)
-    except RetryableError as exc:
-        ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
-            status=ChangeSet.PENDING, lease_until=None, error=f"Waiting to retry: {exc}",
-            api_calls=change_set.api_calls + client.requests_made - calls_before)
-        raise
+        with locks.Heartbeat(renew):
+            dropped = 0
+            while True:
+                try:
+                    batch = list(change_set.items.filter(status=ChangeItem.PENDING)[:BULK_UPDATE_LIMIT])
+                    if not batch:
+                        break
+                    renew()
+                    apply_batch(client, batch)
+                except locks.DATABASE_GONE as exc:
+                    # Reconnect and carry on: the batch is re-read from Secoda, so what was written is not
+                    # written again. A database that stays away sends the change set to wait instead.
+                    dropped += 1
+                    if dropped > 3 or connection.in_atomic_block:
+                        raise
+                    logger.warning("Change set #%s lost its database connection (%s); reconnecting.",
+                                   change_set.pk, exc)
+                    connection.close()
+    except (RetryableError, *locks.DATABASE_GONE) as exc:
+        locks.recover_connection()
+        delay = min(600, 30 * 2 ** change_set.retries)
+        message = client._redact(str(exc))[:1000]
+        logger.warning("Change set #%s waits %ss to retry: %s", change_set.pk, delay, message)
+        locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+            status=ChangeSet.PENDING, lease_until=None, retry_at=timezone.now() + timedelta(seconds=delay),
+            retries=F("retries") + 1, queued_at=None,
+            error=f"Waiting to retry at {timezone.localtime(timezone.now() + timedelta(seconds=delay)):%H:%M:%S}: "
+                  f"{message}"))
+        change_set.refresh_from_db()
+        return change_set
     except Exception as exc:
         logger.exception("Change set #%s failed", change_set.pk)
-        ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.FAILED, error=str(exc)[:2000],
-                                                          finished_at=timezone.now())
+        locks.recover_connection()
+        locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+            status=ChangeSet.FAILED, error=client._redact(str(exc))[:2000], finished_at=timezone.now(),
+            lease_until=None))
         raise
+    finally:
+        client.before_request = None
     failed = change_set.items.filter(status=ChangeItem.FAILED).exists()
-    ChangeSet.objects.filter(pk=change_set.pk).update(
+    ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
         status=ChangeSet.PARTIAL if failed else ChangeSet.COMPLETED, finished_at=timezone.now(),
-        lease_until=None, api_calls=change_set.api_calls + client.requests_made - calls_before)
+        lease_until=None, error="", retries=0)
     refresh_counts()
     change_set.refresh_from_db()
     return change_set
@@ -165,7 +199,6 @@ def apply_batch(client, batch):
     fresh = client.fetch_resources([item.resource_id for item in batch])
     to_send, done = [], []
     for item in batch:
-        item.attempts += 1
         record = fresh.get(item.resource_id)
         if record is None:
             item.status, item.message = ChangeItem.FAILED, "This resource no longer exists in Secoda."
@@ -183,6 +216,8 @@ def apply_batch(client, batch):
         else:
             to_send.append(item)
     if to_send:
+        # Counted before the write leaves: a worker killed while it waits for Secoda's answer is still counted.
+        ChangeItem.objects.filter(pk__in=[item.pk for item in to_send]).update(attempts=F("attempts") + 1)
         try:
             confirmed = set(client.bulk_update([{"id": item.resource_id, "data": item.after} for item in to_send]))
         except PermanentError as exc:
@@ -198,7 +233,9 @@ def apply_batch(client, batch):
     for item in batch:
         item.done_at = now
     with transaction.atomic():
-        ChangeItem.objects.bulk_update(batch, ["status", "message", "attempts", "done_at"])
+        ChangeItem.objects.bulk_update(batch, ["status", "message", "done_at"])
+        ChangeItem.objects.filter(pk__in=[item.pk for item in batch if item not in to_send]).update(
+            attempts=F("attempts") + 1)
         update_mirror([item for item in batch if item.status == ChangeItem.APPLIED])
 
 
@@ -216,9 +253,10 @@ def update_mirror(items):
             setattr(resource, field, value)
         resource.is_owned = is_owned(resource.owners, resource.owners_groups)
         resource.is_documented = is_documented(resource.description, resource.definition)
-        resource.changed_at = timezone.now()
+        resource.changed_at = resource.updated_at = timezone.now()  # Secoda stamped the write too
         changed_rows[resource.pk] = {field: getattr(resource, field) for field in LIST_FIELDS}
-    fields = sorted({field for item in items for field in item.after} | {"is_owned", "is_documented", "changed_at"})
+    fields = sorted({field for item in items for field in item.after}
+                    | {"is_owned", "is_documented", "changed_at", "updated_at"})
     Resource.objects.bulk_update(list(resources.values()), fields, batch_size=500)
     if any(field in LIST_FIELDS for item in items for field in item.after):
         replace_refs(changed_rows, list(changed_rows))
@@ -232,14 +270,16 @@ def refresh_counts():
 
 
 def retry_failed(change_set, user):
-    """Put failed items back in the queue and run the change set again. Returns how many."""
+    """Put failed items back in the queue and run the change set again, with any items a stopped run left
+    waiting. Returns how many items will run."""
     if change_set.status not in (ChangeSet.PARTIAL, ChangeSet.FAILED):
         return 0
     with transaction.atomic():
-        count = change_set.items.filter(status=ChangeItem.FAILED).update(status=ChangeItem.PENDING, message="")
-        if count or change_set.status == ChangeSet.FAILED:
+        change_set.items.filter(status=ChangeItem.FAILED).update(status=ChangeItem.PENDING, message="")
+        count = change_set.items.filter(status=ChangeItem.PENDING).count()
+        if count:
             ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.PENDING, error="", finished_at=None,
-                                                              applied_by=user)
+                                                              applied_by=user, retry_at=None, retries=0)
             enqueue(change_set.pk)
     return count
 
@@ -256,8 +296,11 @@ def build_undo(change_set, user):
 
 
 def resumable():
-    """Change sets a worker should pick up: pending ones and running ones whose worker vanished."""
+    """Change sets a worker should pick up now: pending ones that are due and were never queued (or were
+    queued a lease ago and not taken: the message was lost), and running ones whose worker died."""
     now = timezone.now()
-    return ChangeSet.objects.filter(
-        Q(status=ChangeSet.PENDING) | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
-    ).values_list("pk", flat=True)
+    due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    unqueued = Q(queued_at__isnull=True) | Q(queued_at__lt=now - timedelta(seconds=settings.WORK_LEASE_SECONDS))
+    return list(ChangeSet.objects.filter(
+        (Q(status=ChangeSet.PENDING) & due & unqueued) | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
+    ).values_list("pk", flat=True))

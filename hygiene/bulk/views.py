@@ -162,7 +162,7 @@ def change_set_retry(request, pk):
     change_set = get_object_or_404(ChangeSet, pk=pk)
     count = services.retry_failed(change_set, request.user)
     if count:
-        messages.success(request, f"Retrying {count} failed resource{'s' if count != 1 else ''}.")
+        messages.success(request, f"Retrying {count:,} resource{'s' if count != 1 else ''}.")
     else:
         messages.warning(request, "Nothing to retry.")
     return redirect("bulk:change-set", pk=pk)

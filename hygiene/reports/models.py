@@ -46,6 +46,8 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    # An unsent delivery is tried again from then on (after a failure, or if its worker died mid-send).
+    retry_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     preview = models.BooleanField(default=False, help_text="Sent on request ('send me this now').")
 

@@ -1,6 +1,7 @@
 """Sending reports: claim due subscriptions with a conditional UPDATE (two workers never take the
 same one), send each once per due time, and move the due date on whatever happens."""
 import logging
+from datetime import timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -11,6 +12,18 @@ from hygiene.reports.models import Delivery, Subscription
 from hygiene.reports.schedule import next_due_for
 
 logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+SENDING_SECONDS = 120  # a delivery whose worker died mid-send is tried again after this
+
+
+def retries_due(now=None):
+    """[(subscription id, due time)] of unsent deliveries whose retry time has come (no countdown tasks:
+    the periodic sender picks them up)."""
+    now = now or timezone.now()
+    return list(Delivery.objects.filter(preview=False, sent_at__isnull=True, retry_at__lte=now,
+                                        attempts__lt=MAX_ATTEMPTS, subscription__active=True)
+                .values_list("subscription_id", "due_at")[:200])
 
 
 def claim_due(now=None, limit=200):
@@ -38,8 +51,9 @@ def deliver(subscription_id, due_at):
         delivery = Delivery.objects.get(subscription_id=subscription_id, due_at=due_at, preview=False)
     # Take this delivery for this attempt: only one worker passes while it is unsent.
     if not Delivery.objects.filter(pk=delivery.pk, sent_at__isnull=True, attempts=delivery.attempts).update(
-            attempts=delivery.attempts + 1):
+            attempts=delivery.attempts + 1, retry_at=timezone.now() + timedelta(seconds=SENDING_SECONDS)):
         return False
+    delivery.attempts += 1
     subscription = Subscription.objects.select_related("user").get(pk=subscription_id)
     if not subscription.active:
         return False
@@ -52,12 +66,15 @@ def send(subscription, delivery):
         report_email(subscription, report, preview=delivery.preview).send()
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"[:2000]
-        Delivery.objects.filter(pk=delivery.pk).update(error=message)
+        wait = timedelta(seconds=min(3600, 60 * 2 ** max(0, delivery.attempts - 1)))
+        Delivery.objects.filter(pk=delivery.pk).update(
+            error=message, retry_at=None if delivery.preview or delivery.attempts >= MAX_ATTEMPTS
+            else timezone.now() + wait)
         Subscription.objects.filter(pk=subscription.pk).update(failures=subscription.failures + 1,
                                                                last_error=message)
         raise
     now = timezone.now()
-    Delivery.objects.filter(pk=delivery.pk).update(sent_at=now, error="")
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=now, error="", retry_at=None)
     if not delivery.preview:
         Subscription.objects.filter(pk=subscription.pk).update(
             last_sent_at=now, last_counts={**report["counts"]}, failures=0, last_error="")

@@ -7,14 +7,17 @@ from hygiene.reports import services
 
 @shared_task(ignore_result=True, expires=240)
 def send_due_reports():
-    """Every few minutes: claim the due subscriptions and queue one delivery each."""
-    for subscription_id, due_at in services.claim_due():
+    """Every few minutes: claim the due subscriptions and queue one delivery each, and queue again the
+    deliveries whose retry is due."""
+    for subscription_id, due_at in services.claim_due() + services.retries_due():
         deliver_report.delay(subscription_id, due_at.isoformat())
 
 
-@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=5)
-def deliver_report(self, subscription_id, due_at):
+@shared_task(acks_late=True, ignore_result=True)
+def deliver_report(subscription_id, due_at):
+    """Send one report once. A failure is recorded with a retry time (no countdown task in the broker)."""
     try:
         services.deliver(subscription_id, datetime.fromisoformat(due_at))
-    except Exception as exc:  # SMTP down, timeouts: recorded by the service; try again later
-        raise self.retry(exc=exc, countdown=min(3600, 60 * 2 ** self.request.retries))
+    except Exception:  # SMTP down, timeouts: recorded on the delivery, tried again when due
+        return "will retry"
+    return "done"
