@@ -310,3 +310,24 @@ def test_a_worker_killed_while_it_writes_is_counted_and_its_resumed_run_writes_n
     changed = Resource.objects.get(pk=ids[-1])
     assert changed.owners == [user.pk]
     assert timezone.now() - changed.updated_at < timedelta(minutes=1), "the mirror's updated_at follows the write"
+
+
+def test_a_failed_change_set_with_items_still_waiting_offers_a_retry_that_finishes_them(synced, as_steward,
+                                                                                         steward, monkeypatch):
+    from hygiene.bulk import tasks
+
+    ids = list(Resource.objects.filter(verified=False, archived=False).values_list("pk", flat=True)[:12])
+    change_set = build(steward, Resource.objects.filter(pk__in=ids), {"verified": True})
+    ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.FAILED, error="Stopped by an error.")
+    page = as_steward.get(reverse("bulk:change-set", args=[change_set.pk])).content.decode()
+    assert "Retry 12 waiting" in page
+
+    ran = []
+    monkeypatch.setattr(tasks.apply_change_set, "delay", lambda pk: ran.append(
+        services.run_change_set(pk, client=fast_client(synced))))
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = as_steward.post(reverse("bulk:retry", args=[change_set.pk]), follow=True)
+    assert "Retrying 12 resources." in response.content.decode()
+    change_set.refresh_from_db()
+    assert change_set.status == ChangeSet.COMPLETED and len(ran) == 1
+    assert all(synced.workspace.get(i)["verified"] in (True, "True") for i in ids)
