@@ -97,7 +97,11 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
             "from hygiene.reports.models import Subscription; "
             "u = get_user_model().objects.create_user('ops', 'ops@example.com', 'pw'); "
             "Subscription.objects.create(user=u, email='data-team@example.com', frequency='daily', hour=8, "
-            "time_zone='UTC', next_due_at=timezone.now())"))
+            "time_zone='UTC', next_due_at=timezone.now()); "
+            # As if beat had last run these a minute ago: they are due as soon as it starts.
+            "from django_celery_beat.models import PeriodicTask; from datetime import timedelta; "
+            "PeriodicTask.objects.filter(interval__isnull=False).update("
+            "last_run_at=timezone.now() - timedelta(minutes=2))"))
         logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("web", "worker", "beat")}
         commands = {
             "web": ["gunicorn", "hygiene.wsgi:application", "--bind", f"127.0.0.1:{web_port}", "--workers", "2"],
