@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog_sync import locks
-from catalog_sync.client import PAGE_CAP, PermanentError, RetryableError, SecodaError, next_page_number
+from catalog_sync.client import PermanentError, RetryableError, SecodaError, listing_cap, next_page_number
 from catalog_sync.mirror import ResourceWriter
 from catalog_sync.models import Integration, Resource, SyncRun, SyncSlice
 from catalog_sync.sweep import (
@@ -189,7 +189,7 @@ class SliceRunner:
             last = per_slice
             self.hand_on_pages(per_slice + 1, total)
         listed = len(first.results) + self.list_pages(2, last, after=first)
-        if last is None and first.count is None and listed >= PAGE_CAP:
+        if last is None and first.count is None and listed >= listing_cap():
             # No count, and the listing ran into the cap: it was capped after all.
             self.split(first)
 
@@ -258,7 +258,7 @@ class SliceRunner:
                         for half in (ids[:middle], ids[middle:])]
         else:
             piece.incomplete = True
-            piece.note = f"Over {PAGE_CAP:,} resources and no narrower way to list them."
+            piece.note = f"Over {listing_cap():,} resources and no narrower way to list them."
             return
         spawn(piece, children)
 
@@ -326,7 +326,7 @@ def total_pages(page):
     if page.total_pages:
         return page.total_pages
     if page.count is not None and page.results:
-        return math.ceil(min(page.count, PAGE_CAP) / len(page.results))
+        return math.ceil(min(page.count, listing_cap()) / len(page.results))
     return None
 
 

@@ -17,7 +17,7 @@ from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
 from catalog_sync import locks, normalize, slices
-from catalog_sync.client import PAGE_CAP, PermanentError, SecodaClient, SecodaError
+from catalog_sync.client import PermanentError, listing_cap, SecodaClient, SecodaError
 from catalog_sync.mirror import ResourceWriter, refresh_planner_statistics, upsert_simple
 from catalog_sync.models import (
     DbtTestStatus, Integration, Resource, SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team, is_dbt_type,
@@ -325,9 +325,9 @@ def incremental(run, client, progress, requests_before):
         seen += len(page.results)
         if reached:
             break
-        if seen >= PAGE_CAP:
+        if seen >= listing_cap():
             writer.flush()
-            return (f"more than {PAGE_CAP:,} resources changed since {timezone.localtime(since):%Y-%m-%d %H:%M}, "
+            return (f"more than {listing_cap():,} resources changed since {timezone.localtime(since):%Y-%m-%d %H:%M}, "
                     "more than one listing returns")
     writer.flush()
     run.fetched, run.created, run.updated, run.unchanged = (

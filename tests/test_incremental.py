@@ -125,7 +125,7 @@ def test_a_secoda_that_refuses_or_ignores_the_sort_gets_a_full_sweep_with_the_re
 
 def test_more_changes_than_one_listing_returns_falls_back_to_a_full_sweep(emulator, monkeypatch):
     full_then_reset(emulator)
-    monkeypatch.setattr(sync_module, "PAGE_CAP", 100)  # stands in for 10,000 changes
+    monkeypatch.setattr(sync_module, "listing_cap", lambda: 100)  # stands in for 10,000 changes
     for resource_id in list(Resource.objects.values_list("id", flat=True)[:150]):
         emulator.workspace.set_description(resource_id, "Bulk-edited upstream.")
     run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)

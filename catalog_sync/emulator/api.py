@@ -30,6 +30,7 @@ class Request:
     body: bytes = b""
     params: dict = field(default_factory=dict)
     count_timeout: bool = False
+    listing_cap: int = MAX_LISTED
 
     def arg(self, name, default=None):
         values = self.query.get(name)
@@ -98,12 +99,12 @@ def list_resources(req):
     except ValueError as exc:
         raise ApiError(400, f"Invalid filter or sort: {exc}") from None
     count = len(ids)
-    total_pages = math.ceil(min(count, MAX_LISTED) / PAGE_SIZE)
+    total_pages = math.ceil(min(count, req.listing_cap) / PAGE_SIZE)
     if page > max(total_pages, 1):
         raise ApiError(404, "Invalid page.")
     start = (page - 1) * PAGE_SIZE
     results = req.workspace.records(ids[start:start + PAGE_SIZE])
-    if req.count_timeout and count > MAX_LISTED:
+    if req.count_timeout and count > req.listing_cap:
         count = COUNT_TIMED_OUT
     return 200, envelope(count, page, total_pages, results)
 

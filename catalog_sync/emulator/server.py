@@ -48,7 +48,8 @@ class Faults:
     slow_rate: float = 0.0             # probability of sleeping slow_ms before answering
     slow_ms: int = 0
     latency_ms: int = 0                # sleep on every API request
-    count_timeout: bool = False        # listings with more than 10,000 matches report count 999999
+    count_timeout: bool = False        # listings with more than the cap's matches report count 999999
+    listing_cap: int = 10_000          # resources one listing returns across its pages (Secoda's: 10,000)
     drop_connection_rate: float = 0.0  # probability of closing the socket without answering
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
@@ -368,7 +369,8 @@ class EmulatorServer:
         elif self._chance(faults.rate_429):
             self._count("faults_injected")
             return self._send_429(handler, 1)
-        request = api.Request(self.workspace, method, query, body, params, count_timeout=faults.count_timeout)
+        request = api.Request(self.workspace, method, query, body, params, count_timeout=faults.count_timeout,
+                              listing_cap=max(1, int(faults.listing_cap)))
         try:
             status, payload = handlers[method](request)
         except api.ApiError as exc:
