@@ -5,6 +5,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from datetime import timedelta
 
@@ -86,6 +87,7 @@ def with_reconnect(function, attempts=3):
             if attempt == attempts - 1 or connection.in_atomic_block:
                 raise
             connection.close()
+            time.sleep(0.5 * (attempt + 1))  # a restarting server takes a moment
 
 
 class Heartbeat:

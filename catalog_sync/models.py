@@ -271,6 +271,7 @@ class SyncRun(models.Model):
     unreachable_streak = models.IntegerField(default=0)
     # The finishing worker's lease (renewed by its heartbeat); the watcher finishes a sweep whose finisher died.
     lease_until = models.DateTimeField(null=True, blank=True)
+    finisher = models.CharField(max_length=200, blank=True)  # who holds that lease
     # Set when the run stopped because Secoda could not be reached: the watcher resumes it once it answers.
     resume_when_reachable = models.BooleanField(default=False)
 

@@ -37,6 +37,9 @@ class WorkerGone(Exception):
 def check_run(run, now=None):
     """Look after one running sync. Returns what the caller should queue or run."""
     now = now or timezone.now()
+    run.refresh_from_db()
+    if run.status != SyncRun.RUNNING:  # it ended since the caller listed it
+        return Action()
     lease = locks.current(sync.LOCK_NAME)
     alive = lease is not None and lease.holder == run.holder
     client = SecodaClient.from_settings(max_retries=0)  # only to redact what it records
@@ -46,22 +49,40 @@ def check_run(run, now=None):
                 "The process running this sync stopped before it finished (it was killed, or lost its "
                 "database connection). Nothing was marked removed; the next sync carries on from here."))
         return Action()
-    if not alive and (lease is not None or not locks.acquire(sync.LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)):
-        sync.fail(run, client, WorkerGone("Another sync took the sync lock while this sweep waited for workers."))
-        return Action()
+    if not alive:
+        if lease is not None or not locks.acquire(sync.LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS):
+            sync.fail(run, client, WorkerGone("Another sync took the sync lock while this sweep waited for workers."))
+            return Action()
+        if not SyncRun.objects.filter(pk=run.pk, status=SyncRun.RUNNING).exists():  # ended meanwhile
+            locks.release(sync.LOCK_NAME, run.holder)
+            return Action()
     if run.stage == SyncRun.FINISHING:
         locks.extend(sync.LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)
-        return Action(finish=run.lease_until is None or run.lease_until < now)
+        lapsed = run.lease_until is None or run.lease_until < now
+        if lapsed and run.options.get("finish_attempts", 0) >= FINISH_ATTEMPTS:
+            sync.fail(run, client, WorkerGone(
+                f"The end of this sweep stopped {FINISH_ATTEMPTS} times (its worker was killed each time); "
+                "nothing was marked removed."))
+            return Action()
+        return Action(finish=lapsed)
     last_progress = run.progress_at or run.started_at
     if last_progress < now - timedelta(minutes=settings.SYNC_STALL_MINUTES):
+        # Workers, the broker or the database were away: fail it so incremental syncs run, and resume it
+        # (its unfinished slices) once Secoda answers, like after an outage.
         sync.fail(run, client, WorkerGone(
-            f"No worker made progress on this sweep for {settings.SYNC_STALL_MINUTES} minutes; "
-            "its failed slices can be retried."))
+            f"No worker made progress on this sweep for {settings.SYNC_STALL_MINUTES} minutes; it resumes "
+            "by itself when workers and Secoda answer again."), resume_when_reachable=True)
         return Action()
     locks.extend(sync.LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)  # the lock outlives its slices
     if run.stage != SyncRun.SWEEPING:
         return Action()
-    crashed = list(run.slices.filter(status=SyncSlice.RUNNING, lease_until__lt=now).values_list("id", flat=True))
+    crashed_slices = run.slices.filter(status=SyncSlice.RUNNING, lease_until__lt=now)
+    # A slice whose worker died every time it ran it (out of memory?) fails, so the sweep can end.
+    doomed = crashed_slices.filter(attempts__gt=settings.SYNC_SLICE_RETRIES)
+    if doomed.exists():
+        doomed.update(status=SyncSlice.FAILED, lease_until=None,
+                      error="Its worker stopped (killed, or out of memory) on each of its attempts.")
+    crashed = list(crashed_slices.values_list("id", flat=True))
     live = run.slices.filter(status=SyncSlice.RUNNING, lease_until__gte=now).exists()
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     pending = run.slices.filter(status=SyncSlice.PENDING).filter(due)
@@ -80,12 +101,18 @@ def check_run(run, now=None):
     return Action()
 
 
+RESUMES = 10  # times a sweep is resumed after outages before it waits for a person (or the next sweep)
+FINISH_ATTEMPTS = 3
+
+
 def resume_after_outage(now=None):
     """Sweeps an outage stopped, to be retried now that Secoda answers (each handed out once)."""
     now = now or timezone.now()
-    candidates = list(SyncRun.objects.filter(
-        status=SyncRun.FAILED, resume_when_reachable=True, finished_at__gte=now - timedelta(hours=24)
-    ).order_by("-started_at").values_list("pk", "started_at"))
+    SyncRun.objects.filter(status=SyncRun.FAILED, resume_when_reachable=True).filter(
+        Q(started_at__lt=now - timedelta(hours=24)) | Q(options__resumes__gte=RESUMES)
+    ).update(resume_when_reachable=False)
+    candidates = list(SyncRun.objects.filter(status=SyncRun.FAILED, resume_when_reachable=True)
+                      .order_by("-started_at").values_list("pk", "started_at"))
     if not candidates or locks.current(sync.LOCK_NAME) is not None:
         return []
     run_id, started_at = candidates[0]
@@ -95,11 +122,15 @@ def resume_after_outage(now=None):
         SyncRun.objects.filter(pk=run_id).update(resume_when_reachable=False)  # a newer sweep ran since
         return []
     try:
-        SecodaClient.from_settings(max_retries=0).integrations()
+        SecodaClient.from_settings(max_retries=0).resource_page(None, None)  # what a sweep needs
     except SecodaError as exc:
         logger.info("Sync #%s waits for Secoda: %s", run_id, exc)
         return []
-    if SyncRun.objects.filter(pk=run_id, resume_when_reachable=True).update(resume_when_reachable=False):
-        logger.warning("Secoda answers again: resuming sync #%s.", run_id)
+    run = SyncRun.objects.get(pk=run_id)
+    resumes = run.options.get("resumes", 0) + 1
+    if SyncRun.objects.filter(pk=run_id, resume_when_reachable=True).update(
+            resume_when_reachable=False, options={**run.options, "resumes": resumes}):
+        logger.warning("Secoda answers again: resuming sync #%s (resume %s of at most %s).", run_id, resumes,
+                       RESUMES)
         return [run_id]
     return []

@@ -75,14 +75,13 @@ def claim(slice_id, holder):
 
 def lease_renewals(piece):
     """What a worker running this slice keeps alive: the slice's lease and the sync lock."""
-    def renew_slice():
-        SyncSlice.objects.filter(pk=piece.pk, holder=piece.holder, status=SyncSlice.RUNNING).update(
-            lease_until=timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS))
+    def renew():
+        # The sync lock is kept alive only by a worker that still holds its slice.
+        if SyncSlice.objects.filter(pk=piece.pk, holder=piece.holder, status=SyncSlice.RUNNING).update(
+                lease_until=timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS)):
+            locks.extend(locks.SYNC_LOCK, piece.run.holder, settings.SYNC_LOCK_SECONDS)
 
-    def renew_lock():
-        locks.extend(locks.SYNC_LOCK, piece.run.holder, settings.SYNC_LOCK_SECONDS)
-
-    return renew_slice, renew_lock
+    return (renew,)
 
 
 def runnable_ids(run):
@@ -116,6 +115,7 @@ class SliceRunner:
         self.writer.on_flush = self.flushed
         self.fetched_at_start = self.writer.fetched
         self._counted = {name: getattr(self.writer, name) for name in ("fetched", "created", "updated", "unchanged")}
+        self.ended = False
 
     # progress, shared with every other slice of the run through F() increments
     def flushed(self, writer):
@@ -128,9 +128,11 @@ class SliceRunner:
         SyncRun.objects.filter(pk=self.run.pk).update(
             requests=F("requests") + requests, progress_at=now,
             **{name: F(name) + value for name, value in delta.items()})
-        SyncSlice.objects.filter(pk=self.piece.pk, holder=self.piece.holder).update(
+        kept = SyncSlice.objects.filter(pk=self.piece.pk, holder=self.piece.holder, status=SyncSlice.RUNNING).update(
             listed=writer.fetched - self.fetched_at_start, requests=F("requests") + requests,
             lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS))
+        if not kept and not self.ended:  # a shared writer may flush this slice's rows after it ended
+            raise locks.LeaseLost("This slice was taken over by another worker (or its sweep ended).")
 
     def execute(self):
         piece = self.piece
@@ -187,7 +189,10 @@ class SliceRunner:
         shared = self.run.mode == SyncRun.FAN_OUT or self.run.concurrency > 1
         if shared and total and total > per_slice:
             last = per_slice
-            self.hand_on_pages(per_slice + 1, total)
+            # A re-run (its worker died) keeps the ranges it handed on the first time: their last one runs
+            # to the end of the listing, so none overlap and none is created twice.
+            if not piece.spawned.filter(first_page__gt=1).exists():
+                self.hand_on_pages(per_slice + 1, total)
         listed = len(first.results) + self.list_pages(2, last, after=first)
         if last is None and first.count is None and listed >= listing_cap():
             # No count, and the listing ran into the cap: it was capped after all.
@@ -308,10 +313,15 @@ class SliceRunner:
 def spawn(piece, children):
     """Create the slices this one hands on, once: a slice re-run after its worker died finds the ones it
     created before (maybe never queued, maybe already running) and adds only what is missing."""
-    existing = {slice_key(kid) for kid in piece.spawned.all()}
-    fresh = [kid for kid in children if slice_key(kid) not in existing]
-    if fresh:
-        SyncSlice.objects.bulk_create(fresh)
+    with transaction.atomic():
+        # Locking the parent's row serialises two workers that both think they run it; only its holder spawns.
+        if not SyncSlice.objects.select_for_update().filter(pk=piece.pk, holder=piece.holder,
+                                                            status=SyncSlice.RUNNING).exists():
+            raise locks.LeaseLost("This slice was taken over by another worker (or its sweep ended).")
+        existing = {slice_key(kid) for kid in piece.spawned.all()}
+        fresh = [kid for kid in children if slice_key(kid) not in existing]
+        if fresh:
+            SyncSlice.objects.bulk_create(fresh)
     return fresh
 
 
@@ -357,7 +367,10 @@ def run_slice(slice_id, client, holder, writer=None):
     piece.unreachable = False
     try:
         with locks.Heartbeat(*lease_renewals(piece)):
-            runner.execute()
+            try:
+                runner.execute()
+            finally:
+                runner.ended = True
     except Exception as exc:  # recorded on the slice; other slices go on
         locks.recover_connection()
         piece.listed = runner.listed

@@ -131,6 +131,10 @@ def reconnecting(step, attempts=3):
             time.sleep(0.5 * (attempt + 1))
 
 
+class SweepStalled(RuntimeError):
+    expected = True  # a plain message, no traceback
+
+
 class SecodaUnreachable(Exception):
     """Slice after slice failed because Secoda could not be reached: the sweep stops early."""
 
@@ -219,7 +223,9 @@ def begin(run, client, listener=None):
 
 def sweep_in_process(run, client, concurrency, listener=None):
     """Run the sweep's slices here, `concurrency` at a time (threads with their own client and connection)."""
-    holder = locks.new_holder()
+    holder = f"{run.holder}:sweep"  # the same on a re-entry after a dropped connection
+    # Slices this sweep was running when its connection dropped are nobody else's: run them again.
+    run.slices.filter(status=SyncSlice.RUNNING, holder=holder).update(status=SyncSlice.PENDING, lease_until=None)
 
     def report():
         if listener:
@@ -228,7 +234,7 @@ def sweep_in_process(run, client, concurrency, listener=None):
 
     def after(piece):
         if piece is None:  # in-process, nobody else runs this sweep's slices: a lost claim means a stall
-            raise RuntimeError("The sweep stalled: a slice could not be claimed (is the run still running?).")
+            raise SweepStalled("The sweep stalled: a slice could not be claimed (is the run still running?).")
         stop = outage(run, piece)
         if stop is not None:
             raise stop
@@ -240,7 +246,7 @@ def sweep_in_process(run, client, concurrency, listener=None):
             return over
         delay = slices.waiting_retry(run)
         if delay is None:
-            raise RuntimeError("The sweep stalled: slices are held by a worker that is not this one.")
+            raise SweepStalled("The sweep stalled: slices are held by a worker that is not this one.")
         time.sleep(delay)  # a slice waits to be retried
         return False
 
@@ -342,9 +348,12 @@ STATISTICS_AFTER_CHANGES = 5_000
 NEWEST_FIRST = {"field": "updated_at", "order": "desc", "tie_breaker": {"field": "id", "order": "asc"}}
 
 
-def finish(run, client, listener=None):
+def finish(run, client, listener=None, finisher=None):
     """Everything after the listing: dbt results, removals (full sweeps that listed everything), the
-    high-water mark, the outcome, the lock, and the dashboard's snapshot."""
+    high-water mark, the outcome, the lock, and the dashboard's snapshot.
+
+    The outcome is written only if the run is still running (and, for a fanned-out sweep, this worker
+    still holds the finish lease): a run the watcher failed meanwhile stays failed."""
     run.refresh_from_db()
     progress = Progress(run, run.holder, listener)
     progress.update("finishing", force=True)
@@ -404,7 +413,15 @@ def finish(run, client, listener=None):
     run.stage = SyncRun.DONE
     run.finished_at = timezone.now()
     run.lease_until = None
-    run.save()
+    outcome = {field.attname: getattr(run, field.attname) for field in SyncRun._meta.concrete_fields
+               if not field.primary_key}
+    still_ours = SyncRun.objects.filter(pk=run.pk, status=SyncRun.RUNNING)
+    if finisher is not None:
+        still_ours = still_ours.filter(finisher=finisher)
+    if not still_ours.update(**outcome):
+        logger.warning("Sync #%s ended elsewhere while this worker finished it; its outcome stands.", run.pk)
+        run.refresh_from_db()
+        return run
     locks.release(LOCK_NAME, run.holder)
     if run.status == SyncRun.SUCCEEDED:
         for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
@@ -419,20 +436,23 @@ def finish_sweep(run_id, client):
     """Finish a fanned-out sweep whose slices are over, unless a live worker is finishing it already
     (a lease on the run, renewed by a heartbeat; the watcher takes over from a finisher that died)."""
     now = timezone.now()
+    finisher = locks.new_holder()
     claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.RUNNING, stage=SyncRun.FINISHING).filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    ).update(lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS))
+    ).update(lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS), finisher=finisher)
     if not claimed:
         return None
     run = SyncRun.objects.get(pk=run_id)
+    run.options = {**run.options, "finish_attempts": run.options.get("finish_attempts", 0) + 1}
+    SyncRun.objects.filter(pk=run_id).update(options=run.options)
 
     def renew_finish():
-        SyncRun.objects.filter(pk=run_id, stage=SyncRun.FINISHING).update(
+        SyncRun.objects.filter(pk=run_id, stage=SyncRun.FINISHING, finisher=finisher).update(
             lease_until=timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS))
 
     try:
         with locks.Heartbeat(renew_finish, lambda: locks.extend(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)):
-            finish(run, client)
+            finish(run, client, finisher=finisher)
     except Exception as exc:
         fail(run, client, exc)
     return run
@@ -449,18 +469,20 @@ def full_sweep_mark(run):
 
 def retry_failed_slices(run):
     """Put a failed sweep's failed slices back in the queue. Returns their ids; raises SyncAlreadyRunning."""
+    run.refresh_from_db()
     if run.status != SyncRun.FAILED or not run.slices.filter(status=SyncSlice.FAILED).exists():
         raise ValueError(f"Sync #{run.pk} has no failed slices to retry.")
     if not locks.acquire(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS):
         raise SyncAlreadyRunning(run, locks.current(LOCK_NAME))
     with transaction.atomic():
+        # Only one retry wins (two clicks, or a click and the watcher's resume after an outage).
+        if not SyncRun.objects.filter(pk=run.pk, status=SyncRun.FAILED).update(
+                status=SyncRun.RUNNING, stage=SyncRun.SWEEPING, error="", finished_at=None,
+                progress_at=timezone.now(), unreachable_streak=0, resume_when_reachable=False, lease_until=None):
+            raise ValueError(f"Sync #{run.pk} is being retried already.")
         ids = list(run.slices.filter(status=SyncSlice.FAILED).values_list("id", flat=True))
         run.slices.filter(pk__in=ids).update(status=SyncSlice.PENDING, attempts=0, error="", not_before=None,
                                              dispatched_at=None)
-        SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.RUNNING, stage=SyncRun.SWEEPING, error="",
-                                                 finished_at=None, progress_at=timezone.now(),
-                                                 unreachable_streak=0, resume_when_reachable=False,
-                                                 lease_until=None)
     run.refresh_from_db()
     return ids
 

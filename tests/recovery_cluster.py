@@ -17,10 +17,15 @@ from tests.test_deployment import ADMIN_URL, ROOT, free_port, production_env
 
 TOKEN = "recovery-token"
 FAST_RECOVERY = dict(
-    WORK_LEASE_SECONDS="6", HEARTBEAT_SECONDS="1", WATCH_EVERY_SECONDS="2", SYNC_LOCK_SECONDS="12",
     SYNC_STALL_MINUTES="5", SECODA_BACKOFF_SECONDS="0.2", SECODA_MAX_BACKOFF_SECONDS="1",
     SECODA_MAX_RETRIES="2", SECODA_TIMEOUT_SECONDS="5", SYNC_SLICE_PAGES="3", SYNC_OUTAGE_SLICES="3",
 )
+# Short leases so the suite stays fast; RECOVERY_TIMINGS=defaults measures with the shipped ones.
+SHORT_LEASES = dict(WORK_LEASE_SECONDS="6", HEARTBEAT_SECONDS="1", WATCH_EVERY_SECONDS="2", SYNC_LOCK_SECONDS="12")
+DEFAULT_LEASES = dict(WORK_LEASE_SECONDS="30", HEARTBEAT_SECONDS="5", WATCH_EVERY_SECONDS="15", SYNC_LOCK_SECONDS="90")
+LEASES = DEFAULT_LEASES if os.environ.get("RECOVERY_TIMINGS") == "defaults" else SHORT_LEASES
+# Longest a crash should take to recover from: a lapsed lock, a watcher tick, and time to do the work.
+RECOVERY_BUDGET = int(LEASES["SYNC_LOCK_SECONDS"]) + 2 * int(LEASES["WATCH_EVERY_SECONDS"]) + 45
 
 
 class Redis:
@@ -75,7 +80,7 @@ class Cluster:
         self.env = production_env(
             DATABASE_URL=self.db_url, REDIS_URL=self.redis.url, SECODA_API_URL=self.emulator.base_url,
             SECODA_API_TOKEN=TOKEN, HYGIENE_DATA_DIR=str(self.tmp), DJANGO_SECURE_SSL_REDIRECT="false",
-            SECODA_MAX_REQUESTS_PER_SECOND="0", **FAST_RECOVERY)
+            SECODA_MAX_REQUESTS_PER_SECOND="0", **FAST_RECOVERY, **LEASES)
         self.manage("migrate", "--noinput")
         # Only the watchers run on their own: the test starts every sync itself.
         self.sql("UPDATE django_celery_beat_periodictask SET enabled = false "

@@ -8,9 +8,9 @@ import time
 import pytest
 
 from catalog_sync.emulator.workspace import Workspace
-from tests.recovery_cluster import Cluster, wait_for
+from tests.recovery_cluster import RECOVERY_BUDGET, Cluster, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("recovery")]  # one cluster, in one test process
 
 RESOURCES = 3000
 
@@ -80,11 +80,11 @@ def test_a_sweep_whose_workers_are_killed_finishes_exactly_once_a_worker_returns
     killed_at = time.monotonic()
     cluster.workers.clear()
     cluster.start_worker()
-    run = cluster.finished("killed", 120)
+    run = cluster.finished("killed", RECOVERY_BUDGET)
     recovery = time.monotonic() - killed_at
     print(f"\nSweep with its workers killed -9: finished {recovery:.0f} s after the kill")
     assert_exact(cluster, run)
-    assert recovery < 90
+    assert recovery < RECOVERY_BUDGET
     assert cluster.value("SELECT count(*) FROM catalog_sync_syncslice WHERE run_id = %s AND attempts > 1",
                          [run_id]) >= 1, "the killed worker's slices ran again"
 
@@ -99,7 +99,7 @@ def test_workers_survive_a_redis_restart_while_holding_countdown_tasks_and_the_s
     time.sleep(3)
     cluster.redis.start()
     restarted_at = time.monotonic()
-    run = cluster.finished("redis-restart", 150)
+    run = cluster.finished("redis-restart", RECOVERY_BUDGET + 60)
     recovery = time.monotonic() - restarted_at
     print(f"\nSweep through a Redis restart: finished {recovery:.0f} s after Redis came back")
     assert all(worker.poll() is None for worker in cluster.workers), (
@@ -108,18 +108,80 @@ def test_workers_survive_a_redis_restart_while_holding_countdown_tasks_and_the_s
     assert "Unrecoverable error" not in cluster.log("worker0") + cluster.log("worker1")
 
 
-def test_terminated_database_connections_strand_neither_a_sweep_nor_a_change_set(workers):
-    cluster = workers
-    count = 1000
-    change_set_id = int(cluster.shell(
+def prepare_change_set(cluster, count, steward):
+    """A previewed bulk edit adding one owner to `count` resources (not applied yet). Returns its id."""
+    return int(cluster.shell(
         "from django.contrib.auth import get_user_model; from catalog_sync.models import Resource, SecodaUser; "
         "from hygiene.bulk import services; "
-        "user = get_user_model().objects.create_user('pg-steward'); "
+        f"user = get_user_model().objects.create_user({steward!r}); "
         "owner = SecodaUser.objects.present().order_by('id').first(); "
         f"ids = list(Resource.objects.present().exclude(owners__contains=[owner.pk]).values_list('pk', flat=True)[:{count}]); "
         "cs = services.build_change_set(user, Resource.objects.filter(pk__in=ids), "
         "{'owners': {'mode': 'add', 'users': [owner.pk]}}, 'Add an owner'); "
         "print(cs.pk)").strip().splitlines()[-1])
+
+
+def apply_change_set(cluster, change_set_id):
+    cluster.shell("from hygiene.bulk.models import ChangeSet; from hygiene.bulk import services; "
+                  f"cs = ChangeSet.objects.get(pk={change_set_id}); services.submit(cs, cs.created_by)")
+
+
+def change_set_outcome(cluster, change_set_id, timeout=120):
+    return wait_for(lambda: cluster.sql(
+        "SELECT status, api_calls, started_at, error FROM bulk_changeset WHERE id = %s AND status <> 'running' "
+        "AND status <> 'pending'", [change_set_id]), timeout, "the change set did not finish")[0]
+
+
+def applied_items(cluster, change_set_id):
+    return cluster.value("SELECT count(*) FROM bulk_changeitem WHERE change_set_id = %s AND status = 'applied'",
+                         [change_set_id])
+
+
+def test_a_bulk_edit_whose_worker_is_killed_resumes_and_writes_nothing_twice(workers):
+    cluster = workers
+    count = 800
+    change_set_id = prepare_change_set(cluster, count, "killed-steward")
+    cluster.emulator.faults.latency_ms = 300
+    cluster.emulator.reset_stats()
+    apply_change_set(cluster, change_set_id)
+    wait_for(lambda: applied_items(cluster, change_set_id) >= 100, 60, "the edit did not start")
+    started = cluster.value("SELECT started_at FROM bulk_changeset WHERE id = %s", [change_set_id])
+    cluster.kill_workers()
+    killed_at = time.monotonic()
+    cluster.workers.clear()
+    cluster.start_worker()
+    outcome = change_set_outcome(cluster, change_set_id, RECOVERY_BUDGET)
+    print(f"\nBulk edit with its worker killed -9: finished {time.monotonic() - killed_at:.0f} s after the kill")
+    assert outcome[0] == "completed", outcome
+    assert applied_items(cluster, change_set_id) == count
+    assert outcome[2] == started, "a resumed change set keeps when it started"
+    writes = cluster.emulator.stats()["writes"]
+    assert writes == math.ceil(count / 100), f"{writes} write calls for {count} resources: one was sent twice"
+    assert outcome[1] == cluster.emulator.stats()["requests"], "every call is counted, the killed worker's too"
+
+
+def test_an_incremental_sync_whose_worker_is_killed_is_failed_and_the_next_one_carries_on(workers):
+    cluster = workers
+    cluster.emulator.faults.latency_ms = 1500
+    cluster.sync("killed-incremental", kind="incremental")
+    wait_for(lambda: cluster.run("killed-incremental"), 30, "the incremental sync did not start")
+    cluster.kill_workers()
+    killed_at = time.monotonic()
+    cluster.workers.clear()
+    cluster.start_worker()
+    run = cluster.finished("killed-incremental", RECOVERY_BUDGET)
+    print(f"\nIncremental sync with its worker killed -9: failed {time.monotonic() - killed_at:.0f} s after the kill")
+    assert run["status"] == "failed" and "stopped before it finished" in run["error"]
+    assert cluster.running_runs() == 0
+    cluster.emulator.faults.latency_ms = 0
+    cluster.sync("next-incremental", kind="incremental")
+    assert cluster.finished("next-incremental", 60)["status"] == "succeeded"
+
+
+def test_terminated_database_connections_strand_neither_a_sweep_nor_a_change_set(workers):
+    cluster = workers
+    count = 1000
+    change_set_id = prepare_change_set(cluster, count, "pg-steward")
     cluster.emulator.reset_stats()
 
     def terminate_three_times():
@@ -132,18 +194,14 @@ def test_terminated_database_connections_strand_neither_a_sweep_nor_a_change_set
 
     sweep_until_some_slices_are_done(cluster, "pg-terminate", latency_ms=300)
     ended_at = terminate_three_times()
-    run = cluster.finished("pg-terminate", 150)
+    run = cluster.finished("pg-terminate", RECOVERY_BUDGET + 60)
     print(f"\nSweep through terminated connections: done {time.monotonic() - ended_at:.0f} s later")
 
-    cluster.shell("from hygiene.bulk.models import ChangeSet; from hygiene.bulk import services; "
-                  f"cs = ChangeSet.objects.get(pk={change_set_id}); services.submit(cs, cs.created_by)")
-    wait_for(lambda: cluster.value("SELECT count(*) FROM bulk_changeitem WHERE change_set_id = %s "
-                                   "AND status = 'applied'", [change_set_id]) >= 100, 60, "the edit did not start")
+    apply_change_set(cluster, change_set_id)
+    wait_for(lambda: applied_items(cluster, change_set_id) >= 100, 60, "the edit did not start")
     assert cluster.value("SELECT status FROM bulk_changeset WHERE id = %s", [change_set_id]) == "running"
     ended_at = terminate_three_times()
-    change_set = wait_for(lambda: cluster.sql(
-        "SELECT status, api_calls, started_at, error FROM bulk_changeset WHERE id = %s AND status <> 'running' "
-        "AND status <> 'pending'", [change_set_id]), 120, "the change set did not finish")[0]
+    change_set = change_set_outcome(cluster, change_set_id)
     print(f"Change set through terminated connections: done {time.monotonic() - ended_at:.0f} s later")
     assert_exact(cluster, run)
     assert change_set[0] == "completed", change_set

@@ -140,7 +140,7 @@ def run_change_set(change_set_id, client=None, worker=None):
     client.before_request = lambda: ChangeSet.objects.filter(pk=change_set_id).update(api_calls=F("api_calls") + 1)
 
     def renew():
-        ChangeSet.objects.filter(pk=change_set_id, claimed_by=worker, status=ChangeSet.RUNNING).update(
+        return ChangeSet.objects.filter(pk=change_set_id, claimed_by=worker, status=ChangeSet.RUNNING).update(
             lease_until=lease_end())
 
     try:
@@ -151,7 +151,9 @@ def run_change_set(change_set_id, client=None, worker=None):
                     batch = list(change_set.items.filter(status=ChangeItem.PENDING)[:BULK_UPDATE_LIMIT])
                     if not batch:
                         break
-                    renew()
+                    if not renew():  # another worker took it over (our lease lapsed): it writes, not us
+                        logger.warning("Change set #%s was taken over by another worker; stopping.", change_set.pk)
+                        return None
                     apply_batch(client, batch)
                 except locks.DATABASE_GONE as exc:
                     # Reconnect and carry on: the batch is re-read from Secoda, so what was written is not
@@ -275,6 +277,11 @@ def retry_failed(change_set, user):
     if change_set.status not in (ChangeSet.PARTIAL, ChangeSet.FAILED):
         return 0
     with transaction.atomic():
+        # Only one retry wins (a double click): the change set must still be finished.
+        locked = ChangeSet.objects.select_for_update().filter(
+            pk=change_set.pk, status__in=(ChangeSet.PARTIAL, ChangeSet.FAILED)).first()
+        if locked is None:
+            return 0
         change_set.items.filter(status=ChangeItem.FAILED).update(status=ChangeItem.PENDING, message="")
         count = change_set.items.filter(status=ChangeItem.PENDING).count()
         if count:

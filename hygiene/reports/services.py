@@ -14,7 +14,7 @@ from hygiene.reports.schedule import next_due_for
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-SENDING_SECONDS = 120  # a delivery whose worker died mid-send is tried again after this
+SENDING_SECONDS = 600  # a delivery whose worker died mid-send is tried again after this
 
 
 def retries_due(now=None):
