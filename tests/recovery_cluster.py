@@ -86,7 +86,7 @@ class Cluster:
         self.sql("UPDATE django_celery_beat_periodictask SET enabled = false "
                  "WHERE task NOT IN ('catalog_sync.tasks.watch_syncs', 'hygiene.bulk.tasks.resume_change_sets')")
         self.beat = self.spawn("beat", ["beat", "--loglevel", "INFO", "--schedule", str(self.tmp / "beat")])
-        self.app = Celery(broker=self.redis.url)
+        self.app = Celery(broker=self.redis.url, set_as_current=False)  # never the tests' own app
         return self
 
     def stop(self):
