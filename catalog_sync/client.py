@@ -221,6 +221,8 @@ class SecodaClient:
             try:
                 response = self.session.request(
                     method, url, params=params, json=json_body, headers=headers, timeout=self.timeout,
+                    # requests turns a redirected POST into a GET: a write is never sent anywhere but here.
+                    allow_redirects=method not in WRITE_METHODS,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 problem = f"{label} could not reach Secoda ({type(exc).__name__})"
@@ -241,6 +243,10 @@ class SecodaClient:
                         wait = retry_after if retry_after is not None else 60
                         self.throttle.push_back(min(self.max_backoff, wait))
                     problem = f"{label} answered {status}{self._detail(response)}"
+                elif 300 <= status < 400:
+                    raise PermanentError(
+                        f"{label} was redirected ({status}) to {self._redact(response.headers.get('Location', '?'))}; "
+                        "writes are not followed to another address. Check SECODA_API_URL.", status)
                 elif status in (401, 403):
                     raise PermanentError(
                         f"{label} was refused ({status}): check SECODA_API_TOKEN and its permissions.", status)
@@ -377,7 +383,10 @@ class SecodaClient:
         return {key: {str(i) for i in (clean(body.get(key)) or []) if clean(i)} for key in ("failing", "warning")}
 
     def bulk_update(self, entries):
-        """Send at most 100 `{"id", "data"}` entries; returns the ids Secoda says it updated."""
+        """Send at most 100 `{"id", "data"}` entries; returns the ids Secoda's answer names as updated.
+
+        The answer's shape is not documented (ids, objects, `[]`, `{"updated": n}`, no body): an entry the
+        answer does not name is not known to have failed; the caller confirms it by reading it back."""
         if len(entries) > BULK_UPDATE_LIMIT:
             raise ValueError(f"bulk_update takes at most {BULK_UPDATE_LIMIT} entries, got {len(entries)}.")
         body = self.request("POST", "resource/all/bulk_update/", json_body=list(entries))
@@ -431,21 +440,19 @@ def next_page_number(page, seen=None):
 
 
 def updated_ids(body, entries):
-    """Secoda's answer shape is not pinned down: a list of ids, of objects, or an object holding one."""
+    """The ids of `entries` that Secoda's answer names: a list of ids, of objects with an id, or an object
+    holding such a list. Nothing is assumed: an answer that names nothing (no body, `[]`, a count, objects
+    without ids) returns [] and the caller reads the entries back."""
     if isinstance(body, dict):
         for key in ("updated", "ids", "results", "data"):
             if isinstance(body.get(key), list):
                 body = body[key]
                 break
-        else:
-            # An object without a list: assume success for everything sent.
-            return [entry["id"] for entry in entries]
-    if body is None:
-        return [entry["id"] for entry in entries]
+    sent = {str(entry["id"]) for entry in entries}
     ids = []
     for item in body if isinstance(body, list) else []:
         if isinstance(item, dict):
             item = item.get("id")
-        if clean(item):
+        if clean(item) and str(item) in sent:
             ids.append(str(item))
     return ids

@@ -26,8 +26,11 @@ class ResourceWriter:
     bumped; new and changed ones are upserted with their owner/tag/team refs.
     """
 
-    def __init__(self, run_id, batch_size=500, on_flush=None):
+    def __init__(self, run_id, batch_size=500, on_flush=None, keep_seen=False):
         self.run_id = run_id
+        # Records read outside a sync (a bulk edit's re-reads): stored, but each row keeps the sync that last
+        # listed it, so a sweep running meanwhile still knows what it listed.
+        self.keep_seen = keep_seen
         self.batch_size = batch_size
         self.on_flush = on_flush
         self.buffer = {}
@@ -86,17 +89,20 @@ class ResourceWriter:
                     cursor.execute("SET LOCAL synchronous_commit = off")
             if changed:
                 if postgres:
-                    copy_upsert([lines[rid] + "\t" + hashes[rid] for rid in changed], now, self.run_id)
+                    copy_upsert([lines[rid] + "\t" + hashes[rid] for rid in changed], now, self.run_id,
+                                keep_seen=self.keep_seen)
                 else:
                     Resource.objects.bulk_create(
                         [Resource(**rows[rid], content_hash=hashes[rid], changed_at=now, first_seen_at=now,
                                   last_seen_run=self.run_id, removed_at=None) for rid in changed],
-                        update_conflicts=True, unique_fields=["id"], update_fields=RESOURCE_UPDATE_FIELDS,
+                        update_conflicts=True, unique_fields=["id"],
+                        update_fields=[f for f in RESOURCE_UPDATE_FIELDS
+                                       if not (self.keep_seen and f == "last_seen_run")],
                     )
                 # Every changed id, new ones too: another worker may have written the same resource since
                 # we looked (the upsert above waited for its row lock), and its refs must not collide with ours.
                 replace_refs({rid: rows[rid] for rid in changed}, changed)
-            if unchanged:
+            if unchanged and not self.keep_seen:
                 # Also brings a hash stored in the earlier format up to date.
                 if postgres:
                     with connection.cursor() as cursor:
@@ -198,12 +204,13 @@ def row_hash(line):
 _STAGE_COLUMNS = [f.column for f in _CONTENT_FIELDS] + ["content_hash"]
 
 
-def copy_upsert(lines, now, run_id):
+def copy_upsert(lines, now, run_id, keep_seen=False):
     """PostgreSQL: COPY the rows (content fields and hash, as COPY text lines) into a per-connection
     staging table, then upsert them in one statement with their bookkeeping values."""
     table = Resource._meta.db_table
     stage_columns = ", ".join(f'"{c}"' for c in _STAGE_COLUMNS)
-    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _COLUMNS if c not in ("id", "first_seen_at"))
+    kept = ("id", "first_seen_at", "last_seen_run") if keep_seen else ("id", "first_seen_at")
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in _COLUMNS if c not in kept)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS resource_stage_v2 AS "
                        f"SELECT {stage_columns} FROM {table} WITH NO DATA")

@@ -154,7 +154,7 @@ def test_partial_failure_keeps_the_refused_ones_listed_and_retry_fixes_them(sync
     assert change_set.status == ChangeSet.PARTIAL
     failed = change_set.items.filter(status=ChangeItem.FAILED)
     assert set(failed.values_list("resource_id", flat=True)) == refused
-    assert all("did not confirm" in item.message for item in failed)
+    assert all("did not apply this change (read back" in item.message for item in failed)
     assert not Resource.objects.filter(pk__in=refused, is_owned=True).exists(), "the mirror only takes confirmed ids"
     assert Resource.objects.filter(pk__in=set(ids) - refused, is_owned=True).count() == 25
 
@@ -331,3 +331,50 @@ def test_a_failed_change_set_with_items_still_waiting_offers_a_retry_that_finish
     change_set.refresh_from_db()
     assert change_set.status == ChangeSet.COMPLETED and len(ran) == 1
     assert all(synced.workspace.get(i)["verified"] in (True, "True") for i in ids)
+
+
+@pytest.mark.parametrize("answer", ["ids", "empty", "objects", "records", "count", "no_content"])
+def test_a_bulk_edit_is_exact_whatever_bulk_update_answers(synced, steward, answer):
+    synced.faults.bulk_answer = answer
+    user = owner_name()
+    ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:150])
+    change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
+    submit(change_set, steward)
+    writes_before = synced.stats()["writes"]
+    done = services.run_change_set(change_set.pk, client=fast_client(synced))
+    assert done.status == ChangeSet.COMPLETED
+    assert done.items.filter(status=ChangeItem.APPLIED).count() == 150
+    assert synced.stats()["writes"] - writes_before == 2, "each batch written once"
+    assert all(synced.workspace.get(i)["owners"] == [user.pk] for i in ids)
+    assert Resource.objects.filter(pk__in=ids, owners=[user.pk], is_owned=True).count() == 150, \
+        "the mirror equals Secoda"
+    if answer in ("empty", "objects", "count", "no_content"):
+        assert done.items.filter(message="Confirmed by reading it back from Secoda.").count() == 150
+
+    # A retry of a finished change set has nothing to send: what landed is never written twice.
+    assert services.retry_failed(done, steward) == 0
+
+
+def test_a_redirected_write_fails_cleanly_and_writes_nothing(synced, steward):
+    synced.faults.redirect_writes = True
+    ids = list(Resource.objects.filter(pii=False, archived=False).values_list("pk", flat=True)[:5])
+    change_set = build(steward, Resource.objects.filter(pk__in=ids), {"pii": True})
+    submit(change_set, steward)
+    done = services.run_change_set(change_set.pk, client=fast_client(synced))
+    assert done.status == ChangeSet.PARTIAL
+    failed = done.items.filter(status=ChangeItem.FAILED)
+    assert failed.count() == 5 and "redirected" in failed.first().message
+    assert not any(synced.workspace.get(i)["pii"] in (True, "True") for i in ids)
+
+
+def test_what_a_bulk_edit_reads_from_secoda_updates_the_mirror_at_once(synced, steward):
+    user, other = SecodaUser.objects.present().order_by("email")[:2]
+    ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:3])
+    change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
+    submit(change_set, steward)
+    synced.workspace.set_owners(ids[0], [other.pk])  # someone fixed it in Secoda meanwhile
+    synced.workspace.set_description(ids[1], "Documented upstream meanwhile.")
+    services.run_change_set(change_set.pk, client=fast_client(synced))
+    skipped = Resource.objects.get(pk=ids[0])
+    assert skipped.owners == [other.pk] and skipped.is_owned, "the skipped one shows Secoda's owner now"
+    assert Resource.objects.get(pk=ids[1]).description == "Documented upstream meanwhile."

@@ -147,11 +147,26 @@ def test_bulk_update_sends_id_data_entries_and_reads_updated_ids(client):
     (["a", "b"], ["a", "b"]),
     ([{"id": "a"}, {"id": "None"}], ["a"]),
     ({"updated": ["a"]}, ["a"]),
-    ({"status": "ok"}, ["a", "b"]),
-    (None, ["a", "b"]),
+    (["a", "zz"], ["a"]),  # an id we did not send confirms nothing
+    # Answers that name nothing confirm nothing: the caller reads those entries back.
+    ({"status": "ok"}, []),
+    ({"updated": 2}, []),
+    ([], []),
+    ([{"success": True}, {"success": True}], []),
+    (None, []),
 ])
 def test_bulk_update_answer_shapes(body, expected):
     assert updated_ids(body, [{"id": "a"}, {"id": "b"}]) == expected
+
+
+@responses.activate
+def test_a_redirected_write_is_not_followed(client):
+    responses.post(f"{BASE}/resource/all/bulk_update/", status=301,
+                   headers={"Location": f"{BASE}/elsewhere/bulk_update/"})
+    responses.get(f"{BASE}/elsewhere/bulk_update/", json=["r1"])
+    with pytest.raises(PermanentError, match="redirected"):
+        client.bulk_update([{"id": "r1", "data": {"pii": True}}])
+    assert [call.request.method for call in responses.calls] == ["POST"], "a 301 on a POST never becomes a GET"
 
 
 def test_write_throttle_allows_30_a_minute():

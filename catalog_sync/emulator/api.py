@@ -31,6 +31,7 @@ class Request:
     params: dict = field(default_factory=dict)
     count_timeout: bool = False
     listing_cap: int = MAX_LISTED
+    bulk_answer: str = "ids"
 
     def arg(self, name, default=None):
         values = self.query.get(name)
@@ -147,9 +148,21 @@ def bulk_update(req):
         raise ApiError(400, f"bulk_update accepts at most {BULK_LIMIT} entries per request "
                             f"(got {len(entries)}).")
     try:
-        return 200, req.workspace.bulk_update(entries)
+        updated = req.workspace.bulk_update(entries)
     except ValueError as exc:
         raise ApiError(400, str(exc)) from None
+    answer = req.bulk_answer
+    if answer == "empty":
+        return 200, []
+    if answer == "objects":
+        return 200, [{"success": True} for _ in updated]
+    if answer == "records":
+        return 200, req.workspace.records(updated)
+    if answer == "count":
+        return 200, {"updated": len(updated)}
+    if answer == "no_content":
+        return 204, None
+    return 200, updated
 
 
 # ---------------------------------------------------------------------------- everything else

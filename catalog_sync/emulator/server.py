@@ -34,6 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 from . import api
 
 API_PREFIX = "/api/v1"
+BULK_ANSWERS = ("ids", "empty", "objects", "records", "count", "no_content")
 CONTROL_PREFIX = "/__emulator__"
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 WINDOW_SECONDS = 60.0
@@ -50,6 +51,10 @@ class Faults:
     latency_ms: int = 0                # sleep on every API request
     count_timeout: bool = False        # listings with more than the cap's matches report count 999999
     listing_cap: int = 10_000          # resources one listing returns across its pages (Secoda's: 10,000)
+    # What bulk_update answers: "ids" (the updated ids), "empty" ([]), "objects" (objects without ids),
+    # "records" (the updated resources), "count" ({"updated": n}) or "no_content" (204).
+    bulk_answer: str = "ids"
+    redirect_writes: bool = False      # POST/PATCH answer 301 to the same path with "/v2" (never applied)
     drop_connection_rate: float = 0.0  # probability of closing the socket without answering
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
@@ -68,6 +73,12 @@ class Faults:
             if name == "fail_listings_matching":
                 if not isinstance(value, str):
                     raise ValueError(f"{name} must be a string")
+            elif name == "bulk_answer":
+                if value not in BULK_ANSWERS:
+                    raise ValueError(f"{name} is one of {', '.join(BULK_ANSWERS)}")
+            elif name == "redirect_writes":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{name} must be true or false")
             elif name in ("count_timeout", "retry_after_header"):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
@@ -362,6 +373,10 @@ class EmulatorServer:
             handler.send_json(405, {"detail": f'Method "{method}" not allowed.'},
                               headers=[("Allow", ", ".join(handlers))])
             return 405
+        if method in WRITE_METHODS and faults.redirect_writes:
+            location = handler.path.split("?", 1)[0].replace(API_PREFIX, API_PREFIX + "/v2", 1)
+            handler.send_json(301, {"detail": "Moved permanently."}, headers=[("Location", location)])
+            return 301
         if method in WRITE_METHODS:
             wait = self._throttle()
             if wait is not None:
@@ -370,7 +385,7 @@ class EmulatorServer:
             self._count("faults_injected")
             return self._send_429(handler, 1)
         request = api.Request(self.workspace, method, query, body, params, count_timeout=faults.count_timeout,
-                              listing_cap=max(1, int(faults.listing_cap)))
+                              listing_cap=max(1, int(faults.listing_cap)), bulk_answer=faults.bulk_answer)
         try:
             status, payload = handlers[method](request)
         except api.ApiError as exc:

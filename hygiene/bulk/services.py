@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from catalog_sync import locks, normalize
 from catalog_sync.client import BULK_UPDATE_LIMIT, PermanentError, RetryableError, SecodaClient
-from catalog_sync.mirror import replace_refs
+from catalog_sync.mirror import ResourceWriter, replace_refs
 from catalog_sync.models import Resource
 from hygiene.bulk.edits import EDITABLE_FIELDS, LIST_FIELDS, current_values, matches, planned_change
 from hygiene.bulk.models import ChangeItem, ChangeSet
@@ -217,28 +217,45 @@ def apply_batch(client, batch):
             done.append(item)
         else:
             to_send.append(item)
+    read_back = {}
     if to_send:
         # Counted before the write leaves: a worker killed while it waits for Secoda's answer is still counted.
         ChangeItem.objects.filter(pk__in=[item.pk for item in to_send]).update(attempts=F("attempts") + 1)
+        refused = None
         try:
-            confirmed = set(client.bulk_update([{"id": item.resource_id, "data": item.after} for item in to_send]))
+            named = set(client.bulk_update([{"id": item.resource_id, "data": item.after} for item in to_send]))
         except PermanentError as exc:
-            confirmed = set()
-            for item in to_send:
-                item.message = f"Secoda refused the change: {exc}"
+            named, refused = set(), exc
+        # What the answer does not name is read back: a write that landed is never called failed (nor sent
+        # again by a retry), and one that did not is never called applied.
+        unconfirmed = [item for item in to_send if item.resource_id not in named]
+        if unconfirmed:
+            read_back = client.fetch_resources([item.resource_id for item in unconfirmed])
         for item in to_send:
-            if item.resource_id in confirmed:
+            record = read_back.get(item.resource_id)
+            if item.resource_id in named:
                 item.status, item.message = ChangeItem.APPLIED, ""
+            elif record is not None and matches(current_values(normalize.resource_row(record)), item.after):
+                item.status, item.message = ChangeItem.APPLIED, "Confirmed by reading it back from Secoda."
             else:
                 item.status = ChangeItem.FAILED
-                item.message = item.message or "Secoda did not confirm this change."
+                item.message = (f"Secoda refused the change: {refused}" if refused is not None else
+                                "Secoda did not apply this change (read back after the write).")
     for item in batch:
         item.done_at = now
+    # Everything read from Secoda goes into the mirror at once: what was read before the write, then what
+    # was read back after it, then the confirmed new values of what the answer named.
+    writer = ResourceWriter(None, keep_seen=True)
+    writer.add(list(fresh.values()))
+    writer.add(list(read_back.values()))  # the later read of a resource wins
     with transaction.atomic():
         ChangeItem.objects.bulk_update(batch, ["status", "message", "done_at"])
         ChangeItem.objects.filter(pk__in=[item.pk for item in batch if item not in to_send]).update(
             attempts=F("attempts") + 1)
-        update_mirror([item for item in batch if item.status == ChangeItem.APPLIED])
+        writer.flush()
+        update_mirror([item for item in batch
+                       if item.status == ChangeItem.APPLIED and item.resource_id not in read_back
+                       and item in to_send])
 
 
 def update_mirror(items):
