@@ -116,6 +116,7 @@ class SliceRunner:
         self.fetched_at_start = self.writer.fetched
         self._counted = {name: getattr(self.writer, name) for name in ("fetched", "created", "updated", "unchanged")}
         self.ended = False
+        self.unsorted = False  # this slice's first page came unsorted: its later pages must match
 
     # progress, shared with every other slice of the run through F() increments
     def flushed(self, writer):
@@ -164,14 +165,25 @@ class SliceRunner:
         return self.client.requests_made - self.requests_at_start
 
     def first(self, filter_obj):
+        """The listing's first page, sorted when this Secoda sorts. A 400 is pinned on what caused it: the
+        same filter unsorted failing means the filter (an operator) was refused, not the sort."""
         sort = sweep_sort(self.run)
         try:
             return self.client.resource_page(filter_obj, sort)
         except PermanentError as exc:
             if exc.status != 400 or sort is None:
                 raise
-            learn(self.run, sort_refused=True)
-            return self.client.resource_page(filter_obj, None)
+        page = self.client.resource_page(filter_obj, None)  # raises if the filter is what was refused
+        try:
+            self.client.resource_page(None, sort)
+        except PermanentError as exc:
+            if exc.status != 400:
+                raise
+            learn(self.run, sort_refused=True)  # the sort alone is refused: every later slice lists unsorted
+        else:
+            self.piece.note = "Secoda refused this listing sorted; listed in its default order."
+        self.unsorted = True
+        return page
 
     def probe_and_list(self):
         piece = self.piece
@@ -187,7 +199,7 @@ class SliceRunner:
         # Handing pages on only pays when someone else can take them; alone, one unbroken listing keeps
         # the prefetcher busy.
         shared = self.run.mode == SyncRun.FAN_OUT or self.run.concurrency > 1
-        if shared and total and total > per_slice:
+        if shared and total and total > per_slice and not self.unsorted:  # ranges of an unsorted listing may overlap
             last = per_slice
             # A re-run (its worker died) keeps the ranges it handed on the first time: their last one runs
             # to the end of the listing, so none overlap and none is created twice.
@@ -212,7 +224,7 @@ class SliceRunner:
 
     def list_pages(self, start, last, after=None):
         """Pages `start`..`last` (None: to the end). `after` is the page before `start`, when known."""
-        sort = sweep_sort(self.run)
+        sort = None if self.unsorted else sweep_sort(self.run)
         listed = 0
 
         def pages():

@@ -320,3 +320,26 @@ def test_a_resource_skipped_by_a_shifting_listing_is_not_marked_removed(emulator
     assert run.removed == 0
     assert set(hidden) <= present_ids()
     assert "still exist in Secoda" in run.warnings
+
+
+@pytest.mark.parametrize("operators", ["not", "is_set", "not,is_set"])
+def test_a_refused_filter_operator_is_not_taken_for_a_refused_sort(capped_server, operators):
+    workspace = Workspace.generate(resources=2_600, seed=11)
+    server = capped_server(workspace, cap=1_000)
+    server.faults.refused_operators = operators
+    run = run_sync(client=fast_client(server))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == set(workspace.ids())
+    assert not run.options.get("sort_refused"), "only the operator was refused"
+    assert "refused sorting" not in run.warnings
+
+
+def test_a_refused_sort_is_recorded_once_and_later_listings_go_unsorted(capped_server):
+    workspace = Workspace.generate(resources=2_600, seed=11)
+    server = capped_server(workspace, cap=1_000)
+    server.faults.refuse_sort = True
+    run = run_sync(client=fast_client(server))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == set(workspace.ids())
+    assert run.options.get("sort_refused") and "refused sorting" in run.warnings
+    assert server.stats()["responses_by_status"].get("400", 0) <= 3, "learned once, not per slice"

@@ -32,6 +32,8 @@ class Request:
     count_timeout: bool = False
     listing_cap: int = MAX_LISTED
     bulk_answer: str = "ids"
+    refused_operators: frozenset = frozenset()
+    refuse_sort: bool = False
 
     def arg(self, name, default=None):
         values = self.query.get(name)
@@ -92,9 +94,26 @@ def _json_param(req, name):
         raise ApiError(400, f"Invalid {name}: not valid JSON ({exc}).") from None
 
 
+def operators(filter_obj):
+    """Every operator a filter uses, nested ones included."""
+    found, stack = set(), [filter_obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("operator"), str):
+                found.add(node["operator"])
+            stack.extend(node.get("operands") or [])
+    return found
+
+
 def list_resources(req):
     page = page_number(req)
     filter_obj, sort_obj = _json_param(req, "filter"), _json_param(req, "sort")
+    refused = req.refused_operators & operators(filter_obj)
+    if refused:
+        raise ApiError(400, f"Invalid filter: operator {sorted(refused)[0]!r} is not supported.")
+    if sort_obj is not None and req.refuse_sort:
+        raise ApiError(400, "Invalid sort: sorting is not supported on this endpoint.")
     try:
         ids = req.workspace.list_resources(filter_obj, sort_obj, teams=req.arg("teams") or None)
     except ValueError as exc:

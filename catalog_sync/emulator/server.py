@@ -55,6 +55,8 @@ class Faults:
     # "records" (the updated resources), "count" ({"updated": n}) or "no_content" (204).
     bulk_answer: str = "ids"
     redirect_writes: bool = False      # POST/PATCH answer 301 to the same path with "/v2" (never applied)
+    refused_operators: str = ""        # filter operators listings refuse with a 400, comma-separated ("not,is_set")
+    refuse_sort: bool = False          # listings refuse any sort with a 400
     drop_connection_rate: float = 0.0  # probability of closing the socket without answering
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
@@ -76,7 +78,10 @@ class Faults:
             elif name == "bulk_answer":
                 if value not in BULK_ANSWERS:
                     raise ValueError(f"{name} is one of {', '.join(BULK_ANSWERS)}")
-            elif name == "redirect_writes":
+            elif name == "refused_operators":
+                if not isinstance(value, str):
+                    raise ValueError(f"{name} must be a string")
+            elif name in ("redirect_writes", "refuse_sort"):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
             elif name in ("count_timeout", "retry_after_header"):
@@ -385,7 +390,10 @@ class EmulatorServer:
             self._count("faults_injected")
             return self._send_429(handler, 1)
         request = api.Request(self.workspace, method, query, body, params, count_timeout=faults.count_timeout,
-                              listing_cap=max(1, int(faults.listing_cap)), bulk_answer=faults.bulk_answer)
+                              listing_cap=max(1, int(faults.listing_cap)), bulk_answer=faults.bulk_answer,
+                              refused_operators=frozenset(op.strip() for op in faults.refused_operators.split(",")
+                                                          if op.strip()),
+                              refuse_sort=faults.refuse_sort)
         try:
             status, payload = handlers[method](request)
         except api.ApiError as exc:
