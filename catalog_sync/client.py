@@ -133,7 +133,7 @@ class WriteThrottle:
 
 class SecodaClient:
     def __init__(self, base_url, token, *, timeout=30.0, max_retries=6, backoff=1.0, max_backoff=60.0,
-                 writes_per_minute=30, session=None, sleep=time.sleep, throttle=None, budget=None):
+                 writes_per_minute=30, session=None, sleep=time.sleep, throttle=None, budget=None, page_size=1000):
         if not base_url:
             raise PermanentError("No Secoda API URL is configured (SECODA_API_URL).")
         self.base_url = base_url.rstrip("/")
@@ -147,8 +147,9 @@ class SecodaClient:
         self.session.headers.update({"Accept": "application/json", "User-Agent": "catalog-hygiene/1.0"})
         self.throttle = throttle or WriteThrottle(writes_per_minute, sleep=sleep)
         self.budget = budget  # a request budget shared with other clients (see ratelimit), or None
+        self.page_size = page_size
         self._options = dict(timeout=timeout, max_retries=max_retries, backoff=backoff, max_backoff=max_backoff,
-                             writes_per_minute=writes_per_minute, sleep=sleep)
+                             writes_per_minute=writes_per_minute, sleep=sleep, page_size=page_size)
         self.requests_made = 0
         self.retries = 0
         self.before_request = None  # called before every request is sent (a change set counts its calls)
@@ -164,6 +165,7 @@ class SecodaClient:
             backoff=settings.SECODA_BACKOFF_SECONDS,
             max_backoff=settings.SECODA_MAX_BACKOFF_SECONDS,
             writes_per_minute=settings.SECODA_WRITES_PER_MINUTE,
+            page_size=settings.SECODA_PAGE_SIZE,
         )
         if "writes_per_minute" not in overrides:
             from catalog_sync.ratelimit import shared_budget, shared_write_throttle
@@ -320,10 +322,17 @@ class SecodaClient:
     # -- endpoints ----------------------------------------------------------------
 
     def resource_page(self, filter_obj=None, sort_obj=None, number=1):
-        return self.page("resource/catalog", resource_params(filter_obj, sort_obj), number)
+        return self.page("resource/catalog", self.catalog_params(filter_obj, sort_obj), number)
 
     def iter_resource_pages(self, filter_obj=None, sort_obj=None, first=None):
-        return self.iter_pages("resource/catalog", resource_params(filter_obj, sort_obj), first)
+        return self.iter_pages("resource/catalog", self.catalog_params(filter_obj, sort_obj), first)
+
+    def catalog_params(self, filter_obj=None, sort_obj=None):
+        """A catalog listing's query: big pages when Secoda honours `page_size` (the page length is read
+        from each answer, so 50 a page still works), and children counts asked for (they read 0 unless
+        asked, as Secoda's own scripts see)."""
+        return {**resource_params(filter_obj, sort_obj), "page_size": self.page_size,
+                "calculate_children_count": "true"}
 
     def get_resource(self, resource_id):
         """One resource, or None when Secoda says it does not exist."""
@@ -406,8 +415,9 @@ def resource_params(filter_obj=None, sort_obj=None):
 
 
 def listing_url_length(base_url, filter_obj=None, sort_obj=None):
-    """Bytes of a catalog listing URL with these parameters (page number included)."""
-    query = urlencode({**resource_params(filter_obj, sort_obj), "page": 200})
+    """Bytes of a catalog listing URL with these parameters (page number, size and children counts included)."""
+    query = urlencode({**resource_params(filter_obj, sort_obj), "page": 200, "page_size": 1000,
+                       "calculate_children_count": "true"})
     return len(f"{base_url}/resource/catalog/?{query}")
 
 
@@ -417,13 +427,33 @@ def parse_page(body, number, label):
     if not isinstance(body, dict) or not isinstance(body.get("results"), list):
         raise RetryableError(f"{label} answered without a results list.")
     meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    links = body.get("links") if isinstance(body.get("links"), dict) else {}
+    next_page = as_int(meta.get("next_page"))
+    if next_page is None:  # a link (DRF's `links.next`, a top-level `next`) or a bare number
+        next_page = page_from_link(links.get("next")) or page_from_link(body.get("next"))
+    total = as_int(body.get("total_pages"))
     return Page(
         number=number,
         results=[item for item in body["results"] if isinstance(item, dict)],
         count=as_int(body.get("count")),
-        next_page=as_int(meta.get("next_page")),
-        total_pages=as_int(body.get("total_pages")),
+        next_page=next_page,
+        total_pages=total if total is not None else as_int(meta.get("total_pages")),
     )
+
+
+def page_from_link(link):
+    """The page number a next link points at: `?page=N` in a URL, or a number; None otherwise."""
+    if link is None:
+        return None
+    number = as_int(link)
+    if number is not None:
+        return number
+    if not isinstance(link, str):
+        return None
+    from urllib.parse import parse_qs, urlsplit
+
+    values = parse_qs(urlsplit(link).query).get("page")
+    return as_int(values[-1]) if values else None
 
 
 def next_page_number(page, seen=None):

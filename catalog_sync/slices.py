@@ -195,7 +195,7 @@ class SliceRunner:
         self.writer.add(first.results)
         last = None
         total = total_pages(first)
-        per_slice = settings.SYNC_SLICE_PAGES
+        per_slice = pages_per_slice(first)
         # Handing pages on only pays when someone else can take them; alone, one unbroken listing keeps
         # the prefetcher busy.
         shared = self.run.mode == SyncRun.FAN_OUT or self.run.concurrency > 1
@@ -204,14 +204,14 @@ class SliceRunner:
             # A re-run (its worker died) keeps the ranges it handed on the first time: their last one runs
             # to the end of the listing, so none overlap and none is created twice.
             if not piece.spawned.filter(first_page__gt=1).exists():
-                self.hand_on_pages(per_slice + 1, total)
+                self.hand_on_pages(per_slice + 1, total, per_slice)
         listed = len(first.results) + self.list_pages(2, last, after=first)
         if last is None and first.count is None and listed >= listing_cap():
             # No count, and the listing ran into the cap: it was capped after all.
             self.split(first)
 
-    def hand_on_pages(self, start, total):
-        piece, per_slice = self.piece, settings.SYNC_SLICE_PAGES
+    def hand_on_pages(self, start, total, per_slice):
+        piece = self.piece
         ranges = []
         for first_page in range(start, total + 1, per_slice):
             last_page = first_page + per_slice - 1
@@ -342,6 +342,13 @@ def slice_key(piece):
 
     return (json.dumps(piece.filter, sort_keys=True), piece.first_page, piece.last_page, piece.remainder,
             piece.split)
+
+
+def pages_per_slice(first):
+    """Pages a slice lists before handing the rest on: SYNC_SLICE_PAGES pages of 50 resources, in pages of
+    the length this listing answers with (one page of 1,000 when Secoda honours page_size)."""
+    length = max(1, len(first.results))
+    return max(1, settings.SYNC_SLICE_PAGES * 50 // length)
 
 
 def total_pages(page):

@@ -97,16 +97,21 @@ def prefetched(pages, depth=16):
 
 
 def candidate_parents(integration_id, entity_type):
-    """(id, children_count) of resources that may hold `entity_type` children, smallest id first."""
+    """(id, children_count or None) of resources that may hold `entity_type` children, smallest id first.
+
+    A children_count of 0 is not trusted (Secoda answers 0 unless a listing asks it to count, and some
+    never count): every resource of a parent type is a candidate, its count None when it says 0, and a
+    pack that turns out over the cap is halved until it fits."""
     query = Resource.objects.filter(integration_id=integration_id, removed_at__isnull=True)
     parent_types = PARENT_TYPES.get(entity_type)
     if parent_types:
-        query = query.filter(entity_type__in=parent_types).exclude(children_count=0)
+        query = query.filter(entity_type__in=parent_types)
     else:
         # Types without a known parent type (jobs, say) may nest in their own type: Airflow tasks sit
-        # under DAGs, both "job".
-        query = query.filter(children_count__gt=0)
-    return list(query.order_by("id").values_list("id", "children_count"))
+        # under DAGs, both "job". Those that say they have children; all of them when none says so.
+        counted = query.filter(children_count__gt=0)
+        query = counted if counted.exists() else query.filter(entity_type=entity_type)
+    return [(pid, count or None) for pid, count in query.order_by("id").values_list("id", "children_count")]
 
 
 def pack_parents(parents, base_url, filter_obj):

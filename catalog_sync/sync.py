@@ -452,7 +452,7 @@ def finish_sweep(run_id, client):
 
     try:
         with locks.Heartbeat(renew_finish, lambda: locks.extend(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)):
-            finish(run, client, finisher=finisher)
+            reconnecting(lambda: finish(run, client, finisher=finisher))
     except Exception as exc:
         fail(run, client, exc)
     return run

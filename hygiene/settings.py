@@ -160,6 +160,8 @@ SECODA_MAX_RETRIES = env_int("SECODA_MAX_RETRIES", 6, minimum=0)
 SECODA_BACKOFF_SECONDS = env_float("SECODA_BACKOFF_SECONDS", 1.0, minimum=0)
 SECODA_MAX_BACKOFF_SECONDS = env_float("SECODA_MAX_BACKOFF_SECONDS", 60.0, minimum=0)
 SECODA_WRITES_PER_MINUTE = env_int("SECODA_WRITES_PER_MINUTE", 30, minimum=1)
+# Resources asked for per listing page (Secoda's own scripts send up to 1,000; an API that ignores it gives 50).
+SECODA_PAGE_SIZE = env_int("SECODA_PAGE_SIZE", 1000, minimum=1, maximum=1000)
 # Resources one listing returns across all its pages (Secoda's documented 10,000); beyond it the sweep splits.
 SECODA_LISTING_CAP = env_int("SECODA_LISTING_CAP", 10_000, minimum=100)
 SECODA_APP_URL = env_url("SECODA_APP_URL", "https://app.secoda.co")

@@ -226,3 +226,35 @@ def test_without_next_page_or_total_pages_the_count_drives_paging(client):
     responses.get(f"{BASE}/tag", json=bare([{"id": "c"}], 3))
     assert [t["id"] for t in client.tags()] == ["a", "b", "c"]
     assert len(responses.calls) == 2
+
+
+@pytest.mark.parametrize("body, next_page, total", [
+    ({"results": [{"id": "a"}], "meta": {"next_page": 2}, "total_pages": 3}, 2, 3),
+    ({"results": [{"id": "a"}], "meta": {"next_page": "None", "total_pages": 3}}, None, 3),
+    ({"results": [{"id": "a"}], "links": {"next": "https://x/api/v1/resource/catalog?page=4&page_size=1000"}}, 4, None),
+    ({"results": [{"id": "a"}], "next": "https://x/api/v1/resource/catalog?filter=%7B%7D&page=7"}, 7, None),
+    ({"results": [{"id": "a"}], "next": 5}, 5, None),
+    ({"results": [{"id": "a"}], "links": {"next": None}, "next": None}, None, None),
+])
+def test_pages_read_next_and_total_wherever_secoda_puts_them(body, next_page, total):
+    page = parse_page(body, 1, "GET /resource/catalog")
+    assert (page.next_page, page.total_pages) == (next_page, total)
+
+
+def test_a_listing_pages_by_what_comes_back_not_by_the_size_asked(small_emulator_pages):
+    client, server, ids = small_emulator_pages
+    seen = [r["id"] for page in client.iter_resource_pages() for r in page.results]
+    assert sorted(seen) == sorted(ids)
+
+
+@pytest.fixture(params=[(True, False), (False, False), (True, True)], ids=["honoured", "ignored", "meta-total"])
+def small_emulator_pages(request):
+    from catalog_sync.emulator.server import EmulatorServer, Faults
+    from catalog_sync.emulator.workspace import Workspace
+
+    honour, in_meta = request.param
+    server = EmulatorServer(Workspace.generate(resources=730, seed=2), token="t",
+                            faults=Faults(honour_page_size=honour, total_pages_in_meta=in_meta)).start()
+    client = SecodaClient(server.base_url, "t", backoff=0.01, max_backoff=0.05, page_size=200)
+    yield client, server, server.workspace.ids()
+    server.stop()

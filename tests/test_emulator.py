@@ -71,7 +71,7 @@ def test_pages_of_fifty_with_the_documented_none_quirks(small, http):
     assert first["meta"] == {"page": 1, "previous_page": "None", "next_page": 2}
     assert first["links"] == {"next": "https://api.secoda.co/resource/all/?page=2", "previous": "None"}
 
-    middle = listing(http, small, page=5, page_size=500).json()  # page_size is ignored
+    middle = listing(http, small, page=5).json()
     assert len(middle["results"]) == 50
     assert middle["meta"] == {"page": 5, "previous_page": 4, "next_page": 6}
     assert middle["links"]["previous"] == "https://api.secoda.co/resource/all/?page=4"
@@ -599,3 +599,23 @@ def test_command_builds_a_configured_server(monkeypatch):
         server.stop()
     with pytest.raises(ValueError):
         build_server(port=0, resources=10, error_rate=1.5)
+
+
+def test_page_size_is_honoured_up_to_a_thousand_unless_the_option_says_otherwise(small, http):
+    big = listing(http, small, page_size=500).json()
+    assert len(big["results"]) == 500 and big["total_pages"] == 2 and big["meta"]["next_page"] == 2
+    assert len(listing(http, small, page=2, page_size=500).json()["results"]) == 100
+    assert len(listing(http, small, page_size=5000).json()["results"]) == 600  # clipped to 1,000
+    small.faults.honour_page_size = False
+    assert len(listing(http, small, page_size=500).json()["results"]) == 50
+
+
+def test_children_count_only_when_asked_as_an_option(small, http):
+    def counts(**params):
+        return [r["children_count"] for r in listing(http, small, **params).json()["results"]]
+
+    assert any(counts())
+    small.faults.children_count = "on_request"
+    assert not any(counts()) and any(counts(calculate_children_count="true"))
+    small.faults.children_count = "never"
+    assert not any(counts(calculate_children_count="true"))

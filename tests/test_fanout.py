@@ -36,7 +36,7 @@ def test_a_concurrent_sweep_lists_a_workspace_above_the_cap_completely(settings,
     workspace = Workspace.generate(resources=2_600, seed=11)
     server = capped_server(workspace, cap=1_000)
     try:
-        run = run_sync(client=fast_client(server), concurrency=4)
+        run = run_sync(client=fast_client(server, page_size=50), concurrency=4)
         assert run.status == SyncRun.SUCCEEDED, run.error
         assert present_ids() == set(workspace.ids())
         assert run.removals_checked and run.fetched == 2_600
@@ -56,7 +56,7 @@ def test_a_concurrent_sweep_lists_a_workspace_above_the_cap_completely(settings,
 def test_a_failed_slice_keeps_every_other_slices_rows_and_marks_no_removals(emulator, settings):
     settings.SYNC_SLICE_PAGES = 2  # 600 resources: 12 pages, six slices
     settings.SYNC_SLICE_RETRIES = 1
-    assert run_sync(client=fast_client(emulator)).status == SyncRun.SUCCEEDED
+    assert run_sync(client=fast_client(emulator, page_size=50)).status == SyncRun.SUCCEEDED
     workspace = emulator.workspace
     doomed = workspace.ids()[-3:]  # the newest three: on the last page
     for resource_id in doomed:
@@ -65,7 +65,7 @@ def test_a_failed_slice_keeps_every_other_slices_rows_and_marks_no_removals(emul
     workspace.set_description(early, "Edited while page 5 was failing.")
     emulator.faults.fail_listings_matching = "page=5"
 
-    failed = run_sync(client=fast_client(emulator, max_retries=1), concurrency=3)
+    failed = run_sync(client=fast_client(emulator, max_retries=1, page_size=50), concurrency=3)
 
     assert failed.status == SyncRun.FAILED
     assert "1 of" in failed.error and "slices failed" in failed.error and "pages 5" in failed.error
@@ -80,7 +80,7 @@ def test_a_failed_slice_keeps_every_other_slices_rows_and_marks_no_removals(emul
 
     emulator.faults.fail_listings_matching = ""
     retry_failed_slices(failed)
-    retried = resume_in_process(failed, client=fast_client(emulator))
+    retried = resume_in_process(failed, client=fast_client(emulator, page_size=50))
     assert retried.status == SyncRun.SUCCEEDED, retried.error
     assert retried.removals_checked and retried.removed == 3
     assert not present_ids() & set(doomed)
@@ -88,11 +88,11 @@ def test_a_failed_slice_keeps_every_other_slices_rows_and_marks_no_removals(emul
 
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_never_run_the_same_slice(emulator):
-    run = start_run("test", SyncRun.FULL, fast_client(emulator))
+    run = start_run("test", SyncRun.FULL, fast_client(emulator, page_size=50))
     piece = SyncSlice.objects.create(run=run, label="All resources", split="integrations")
     emulator.faults.latency_ms = 20
-    outcomes = race(lambda: run_slice(piece.pk, fast_client(emulator), "worker-a"),
-                    lambda: run_slice(piece.pk, fast_client(emulator), "worker-b"))
+    outcomes = race(lambda: run_slice(piece.pk, fast_client(emulator, page_size=50), "worker-a"),
+                    lambda: run_slice(piece.pk, fast_client(emulator, page_size=50), "worker-b"))
     ran = [o for o in outcomes if o is not None]
     assert len(ran) == 1 and not isinstance(ran[0], Exception), outcomes
     piece.refresh_from_db()
@@ -100,12 +100,13 @@ def test_two_workers_never_run_the_same_slice(emulator):
     pages = math.ceil(len(emulator.workspace.ids()) / 50)
     assert listing_requests(emulator) == pages == piece.requests  # one pass over the listing, not two
     # A slice that is done is never claimed again.
-    assert run_slice(piece.pk, fast_client(emulator), "worker-c") is None
+    assert run_slice(piece.pk, fast_client(emulator, page_size=50), "worker-c") is None
 
 
 @pytest.mark.django_db(transaction=True)
 def test_celery_workers_fan_a_full_sweep_out(emulator_settings, emulator):
     emulator_settings.SYNC_SLICE_PAGES = 2
+    emulator_settings.SECODA_PAGE_SIZE = 50  # pages of 50: several slices, page ranges among them
     emulator.faults.latency_ms = 10
     assert app.conf.broker_url.startswith("redis://")
     with start_worker(app, pool="threads", concurrency=3, perform_ping_check=False, shutdown_timeout=30):
@@ -312,11 +313,13 @@ def test_a_slice_run_again_after_its_worker_died_does_not_create_its_page_ranges
     from catalog_sync.models import Integration  # noqa: F401 (the sweep lists integrations first)
 
     settings.SYNC_SLICE_PAGES = 2
-    client = fast_client(emulator)
+    client = fast_client(emulator, page_size=50)  # pages of 50: a listing long enough to hand pages on
     run = start_run("orphans", SyncRun.FULL, client, mode=SyncRun.FAN_OUT)
     assert sync.begin(run, client)
     long_listing = None
-    while long_listing is None:
+    for _ in range(20):
+        if long_listing is not None:
+            break
         for slice_id in slices.runnable_ids(run):
             piece = run_slice(slice_id, client, "worker-a")
             if piece.spawned.filter(first_page__gt=1).exists():
@@ -324,6 +327,7 @@ def test_a_slice_run_again_after_its_worker_died_does_not_create_its_page_ranges
                 break
         else:
             slices.advance(run.pk)
+    assert long_listing is not None, "no listing handed pages on"
     ranges = sorted(long_listing.spawned.values_list("first_page", flat=True))
     assert len(ranges) >= 1
     # The worker was killed after it created the page ranges and before it queued them or finished.

@@ -128,7 +128,8 @@ def test_more_changes_than_one_listing_returns_falls_back_to_a_full_sweep(emulat
     monkeypatch.setattr(sync_module, "listing_cap", lambda: 100)  # stands in for 10,000 changes
     for resource_id in list(Resource.objects.values_list("id", flat=True)[:150]):
         emulator.workspace.set_description(resource_id, "Bulk-edited upstream.")
-    run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
+    # Pages of 50: the listing reaches the stand-in cap before it reaches the mark.
+    run = run_sync(client=fast_client(emulator, page_size=50), kind=SyncRun.INCREMENTAL)
     assert run.status == SyncRun.SUCCEEDED
     assert run.kind == SyncRun.FULL and "more than 100 resources changed" in run.fallback_reason
     assert Resource.objects.filter(description="Bulk-edited upstream.").count() == 150

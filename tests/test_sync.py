@@ -343,3 +343,15 @@ def test_a_refused_sort_is_recorded_once_and_later_listings_go_unsorted(capped_s
     assert present_ids() == set(workspace.ids())
     assert run.options.get("sort_refused") and "refused sorting" in run.warnings
     assert server.stats()["responses_by_status"].get("400", 0) <= 3, "learned once, not per slice"
+
+
+@pytest.mark.parametrize("children_count", ["on_request", "never"])
+def test_a_capped_integration_is_listed_exactly_whether_or_not_secoda_counts_children(capped_server,
+                                                                                        children_count):
+    workspace = Workspace.generate(resources=2_600, seed=11)
+    server = capped_server(workspace, cap=1_000)
+    server.faults.children_count = children_count
+    run = run_sync(client=fast_client(server, page_size=50))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == set(workspace.ids()), "every resource, columns of the capped integration too"
+    assert run.fetched == 2_600 and run.removals_checked

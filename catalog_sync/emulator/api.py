@@ -34,6 +34,9 @@ class Request:
     bulk_answer: str = "ids"
     refused_operators: frozenset = frozenset()
     refuse_sort: bool = False
+    children_count: str = "always"
+    honour_page_size: bool = True
+    total_pages_in_meta: bool = False
 
     def arg(self, name, default=None):
         values = self.query.get(name)
@@ -119,14 +122,38 @@ def list_resources(req):
     except ValueError as exc:
         raise ApiError(400, f"Invalid filter or sort: {exc}") from None
     count = len(ids)
-    total_pages = math.ceil(min(count, req.listing_cap) / PAGE_SIZE)
+    size = page_size(req)
+    total_pages = math.ceil(min(count, req.listing_cap) / size)
     if page > max(total_pages, 1):
         raise ApiError(404, "Invalid page.")
-    start = (page - 1) * PAGE_SIZE
-    results = req.workspace.records(ids[start:start + PAGE_SIZE])
+    start = (page - 1) * size
+    results = req.workspace.records(ids[start:start + size])
+    asked = str(req.arg("calculate_children_count", "")).lower() == "true"
+    if req.children_count == "never" or (req.children_count == "on_request" and not asked):
+        results = [{**record, "children_count": 0} for record in results]
     if req.count_timeout and count > req.listing_cap:
         count = COUNT_TIMED_OUT
-    return 200, envelope(count, page, total_pages, results)
+    body = envelope(count, page, total_pages, results)
+    if req.total_pages_in_meta:
+        body["meta"]["total_pages"] = body.pop("total_pages")
+    return 200, body
+
+
+MAX_PAGE_SIZE = 1_000
+
+
+def page_size(req):
+    """`page_size` when honoured (1..1,000, larger is clipped), else Secoda's 50."""
+    raw = req.arg("page_size")
+    if raw is None or not req.honour_page_size:
+        return PAGE_SIZE
+    try:
+        size = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"Invalid page_size {raw!r}: an integer from 1 to {MAX_PAGE_SIZE}.") from None
+    if size < 1:
+        raise ApiError(400, f"Invalid page_size {raw!r}: an integer from 1 to {MAX_PAGE_SIZE}.")
+    return min(size, MAX_PAGE_SIZE)
 
 
 def create_resource(req):

@@ -57,6 +57,11 @@ class Faults:
     redirect_writes: bool = False      # POST/PATCH answer 301 to the same path with "/v2" (never applied)
     refused_operators: str = ""        # filter operators listings refuse with a 400, comma-separated ("not,is_set")
     refuse_sort: bool = False          # listings refuse any sort with a 400
+    # children_count on catalog listings: "always" (the default), "on_request" (0 unless the listing sends
+    # calculate_children_count=true, as the real API seems to) or "never" (always 0).
+    children_count: str = "always"
+    honour_page_size: bool = True      # page_size (up to 1,000) is honoured; False: always 50 a page
+    total_pages_in_meta: bool = False  # total_pages only inside "meta", not at the top level
     drop_connection_rate: float = 0.0  # probability of closing the socket without answering
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
@@ -78,10 +83,13 @@ class Faults:
             elif name == "bulk_answer":
                 if value not in BULK_ANSWERS:
                     raise ValueError(f"{name} is one of {', '.join(BULK_ANSWERS)}")
+            elif name == "children_count":
+                if value not in ("always", "on_request", "never"):
+                    raise ValueError(f"{name} is one of always, on_request, never")
             elif name == "refused_operators":
                 if not isinstance(value, str):
                     raise ValueError(f"{name} must be a string")
-            elif name in ("redirect_writes", "refuse_sort"):
+            elif name in ("redirect_writes", "refuse_sort", "honour_page_size", "total_pages_in_meta"):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
             elif name in ("count_timeout", "retry_after_header"):
@@ -393,7 +401,9 @@ class EmulatorServer:
                               listing_cap=max(1, int(faults.listing_cap)), bulk_answer=faults.bulk_answer,
                               refused_operators=frozenset(op.strip() for op in faults.refused_operators.split(",")
                                                           if op.strip()),
-                              refuse_sort=faults.refuse_sort)
+                              refuse_sort=faults.refuse_sort, children_count=faults.children_count,
+                              honour_page_size=faults.honour_page_size,
+                              total_pages_in_meta=faults.total_pages_in_meta)
         try:
             status, payload = handlers[method](request)
         except api.ApiError as exc:
