@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +25,7 @@ def children_of(pid):
     return [int(p) for p in result.stdout.split()]
 
 
+@pytest.mark.slow
 def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_path):
     web_port, emulator_port = free_port(), free_port()
     environment = {k: v for k, v in os.environ.items()

@@ -74,6 +74,7 @@ def manage(env, *args):
     return result.stdout
 
 
+@pytest.mark.slow
 def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_database, tmp_path):
     emulator = EmulatorServer(Workspace.generate(resources=800, seed=4), token="deploy-token", port=0).start()
     mailbox = Mailbox()
