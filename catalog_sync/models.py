@@ -225,7 +225,9 @@ class SyncRun(models.Model):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     REFUSED = "refused"
-    STATUSES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (FAILED, "Failed"), (REFUSED, "Refused")]
+    INCOMPLETE = "incomplete"  # ran to the end, but could not list everything: partial counts, no removals
+    STATUSES = [(RUNNING, "Running"), (SUCCEEDED, "Succeeded"), (INCOMPLETE, "Incomplete"), (FAILED, "Failed"),
+                (REFUSED, "Refused")]
 
     FULL = "full"
     INCREMENTAL = "incremental"

@@ -377,7 +377,7 @@ def finish(run, client, listener=None, finisher=None):
     now = timezone.now()
     for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):  # complete listings, in every kind of run
         model.objects.present().exclude(last_seen_run=run.pk).update(removed_at=now)
-    removed, failed = 0, False
+    removed, failed, incomplete = 0, False, False
     if run.kind == SyncRun.FULL:
         found = slices.problems(run)
         failed = run.slices.filter(status=SyncSlice.FAILED).exists()
@@ -389,8 +389,10 @@ def finish(run, client, listener=None, finisher=None):
             run.updated += writer.updated
             run.created += writer.created
         elif not failed:
-            warnings.append("Nothing was marked removed because not every resource could be listed: "
-                            + "; ".join(found))
+            # Never a silent partial mirror: the run says what it could not list, and is not a success.
+            incomplete = True
+            run.error = ("Not every resource could be listed, so counts may be partial and nothing was marked "
+                         "removed: " + "; ".join(found))
         if failed:
             run.error = "Nothing was marked removed. " + "; ".join(found) + \
                 " The failed slices can be retried from the admin (Sync runs)."
@@ -401,7 +403,7 @@ def finish(run, client, listener=None, finisher=None):
         listed = run.slices.aggregate(total=Sum("listed"))["total"] or 0
         run.fetched = listed
         run.unchanged = max(0, run.fetched - run.created - run.updated)
-        if not failed:
+        if not failed and not incomplete:
             run.high_water_mark = full_sweep_mark(run)
     changes = run.created + run.updated + removed
     if changes and (run.kind == SyncRun.FULL or changes >= STATISTICS_AFTER_CHANGES):
@@ -409,7 +411,7 @@ def finish(run, client, listener=None, finisher=None):
     run.removed = removed
     run.requests += client.requests_made - requests_before
     run.warnings = "\n".join(filter(None, [run.warnings, *warnings]))
-    run.status = SyncRun.FAILED if failed else SyncRun.SUCCEEDED
+    run.status = SyncRun.FAILED if failed else SyncRun.INCOMPLETE if incomplete else SyncRun.SUCCEEDED
     run.stage = SyncRun.DONE
     run.finished_at = timezone.now()
     run.lease_until = None
@@ -423,7 +425,7 @@ def finish(run, client, listener=None, finisher=None):
         run.refresh_from_db()
         return run
     locks.release(LOCK_NAME, run.holder)
-    if run.status == SyncRun.SUCCEEDED:
+    if run.status in (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE):  # the dashboard shows what was mirrored
         for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
             if error is not None:
                 logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)

@@ -355,3 +355,29 @@ def test_a_capped_integration_is_listed_exactly_whether_or_not_secoda_counts_chi
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert present_ids() == set(workspace.ids()), "every resource, columns of the capped integration too"
     assert run.fetched == 2_600 and run.removals_checked
+
+
+def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_and_removes_nothing(
+        capped_server, client, steward, settings):
+    from django.urls import reverse
+
+    workspace = Workspace.generate(resources=600, seed=3)
+    table = next(i for i in workspace.ids() if workspace.get(i)["entity_type"] == "table")
+    workspace.add_resources(150, parent_id=table)  # one table with more columns than a listing returns
+    server = capped_server(workspace, cap=100)
+    first = run_sync(client=fast_client(server, page_size=50))
+    doomed = next(i for i in workspace.ids() if workspace.get(i)["entity_type"] == "chart")
+    workspace.delete(doomed)
+    run = run_sync(client=fast_client(server, page_size=50))
+    assert first.status == run.status == SyncRun.INCOMPLETE
+    assert "Not every resource could be listed" in run.error and "Over 100 resources" in run.error
+    assert not run.removals_checked and run.high_water_mark is None
+    assert Resource.objects.get(pk=doomed).removed_at is None, "nothing is marked removed from a partial listing"
+
+    settings.SECODA_API_URL, settings.SECODA_API_TOKEN, settings.SECODA_PAGE_SIZE = server.base_url, TOKEN, 50
+    settings.SECODA_BACKOFF_SECONDS = settings.SECODA_MAX_BACKOFF_SECONDS = 0.01
+    with pytest.raises(Exception, match="is incomplete"):  # sync_catalog exits non-zero
+        call_command("sync_catalog", "--full", "--concurrency", "1")
+    client.force_login(steward)
+    page = client.get(reverse("dashboard:home")).content.decode()
+    assert "The last sync was incomplete." in page and "Not every resource could be listed" in page

@@ -49,6 +49,8 @@ def mirror_status():
                         "the mirror may be out of date.")
     if last_finished and last_finished.status == SyncRun.FAILED:
         warnings.append(f"The last sync failed: {last_finished.error}")
+    elif last_finished and last_finished.status == SyncRun.INCOMPLETE:
+        warnings.append(f"The last sync was incomplete. {last_finished.error}")
     last_full = SyncRun.objects.filter(status=SyncRun.SUCCEEDED, kind=SyncRun.FULL).only("finished_at").first()
     if running is not None and running.kind == SyncRun.FULL:
         counts = dict(running.slices.values_list("status").annotate(n=Count("id")).order_by())

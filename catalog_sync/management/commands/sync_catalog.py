@@ -51,6 +51,8 @@ class Command(BaseCommand):
             self.stdout.write("")
         seconds = run.duration.total_seconds() if run.duration else 0
         what = run.get_kind_display().lower()
+        if run.status == SyncRun.INCOMPLETE:
+            raise CommandError(f"Sync #{run.pk} ({what}) is incomplete after {seconds:.1f}s: {run.error}")
         if run.status != SyncRun.SUCCEEDED:
             raise CommandError(f"Sync #{run.pk} ({what}) failed after {seconds:.1f}s: {run.error}")
         if run.fallback_reason:
