@@ -69,12 +69,14 @@ def test_pages_of_fifty_with_the_documented_none_quirks(small, http):
     assert first["count"] == 600 and first["total_pages"] == 12
     assert len(first["results"]) == 50
     assert first["meta"] == {"page": 1, "previous_page": "None", "next_page": 2}
-    assert first["links"] == {"next": "https://api.secoda.co/resource/all/?page=2", "previous": "None"}
+    assert first["links"] == {"next": small.base_url + "/resource/catalog?page=2", "previous": "None"}
 
     middle = listing(http, small, page=5).json()
     assert len(middle["results"]) == 50
     assert middle["meta"] == {"page": 5, "previous_page": 4, "next_page": 6}
-    assert middle["links"]["previous"] == "https://api.secoda.co/resource/all/?page=4"
+    assert middle["links"]["previous"] == small.base_url + "/resource/catalog?page=4"
+    small.faults.reference_links = True  # the reference pages' link, wrong path and host
+    assert listing(http, small, page=5).json()["links"]["next"] == "https://api.secoda.co/resource/all/?page=6"
 
     results, last = all_pages(http, small)
     assert last["meta"] == {"page": 12, "previous_page": 11, "next_page": None}
@@ -619,3 +621,12 @@ def test_children_count_only_when_asked_as_an_option(small, http):
     assert not any(counts()) and any(counts(calculate_children_count="true"))
     small.faults.children_count = "never"
     assert not any(counts(calculate_children_count="true"))
+
+
+def test_links_next_is_the_same_listing_on_the_next_page(small, http):
+    wanted = {"operator": "exact", "field": "entity_type", "value": "column"}
+    body = listing(http, small, filter=wanted, page_size=20).json()
+    following = http.get(body["links"]["next"]).json()
+    assert following["meta"]["page"] == 2 and len(following["results"]) == 20
+    assert {r["entity_type"] for r in following["results"]} == {"column"}
+    assert not {r["id"] for r in following["results"]} & {r["id"] for r in body["results"]}

@@ -37,6 +37,8 @@ class Request:
     children_count: str = "always"
     honour_page_size: bool = True
     total_pages_in_meta: bool = False
+    reference_links: bool = False
+    url: str = ""
 
     def arg(self, name, default=None):
         values = self.query.get(name)
@@ -62,17 +64,34 @@ def page_number(req):
     return page
 
 
-def envelope(count, page, total_pages, results):
+def envelope(count, page, total_pages, results, req=None):
     next_page = page + 1 if page < total_pages else None
     previous = page - 1 if page > 1 else None
+    link = page_link(req)
     return {
-        "links": {"next": DOCS_LINK.format(next_page) if next_page else None,
-                  "previous": DOCS_LINK.format(previous) if previous else "None"},
+        "links": {"next": link(next_page) if next_page else None,
+                  "previous": link(previous) if previous else "None"},
         "meta": {"page": page, "previous_page": previous if previous else "None", "next_page": next_page},
         "count": count,
         "total_pages": total_pages,
         "results": results,
     }
+
+
+def page_link(req):
+    """How `links` point at another page: DRF's way (this request's own URL, `page` replaced) by default, or
+    the reference pages' fixed `/resource/all/` link when the option asks for it."""
+    if req is None or req.reference_links or not req.url:
+        return DOCS_LINK.format
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(req.url)
+
+    def link(number):
+        query = {name: values[-1] for name, values in req.query.items() if name != "page"}
+        return urlunsplit(parts._replace(query=urlencode({**query, "page": number})))
+
+    return link
 
 
 def paged(req, items):
@@ -82,7 +101,7 @@ def paged(req, items):
     if page > max(total_pages, 1):
         raise ApiError(404, "Invalid page.")
     start = (page - 1) * PAGE_SIZE
-    return 200, envelope(len(items), page, total_pages, items[start:start + PAGE_SIZE])
+    return 200, envelope(len(items), page, total_pages, items[start:start + PAGE_SIZE], req)
 
 
 # ---------------------------------------------------------------------------- resources
@@ -133,7 +152,7 @@ def list_resources(req):
         results = [{**record, "children_count": 0} for record in results]
     if req.count_timeout and count > req.listing_cap:
         count = COUNT_TIMED_OUT
-    body = envelope(count, page, total_pages, results)
+    body = envelope(count, page, total_pages, results, req)
     if req.total_pages_in_meta:
         body["meta"]["total_pages"] = body.pop("total_pages")
     return 200, body

@@ -62,6 +62,7 @@ class Faults:
     children_count: str = "always"
     honour_page_size: bool = True      # page_size (up to 1,000) is honoured; False: always 50 a page
     total_pages_in_meta: bool = False  # total_pages only inside "meta", not at the top level
+    reference_links: bool = False      # links.next as the reference pages print it (/resource/all/?page=N)
     drop_connection_rate: float = 0.0  # probability of closing the socket without answering
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
@@ -89,7 +90,8 @@ class Faults:
             elif name == "refused_operators":
                 if not isinstance(value, str):
                     raise ValueError(f"{name} must be a string")
-            elif name in ("redirect_writes", "refuse_sort", "honour_page_size", "total_pages_in_meta"):
+            elif name in ("redirect_writes", "refuse_sort", "honour_page_size", "total_pages_in_meta",
+                          "reference_links"):
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
             elif name in ("count_timeout", "retry_after_header"):
@@ -403,7 +405,8 @@ class EmulatorServer:
                                                           if op.strip()),
                               refuse_sort=faults.refuse_sort, children_count=faults.children_count,
                               honour_page_size=faults.honour_page_size,
-                              total_pages_in_meta=faults.total_pages_in_meta)
+                              total_pages_in_meta=faults.total_pages_in_meta,
+                              reference_links=faults.reference_links, url=self.root_url + handler.path)
         try:
             status, payload = handlers[method](request)
         except api.ApiError as exc:
