@@ -78,14 +78,16 @@ def recover_connection():
 
 
 def with_reconnect(function, attempts=3):
-    """Run a small write that must not be lost to a dropped connection: on a database error, reconnect
-    and try again (the last error is raised)."""
+    """Run a step that may safely run again (a small write, or work that picks up from what the database
+    holds): when the database connection drops under it, reconnect and run it again (the last error is
+    raised)."""
     for attempt in range(attempts):
         try:
             return function()
-        except DATABASE_GONE:
+        except DATABASE_GONE as exc:
             if attempt == attempts - 1 or connection.in_atomic_block:
                 raise
+            logger.warning("Lost the database connection (%s); reconnecting and carrying on.", exc)
             connection.close()
             time.sleep(0.5 * (attempt + 1))  # a restarting server takes a moment
 

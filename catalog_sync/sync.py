@@ -103,32 +103,18 @@ def drive(run, client, listener=None, concurrency=1, fan_out=None, begin_first=T
     """start → begin → sweep → finish, or fail: the one path every sync takes in a process."""
     try:
         with holding_lock(run):
-            sweeping = reconnecting(lambda: begin(run, client, listener)) if begin_first else True
+            sweeping = locks.with_reconnect(lambda: begin(run, client, listener)) if begin_first else True
             if sweeping and fan_out is not None:
                 SyncRun.objects.filter(pk=run.pk).update(mode=SyncRun.FAN_OUT, progress_at=timezone.now())
                 run.mode = SyncRun.FAN_OUT
                 fan_out(slices.runnable_ids(run))
                 return run
             if sweeping:
-                reconnecting(lambda: sweep_in_process(run, client, concurrency, listener))
-            reconnecting(lambda: finish(run, client, listener))
+                locks.with_reconnect(lambda: sweep_in_process(run, client, concurrency, listener))
+            locks.with_reconnect(lambda: finish(run, client, listener))
     except Exception as exc:  # record every failure; the mirror keeps what it had
         fail(run, client, exc, resume_when_reachable=isinstance(exc, SecodaUnreachable))
     return run
-
-
-def reconnecting(step, attempts=3):
-    """Run a step that may safely run again (each picks up from what the database holds), reconnecting
-    when the database connection drops under it (a restart, pg_terminate_backend)."""
-    for attempt in range(attempts):
-        try:
-            return step()
-        except locks.DATABASE_GONE as exc:
-            if attempt == attempts - 1 or connection.in_atomic_block:
-                raise
-            logger.warning("Lost the database connection (%s); reconnecting and carrying on.", exc)
-            connection.close()
-            time.sleep(0.5 * (attempt + 1))
 
 
 class SweepStalled(RuntimeError):
@@ -454,7 +440,7 @@ def finish_sweep(run_id, client):
 
     try:
         with locks.Heartbeat(renew_finish, lambda: locks.extend(LOCK_NAME, run.holder, settings.SYNC_LOCK_SECONDS)):
-            reconnecting(lambda: finish(run, client, finisher=finisher))
+            locks.with_reconnect(lambda: finish(run, client, finisher=finisher))
     except Exception as exc:
         fail(run, client, exc)
     return run

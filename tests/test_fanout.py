@@ -10,7 +10,6 @@ import redis
 from celery.contrib.testing.worker import start_worker
 
 from catalog_sync.client import WriteThrottle
-from catalog_sync.emulator.server import EmulatorServer
 from catalog_sync.emulator.workspace import Workspace
 from catalog_sync.models import Resource, SyncRun, SyncSlice
 from catalog_sync.ratelimit import LocalBudget, RedisBudget, RedisWriteThrottle
@@ -19,7 +18,7 @@ from catalog_sync.sync import resume_in_process, retry_failed_slices, run_sync, 
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
 from tests.concurrency import finished_run, race
-from tests.conftest import TOKEN, fast_client
+from tests.conftest import fast_client
 
 
 def present_ids():
@@ -310,7 +309,6 @@ def test_a_slice_run_again_after_its_worker_died_does_not_create_its_page_ranges
     from django.utils import timezone
 
     from catalog_sync import slices, sync
-    from catalog_sync.models import Integration  # noqa: F401 (the sweep lists integrations first)
 
     settings.SYNC_SLICE_PAGES = 2
     client = fast_client(emulator, page_size=50)  # pages of 50: a listing long enough to hand pages on

@@ -7,7 +7,7 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -120,10 +120,6 @@ def lease_end():
     return timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS)
 
 
-def worker_name():
-    return locks.new_holder()
-
-
 def run_change_set(change_set_id, client=None, worker=None):
     """Apply a pending change set in batches of at most 100. Returns the change set, or None if another
     worker has it.
@@ -132,7 +128,7 @@ def run_change_set(change_set_id, client=None, worker=None):
     (the resume task picks it up then): an outage never strands a change set with items waiting. Every
     API call is counted before it is sent, so a killed worker's last calls are counted too.
     """
-    worker = worker or worker_name()
+    worker = worker or locks.new_holder()
     if not claim(change_set_id, worker):
         return None
     client = client or SecodaClient.from_settings()
@@ -143,27 +139,25 @@ def run_change_set(change_set_id, client=None, worker=None):
         return ChangeSet.objects.filter(pk=change_set_id, claimed_by=worker, status=ChangeSet.RUNNING).update(
             lease_until=lease_end())
 
+    def next_batch():
+        """Apply the next batch. False when none is left; None when another worker took over."""
+        batch = list(change_set.items.filter(status=ChangeItem.PENDING)[:BULK_UPDATE_LIMIT])
+        if not batch:
+            return False
+        if not renew():  # our lease lapsed and another worker took it: it writes, not us
+            return None
+        apply_batch(client, batch)
+        return True
+
     try:
         with locks.Heartbeat(renew):
-            dropped = 0
-            while True:
-                try:
-                    batch = list(change_set.items.filter(status=ChangeItem.PENDING)[:BULK_UPDATE_LIMIT])
-                    if not batch:
-                        break
-                    if not renew():  # another worker took it over (our lease lapsed): it writes, not us
-                        logger.warning("Change set #%s was taken over by another worker; stopping.", change_set.pk)
-                        return None
-                    apply_batch(client, batch)
-                except locks.DATABASE_GONE as exc:
-                    # Reconnect and carry on: the batch is re-read from Secoda, so what was written is not
-                    # written again. A database that stays away sends the change set to wait instead.
-                    dropped += 1
-                    if dropped > 3 or connection.in_atomic_block:
-                        raise
-                    logger.warning("Change set #%s lost its database connection (%s); reconnecting.",
-                                   change_set.pk, exc)
-                    connection.close()
+            # A batch cut off by a dropped connection runs again after a reconnect: it is re-read from
+            # Secoda first, so what was written is not written again.
+            while (more := locks.with_reconnect(next_batch)):
+                pass
+        if more is None:
+            logger.warning("Change set #%s was taken over by another worker; stopping.", change_set.pk)
+            return None
     except (RetryableError, *locks.DATABASE_GONE) as exc:
         locks.recover_connection()
         delay = min(600, 30 * 2 ** change_set.retries)
@@ -179,9 +173,9 @@ def run_change_set(change_set_id, client=None, worker=None):
     except Exception as exc:
         logger.exception("Change set #%s failed", change_set.pk)
         locks.recover_connection()
+        error = client._redact(str(exc))[:2000]
         locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
-            status=ChangeSet.FAILED, error=client._redact(str(exc))[:2000], finished_at=timezone.now(),
-            lease_until=None))
+            status=ChangeSet.FAILED, error=error, finished_at=timezone.now(), lease_until=None))
         raise
     finally:
         client.before_request = None
