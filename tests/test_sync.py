@@ -321,25 +321,27 @@ def test_a_resource_skipped_by_a_shifting_listing_is_not_marked_removed(emulator
     assert "still exist in Secoda" in run.warnings
 
 
-@pytest.mark.parametrize("operators", ["not", "is_set", "not,is_set"])
-def test_a_refused_filter_operator_is_not_taken_for_a_refused_sort(capped_server, operators):
+def sweep_over_the_cap(capped_server, page_size=1000, **answers):
+    """A full sync of 2,600 resources, one integration over a cap of 1,000, from an emulator answering
+    the way `answers` say. Asserts it is exact; returns the run and the server."""
     workspace = Workspace.generate(resources=2_600, seed=11)
     server = capped_server(workspace, cap=1_000)
-    server.faults.refused_operators = operators
-    run = run_sync(client=fast_client(server))
+    server.faults.update(answers)
+    run = run_sync(client=fast_client(server, page_size=page_size))
     assert run.status == SyncRun.SUCCEEDED, run.error
-    assert present_ids() == set(workspace.ids())
+    assert present_ids() == set(workspace.ids()), "every resource, columns of the capped integration too"
+    return run, server
+
+
+@pytest.mark.parametrize("operators", ["not", "is_set", "not,is_set"])
+def test_a_refused_filter_operator_is_not_taken_for_a_refused_sort(capped_server, operators):
+    run, _ = sweep_over_the_cap(capped_server, refused_operators=operators)
     assert not run.options.get("sort_refused"), "only the operator was refused"
     assert "refused sorting" not in run.warnings
 
 
 def test_a_refused_sort_is_recorded_once_and_later_listings_go_unsorted(capped_server):
-    workspace = Workspace.generate(resources=2_600, seed=11)
-    server = capped_server(workspace, cap=1_000)
-    server.faults.refuse_sort = True
-    run = run_sync(client=fast_client(server))
-    assert run.status == SyncRun.SUCCEEDED, run.error
-    assert present_ids() == set(workspace.ids())
+    run, server = sweep_over_the_cap(capped_server, refuse_sort=True)
     assert run.options.get("sort_refused") and "refused sorting" in run.warnings
     assert server.stats()["responses_by_status"].get("400", 0) <= 3, "learned once, not per slice"
 
@@ -347,12 +349,7 @@ def test_a_refused_sort_is_recorded_once_and_later_listings_go_unsorted(capped_s
 @pytest.mark.parametrize("children_count", ["on_request", "never"])
 def test_a_capped_integration_is_listed_exactly_whether_or_not_secoda_counts_children(capped_server,
                                                                                         children_count):
-    workspace = Workspace.generate(resources=2_600, seed=11)
-    server = capped_server(workspace, cap=1_000)
-    server.faults.children_count = children_count
-    run = run_sync(client=fast_client(server, page_size=50))
-    assert run.status == SyncRun.SUCCEEDED, run.error
-    assert present_ids() == set(workspace.ids()), "every resource, columns of the capped integration too"
+    run, _ = sweep_over_the_cap(capped_server, page_size=50, children_count=children_count)
     assert run.fetched == 2_600 and run.removals_checked
 
 
