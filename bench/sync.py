@@ -17,6 +17,16 @@ incremental
 
         .venv/bin/python bench/sync.py --scenario incremental [--resources 50000] [--changes 500]
 
+deletions
+    Mirror N resources (8,000 by default) with a full sweep, then upstream: delete --deleted of them (whole
+    tables with their columns and dashboards with their charts, the way resources go), document
+    --documented and give owners to --owned. Run the default `sync_catalog` (incremental), check the mirror
+    equals the workspace, then run a full sweep over the same state. Reports both syncs' requests, at
+    --page-size 1000 and at 50 (Secoda ignoring page_size).
+
+        .venv/bin/python bench/sync.py --scenario deletions [--resources 8000] [--deleted 250] \\
+            [--documented 400] [--owned 300]
+
 fanout
     A full sweep of N resources at --latency-ms, fanned out across Celery worker processes (prefork,
     Redis broker), once per --slices value. Reports wall time, speed-up over one slice, and each worker
@@ -28,6 +38,7 @@ fanout
 Results land in bench/results/ as JSON.
 """
 import argparse
+import random
 import json
 import math
 import os
@@ -174,6 +185,111 @@ def incremental(args):
     assert updated == len(changed), f"mirrored {updated} of {len(changed)} changes"
 
 
+def deletions(args):
+    import requests
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from catalog_sync.client import SecodaClient
+    from catalog_sync.models import Resource, SyncRun
+    from catalog_sync.sync import run_sync
+
+    def prepared(page_size):
+        """A fresh emulator mirrored by a full sweep, then changed upstream the same way every time."""
+        emulator, base_url, token = start_emulator(args.resources, args.seed, port=args.port)
+        requests.post(base_url.replace("/api/v1", "/__emulator__/faults"), timeout=10,
+                      json={"writes_per_minute": None, "honour_page_size": page_size == 1000})
+        empty_mirror()
+        first = run_sync(trigger="bench", client=SecodaClient(base_url, token, page_size=page_size))
+        assert first.status == SyncRun.SUCCEEDED, first.error
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        rng = random.Random(args.seed)
+        gone = doomed(rng, args.deleted)
+        for resource_id in gone:
+            session.delete(f"{base_url}/resource/all/{resource_id}", timeout=30).raise_for_status()
+        alive = Resource.objects.exclude(id__in=gone).order_by("id")
+        documented = rng.sample(list(alive.filter(is_documented=False).values_list("id", flat=True)), args.documented)
+        owned = rng.sample(list(alive.filter(is_owned=False).exclude(id__in=documented).values_list("id", flat=True)),
+                           args.owned)
+        owner = session.get(f"{base_url}/user/", timeout=30).json()["results"][0]["id"]
+        edits = [{"id": rid, "data": {"description": f"Documented for the benchmark ({n})."}}
+                 for n, rid in enumerate(documented)] + [{"id": rid, "data": {"owners": [owner]}} for rid in owned]
+        for start in range(0, len(edits), 100):
+            session.post(f"{base_url}/resource/all/bulk_update/", json=edits[start:start + 100],
+                         timeout=60).raise_for_status()
+        emulator_stats(base_url, reset=True)
+        return emulator, base_url, token, session, documented, owned, gone
+
+    levels = []
+    for page_size in (1000, 50):
+        # The full sweep, from the same starting point as the incremental sync below.
+        emulator, base_url, token, *_ = prepared(page_size)
+        try:
+            full = run_sync(trigger="bench", client=SecodaClient(base_url, token, page_size=page_size))
+            full_stats = emulator_stats(base_url)
+        finally:
+            stop_emulator(emulator)
+        assert full.status == SyncRun.SUCCEEDED, full.error
+
+        emulator, base_url, token, session, documented, owned, gone = prepared(page_size)
+        try:
+            settings.SECODA_API_URL, settings.SECODA_API_TOKEN, settings.SECODA_PAGE_SIZE = base_url, token, page_size
+            started = time.perf_counter()
+            call_command("sync_catalog", stdout=open(os.devnull, "w"))  # the default: incremental
+            incremental_wall = time.perf_counter() - started
+            run = SyncRun.objects.order_by("-pk").first()
+            stats = emulator_stats(base_url)
+            upstream_count = session.get(f"{base_url}/resource/catalog/", params={"page_size": 1},
+                                         timeout=60).json()["count"]
+        finally:
+            stop_emulator(emulator)
+        # The mirror was exact before; now it must hold as many as Secoda, none of the deleted, and the edits.
+        exact = Resource.objects.present().count() == upstream_count and not Resource.objects.present().filter(
+            id__in=gone).exists() and all(
+            r.description.startswith("Documented for the benchmark") for r in Resource.objects.filter(id__in=documented)
+        ) and Resource.objects.filter(id__in=owned, is_owned=True).count() == len(owned)
+        level = {
+            "page_size": page_size,
+            "sync_kind": run.kind,
+            "status": run.status,
+            "exact": exact,
+            "removed": run.removed,
+            "deletion_check": run.options.get("deletions"),
+            "incremental_requests": stats["requests"],
+            "incremental_listing_requests": listing_requests(stats),
+            "incremental_seconds": round(incremental_wall, 2),
+            "full_sweep_requests": full_stats["requests"],
+            "full_sweep_listing_requests": listing_requests(full_stats),
+            "full_sweep_removed": full.removed,
+            "full_sweep_seconds": round(sync_seconds(full), 2),
+            "incremental_share_of_full_requests": round(stats["requests"] / full_stats["requests"], 3),
+        }
+        print(json.dumps(level), flush=True)
+        levels.append(level)
+        if not exact or run.kind != SyncRun.INCREMENTAL:
+            raise SystemExit(f"The incremental sync was not exact: {level}")
+    write({"scenario": "deletions", "resources": args.resources, "deleted": args.deleted,
+           "documented": args.documented, "owned": args.owned, "levels": levels},
+          f"sync-deletions-{args.resources}.json")
+
+
+def doomed(rng, how_many):
+    """Resources to delete, the way they go: whole tables with their columns, dashboards with their charts."""
+    from catalog_sync.models import Resource
+
+    heads = list(Resource.objects.filter(entity_type__in=["table", "dashboard"]).order_by("id")
+                 .values_list("id", flat=True))
+    rng.shuffle(heads)
+    gone = []
+    for head in heads:
+        children = list(Resource.objects.filter(parent_id=head).order_by("id").values_list("id", flat=True))
+        gone.extend([*children, head][: how_many - len(gone)])
+        if len(gone) >= how_many:
+            return gone
+    return gone
+
+
 def fanout(args):
     import redis
 
@@ -258,12 +374,15 @@ def write(result, name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenario", choices=["full", "incremental", "fanout"], default="full")
+    parser.add_argument("--scenario", choices=["full", "incremental", "deletions", "fanout"], default="full")
     parser.add_argument("--resources", type=int, default=None)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--latency-ms", type=int, default=None, help="Emulated per-request latency.")
     parser.add_argument("--concurrency", type=int, default=1, help="full: slices listed at once (threads).")
     parser.add_argument("--changes", type=int, default=500, help="incremental: resources changed upstream.")
+    parser.add_argument("--deleted", type=int, default=250, help="deletions: resources deleted upstream.")
+    parser.add_argument("--documented", type=int, default=400, help="deletions: resources documented upstream.")
+    parser.add_argument("--owned", type=int, default=300, help="deletions: resources given owners upstream.")
     parser.add_argument("--slices", default="1,2,4,8", help="fanout: worker process counts to try.")
     parser.add_argument("--max-requests-per-second", type=float, default=50.0,
                         help="fanout: the shared request budget (SECODA_MAX_REQUESTS_PER_SECOND).")
@@ -273,13 +392,13 @@ def main():
                         help="full: page_size asked of the emulator (it honours up to 1,000; 50 is Secoda's default).")
     parser.add_argument("--database", default="hygiene_bench")
     args = parser.parse_args()
-    defaults = {"full": (50_000, 0), "incremental": (50_000, 0), "fanout": (200_000, 200)}[args.scenario]
+    defaults = {"full": (50_000, 0), "incremental": (50_000, 0), "deletions": (8_000, 0), "fanout": (200_000, 200)}[args.scenario]
     args.resources = args.resources or defaults[0]
     args.latency_ms = defaults[1] if args.latency_ms is None else args.latency_ms
     args.slices = [int(n) for n in args.slices.split(",")]
     os.environ.setdefault("SYNC_FAN_OUT", "false")  # `full` and `incremental` run in this process
     use_bench_database(args.database)
-    {"full": full, "incremental": incremental, "fanout": fanout}[args.scenario](args)
+    {"full": full, "incremental": incremental, "deletions": deletions, "fanout": fanout}[args.scenario](args)
 
 
 if __name__ == "__main__":

@@ -327,6 +327,21 @@ class SecodaClient:
     def iter_resource_pages(self, filter_obj=None, sort_obj=None, first=None):
         return self.iter_pages("resource/catalog", self.catalog_params(filter_obj, sort_obj), first)
 
+    def count(self, filter_obj=None):
+        """How many resources a filter matches (counts are not capped like listings), or None when Secoda
+        does not say or its count timed out. Asks for one row a page: a count costs one small request."""
+        page = self.page("resource/catalog", {**resource_params(filter_obj), "page_size": 1})
+        if page.count is None or page.count == TIMED_OUT_COUNT:
+            return None
+        return page.count
+
+    def page_length(self, first):
+        """Resources a full page of catalog listing holds here: `first`'s length when more pages follow it
+        (Secoda may ignore page_size and answer 50), else the page size asked for."""
+        if first is not None and first.results and next_page_number(first, len(first.results)) is not None:
+            return len(first.results)
+        return min(self.page_size, 1000)
+
     def catalog_params(self, filter_obj=None, sort_obj=None):
         """A catalog listing's query: big pages when Secoda honours `page_size` (the page length is read
         from each answer, so 50 a page still works), and children counts asked for (they read 0 unless
@@ -343,24 +358,35 @@ class SecodaClient:
                 return None
             raise
 
-    def fetch_resources(self, ids):
+    def fetch_resources(self, ids, control=None):
         """Current records of these resources, by id (missing ones are absent).
 
-        One listing filtered by `id in [...]` when this Secoda supports it;
-        one GET per resource when it refuses or ignores that filter.
+        One listing filtered by `id in [...]` when this Secoda supports it; one
+        GET per resource when it refuses or ignores that filter. A listing that
+        leaves ids out must prove it honours the filter: it returns `control`, a
+        resource known to exist, asked for alongside; without one, one left-out
+        id is looked up on its own and must be gone.
         """
         wanted = set(ids)
+        asked = [*ids, control] if control is not None and control not in wanted else list(ids)
         found = {}
         try:
-            for page in self.iter_resource_pages({"operator": "in", "field": "id", "value": list(ids)}):
+            for page in self.iter_resource_pages({"operator": "in", "field": "id", "value": asked}):
                 for record in page.results:
                     found[str(record.get("id"))] = record
-                if len(found) > len(wanted):
+                if len(found) > len(asked):
                     break
         except PermanentError as exc:
             if exc.status != 400:
                 raise
             found = None
+        if found is not None and len(asked) > len(ids):
+            if found.pop(control, None) is None:
+                found = None  # the one known to exist did not come back: the filter is not honoured
+        elif found is not None and set(found) <= wanted and len(found) < len(wanted):
+            probe = next(resource_id for resource_id in ids if resource_id not in found)
+            if self.get_resource(probe) is not None:  # it exists: the listing left out more than the gone
+                found = None
         if found is None or not set(found) <= wanted:
             found = {}
             for resource_id in ids:

@@ -270,7 +270,7 @@ class SliceRunner:
             ids = pack_ids(piece.filter)
             middle = len(ids) // 2
             scope = without_pack(piece.filter)
-            children = [self.child(f"{piece.label.split(' (parents')[0]} (parents {half[0][:8]}…, {len(half)} of them)",
+            children = [self.child(pack_label(piece.label.split(" (parents")[0].split(" under ")[0], half),
                                    both(scope, among("parent_id", half)), "pack")
                         for half in (ids[:middle], ids[middle:])]
         else:
@@ -320,6 +320,14 @@ class SliceRunner:
                 learn(self.run, type_field=field)
                 return field
         return "entity_type"
+
+
+def pack_label(base, parent_ids):
+    """A pack's label: its one parent by name, or how many parents it holds."""
+    if len(parent_ids) == 1:
+        title = Resource.objects.filter(id=parent_ids[0]).values_list("title_full", flat=True).first()
+        return f"{base} under {title or parent_ids[0]}"
+    return f"{base} (parents {parent_ids[0][:8]}…, {len(parent_ids)} of them)"
 
 
 def spawn(piece, children):
@@ -522,7 +530,7 @@ def expand(spec, slices, children):
     for pack in pack_parents(parents, spec.run.options.get("base_url", ""), spec.filter):
         ids = [pid for pid, _ in pack]
         new.append(SyncSlice(run=spec.run, spawned_by=spec, split="pack" if len(ids) > 1 else "",
-                             label=f"{spec.label} (parents {ids[0][:8]}…, {len(ids)} of them)",
+                             label=pack_label(spec.label, ids),
                              filter=both(spec.filter, among("parent_id", ids)),
                              integration_id=spec.integration_id, entity_type=spec.entity_type))
     return [s.pk for s in SyncSlice.objects.bulk_create(new)]
@@ -536,6 +544,16 @@ def children_map(slices):
     return children
 
 
+def subtree(root_id, slices, children):
+    """The slices below this one."""
+    found, stack = [], [kid.pk for kid in children.get(root_id, [])]
+    while stack:
+        node = stack.pop()
+        found.append(slices[node])
+        stack.extend(kid.pk for kid in children.get(node, []))
+    return found
+
+
 def subtree_listed(root_id, slices, children):
     total, stack = 0, [root_id]
     while stack:
@@ -545,33 +563,55 @@ def subtree_listed(root_id, slices, children):
     return total
 
 
-def problems(run):
-    """Why this sweep cannot vouch for removals (empty when it can)."""
+def missing_pieces(run):
+    """What this run could not list, piece by piece: dicts with the piece's label, integration, entity type,
+    how many resources (None: unknown), why, and what a later run needs to try it again."""
     slices = {s.pk: s for s in run.slices.all()}
     children = children_map(slices.values())
-    found = []
-    failed = [s for s in slices.values() if s.status == SyncSlice.FAILED]
-    if failed:
-        found.append(f"{len(failed)} of {len(slices)} slices failed: " + "; ".join(
-            f"{s} ({s.error or 'no detail'})" for s in failed[:5]) + (" …" if len(failed) > 5 else ""))
+    pieces = []
+
+    def missing(piece, count, why, retry=None):
+        retry = retry or piece
+        pieces.append({"label": piece.label, "integration_id": piece.integration_id,
+                       "entity_type": piece.entity_type, "count": count, "why": why,
+                       "filter": retry.filter, "split": retry.split})
+
     for piece in slices.values():
         if piece.incomplete:
-            found.append(f"{piece.label}: {piece.note}")
+            count = None if piece.expected is None else max(0, piece.expected - piece.listed)
+            missing(piece, count, piece.note)
         if piece.status == SyncSlice.WAITING:
-            found.append(f"{piece.label}: its parents were never listed")
+            missing(piece, piece.expected, "its parents were never listed")
         if piece.split == "parents" and piece.status == SyncSlice.DONE and children.get(piece.pk) \
                 and piece.expected is not None:
             listed = subtree_listed(piece.pk, slices, children)
-            if listed < piece.expected:
-                found.append(f"{piece.label}: {piece.expected - listed:,} of {piece.expected:,} resources sit "
-                             "under parents the mirror does not know")
+            # Packs that could not be listed are named on their own; what is left sits elsewhere.
+            named = sum(max(0, (kid.expected or 0) - kid.listed)
+                        for kid in subtree(piece.pk, slices, children) if kid.incomplete)
+            if listed + named < piece.expected:
+                missing(piece, piece.expected - listed - named, "they sit under parents the mirror does not know")
         if piece.refused and piece.spawned_by_id:
             parent = slices[piece.spawned_by_id]
             listed = subtree_listed(parent.pk, slices, children)
             if parent.expected is None or listed < parent.expected:
-                gap = "an unknown number of" if parent.expected is None else f"{parent.expected - listed:,}"
-                found.append(f"{parent.label}: {gap} resources could not be listed ({piece.note})")
-    return found
+                missing(parent, None if parent.expected is None else parent.expected - listed,
+                        f"they could not be listed ({piece.note})", retry=parent)
+    return pieces
+
+
+def describe_missing(piece):
+    how_many = "an unknown number of" if piece["count"] is None else f"{piece['count']:,}"
+    return f"{piece['label']}: {how_many} resources missing, {piece['why'].rstrip('.')}."
+
+
+def problems(run):
+    """Why this sweep cannot vouch for removals (empty when it can)."""
+    found = []
+    failed = list(run.slices.filter(status=SyncSlice.FAILED))
+    if failed:
+        found.append(f"{len(failed)} of {run.slices.count()} slices failed: " + "; ".join(
+            f"{s} ({s.error or 'no detail'})" for s in failed[:5]) + (" …" if len(failed) > 5 else ""))
+    return found + [describe_missing(piece) for piece in missing_pieces(run)]
 
 
 def peak_memory_by_worker(run):

@@ -114,15 +114,15 @@ def candidate_parents(integration_id, entity_type):
     return [(pid, count or None) for pid, count in query.order_by("id").values_list("id", "children_count")]
 
 
-def pack_parents(parents, base_url, filter_obj):
-    """Group parents so each group has at most PACK_CHILDREN children and a short enough URL."""
+def pack_parents(parents, base_url, filter_obj, children_per_pack=PACK_CHILDREN):
+    """Group parents so each group has at most `children_per_pack` children and a short enough URL."""
 
     base = listing_url_length(base_url, both(filter_obj, among("parent_id", [])), STABLE_SORT)
     packs, current, children, length = [], [], 0, base
     for parent_id, count in parents:
         count = count if count is not None else 1
         cost = len(quote(json.dumps(parent_id) + ",", safe=""))
-        if current and (children + count > PACK_CHILDREN or length + cost > MAX_URL_BYTES):
+        if current and (children + count > children_per_pack or length + cost > MAX_URL_BYTES):
             packs.append(current)
             current, children, length = [], 0, base
         current.append((parent_id, count))

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q, Sum
 from django.utils import timezone
 
-from catalog_sync import locks, normalize, slices
+from catalog_sync import locks, normalize, reconcile, slices
 from catalog_sync.client import PermanentError, listing_cap, SecodaClient, SecodaError
 from catalog_sync.mirror import ResourceWriter, refresh_planner_statistics, upsert_simple
 from catalog_sync.models import (
@@ -195,7 +195,7 @@ def begin(run, client, listener=None):
     if run.kind == SyncRun.INCREMENTAL:
         reason = incremental(run, client, progress, requests_before)
         if reason is None:
-            return False
+            return retry_missing(run)
         logger.info("Sync #%s: %s; running a full sweep instead.", run.pk, reason)
         run.kind = SyncRun.FULL
         run.fallback_reason = reason
@@ -204,6 +204,22 @@ def begin(run, client, listener=None):
     run.stage = SyncRun.SWEEPING
     run.save(update_fields=["requests", "stage"])
     SyncSlice.objects.create(run=run, label="All resources", split="integrations")
+    return True
+
+
+def retry_missing(run):
+    """After an incremental listing: try again, as slices, only the pieces the last sync could not list.
+    True when there are some (they run like a sweep's slices, and may split further)."""
+    pieces = still_missing(run)
+    if not pieces:
+        return False
+    run.options = {**run.options, "retrying": pieces}
+    run.stage = SyncRun.SWEEPING
+    run.save(update_fields=["options", "stage"])
+    SyncSlice.objects.bulk_create([
+        SyncSlice(run=run, label=piece["label"][:300], filter=piece["filter"], split=piece["split"] or "",
+                  integration_id=piece["integration_id"] or "", entity_type=piece["entity_type"] or "")
+        for piece in pieces])
     return True
 
 
@@ -278,7 +294,7 @@ def sweep_in_process(run, client, concurrency, listener=None):
 def incremental(run, client, progress, requests_before):
     """List what changed since the last successful sync, newest first. Returns None, or why a full
     sweep is needed instead."""
-    previous = (SyncRun.objects.filter(status=SyncRun.SUCCEEDED, high_water_mark__isnull=False)
+    previous = (SyncRun.objects.filter(status__in=[SyncRun.SUCCEEDED, SyncRun.INCOMPLETE], high_water_mark__isnull=False)
                 .exclude(pk=run.pk).order_by("-started_at").first())
     if previous is None:
         return "no earlier successful sync has recorded how far it got"
@@ -297,6 +313,8 @@ def incremental(run, client, progress, requests_before):
         if exc.status != 400:
             raise
         return f"Secoda refused sorting by updated_at ({exc})"
+    run.options = {**run.options, "page_length": client.page_length(first),
+                   "workspace_count": slices.real_count(first)}
     reached = False
     # No read-ahead here: the page that crosses the mark ends the listing, and a page fetched ahead is wasted.
     for page in client.iter_resource_pages(None, NEWEST_FIRST, first=first):
@@ -378,19 +396,36 @@ def finish(run, client, listener=None, finisher=None):
             # Never a silent partial mirror: the run says what it could not list, and is not a success.
             incomplete = True
             run.error = ("Not every resource could be listed, so counts may be partial and nothing was marked "
-                         "removed: " + "; ".join(found))
+                         "removed: " + "; ".join(found) + " The next sync tries these again.")
+            run.options = {**run.options, "missing": with_names(slices.missing_pieces(run))}
         if failed:
             run.error = "Nothing was marked removed. " + "; ".join(found) + \
                 " The failed slices can be retried from the admin (Sync runs)."
-        run.slices_total = run.slices.count()
-        run.slices_done = run.slices.filter(status=SyncSlice.DONE).count()
+        count_slices(run)
         # A slice re-run after its worker died counted its rows twice in the running totals; what the
         # slices listed is exact.
         listed = run.slices.aggregate(total=Sum("listed"))["total"] or 0
         run.fetched = listed
         run.unchanged = max(0, run.fetched - run.created - run.updated)
-        if not failed and not incomplete:
+        if not failed:  # what was listed is mirrored up to here, even when some pieces could not be
             run.high_water_mark = full_sweep_mark(run)
+    elif run.slices.exists():  # an incremental that also tried again what the last sync could not list
+        retry_failed = run.slices.filter(status=SyncSlice.FAILED).exists()
+        missing = run.options.get("retrying", []) if retry_failed else with_names(slices.missing_pieces(run))
+        count_slices(run)
+        if missing:
+            incomplete = True
+            found = slices.problems(run) if not retry_failed else [slices.describe_missing(p) for p in missing]
+            run.error = ("Still not every resource could be listed, so counts may be partial: " + "; ".join(found)
+                         + " The next sync tries these again.")
+            run.options = {**run.options, "missing": missing}
+    if run.kind == SyncRun.INCREMENTAL and settings.SYNC_RECONCILE_DELETIONS:
+        writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
+        # What is known to be missing from the mirror is no sign of deletions elsewhere being masked.
+        removed, notes = reconcile.deletions(run, client, writer, run.options.get("missing") if incomplete else [])
+        warnings.extend(notes)
+        run.updated += writer.updated
+        run.created += writer.created
     changes = run.created + run.updated + removed
     if changes and (run.kind == SyncRun.FULL or changes >= STATISTICS_AFTER_CHANGES):
         refresh_planner_statistics()  # a few hundred changed rows leave the statistics good enough
@@ -446,6 +481,26 @@ def finish_sweep(run_id, client):
     return run
 
 
+def count_slices(run):
+    run.slices_total = run.slices.count()
+    run.slices_done = run.slices.filter(status=SyncSlice.DONE).count()
+
+
+def with_names(pieces):
+    """Missing pieces with their integration's name, for the overview and the report e-mails."""
+    names = dict(Integration.objects.filter(id__in={p["integration_id"] for p in pieces}).values_list("id", "name"))
+    return [{**piece, "integration": names.get(piece["integration_id"], "")} for piece in pieces]
+
+
+def still_missing(run):
+    """What the last finished sync before `run` could not list, when it ended incomplete."""
+    last = (SyncRun.objects.exclude(pk=run.pk).exclude(status__in=[SyncRun.RUNNING, SyncRun.REFUSED])
+            .exclude(status=SyncRun.FAILED).order_by("-started_at").only("status", "options").first())
+    if last is None or last.status != SyncRun.INCOMPLETE:
+        return []
+    return last.options.get("missing", [])
+
+
 def full_sweep_mark(run):
     """The high-water mark a full sweep vouches for: the newest change it saw, but no later than its own
     start (a change made while it listed may have been missed, and its updated_at is later than that)."""
@@ -492,13 +547,17 @@ def replace_dbt_status(status_by_integration, keep=()):
 
 
 def mark_removed_resources(run, client, writer):
-    """Mark resources missing from a complete sweep as removed, after confirming with Secoda.
+    """Mark resources missing from a complete sweep as removed, after confirming with Secoda."""
+    return confirm_removals(Resource.objects.present().exclude(last_seen_run=run.pk), client, writer)
 
-    A listing can skip a row when something is deleted while we page, so a
+
+def confirm_removals(missing, client, writer):
+    """Mark these resources (missing from a listing) removed once Secoda confirms they are gone.
+
+    A listing can skip a row when something is deleted while we page, so each
     missing resource is looked up on its own before it is marked removed; when
-    many are missing, a sample decides.
+    many are missing, a sample decides. Returns (removed, notes).
     """
-    missing = Resource.objects.present().exclude(last_seen_run=run.pk)
     missing_ids = list(missing.values_list("id", flat=True)[: CONFIRM_EACH_UP_TO + 1])
     if not missing_ids:
         return 0, []

@@ -178,6 +178,8 @@ try:
 except ValueError:
     raise ImproperlyConfigured(f"SYNC_FULL_SWEEP_AT must be a time of day like 02:00, not {SYNC_FULL_SWEEP_AT!r}.")
 SYNC_OVERLAP_SECONDS = env_int("SYNC_OVERLAP_SECONDS", 300, minimum=0)  # incremental look-back for clock skew
+# Incremental syncs also compare Secoda's counts with the mirror's and mark what was deleted removed.
+SYNC_RECONCILE_DELETIONS = env_bool("SYNC_RECONCILE_DELETIONS", True)
 SYNC_CONCURRENCY = env_int("SYNC_CONCURRENCY", 4, minimum=1, maximum=64)  # slices at once in `sync_catalog`
 SYNC_FAN_OUT = env_bool("SYNC_FAN_OUT", True)  # full sweeps as one Celery task per slice (PostgreSQL only)
 SYNC_SLICE_PAGES = env_int("SYNC_SLICE_PAGES", 20, minimum=1)  # pages per slice before it hands pages on

@@ -630,3 +630,20 @@ def test_links_next_is_the_same_listing_on_the_next_page(small, http):
     assert following["meta"]["page"] == 2 and len(following["results"]) == 20
     assert {r["entity_type"] for r in following["results"]} == {"column"}
     assert not {r["id"] for r in following["results"]} & {r["id"] for r in body["results"]}
+
+
+@pytest.mark.parametrize("answer", ["honour", "refuse", "ignore", "nothing"])
+def test_filters_on_ids_can_be_honoured_refused_ignored_or_match_nothing(small, http, answer):
+    ids = small.workspace.ids()[:3]
+    small.faults.update({"id_filter": answer})
+    response = listing(http, small, filter={"operator": "in", "field": "id", "value": ids})
+    if answer == "refuse":
+        assert response.status_code == 400 and "id" in response.json()["detail"]
+        return
+    body = response.json()
+    expected = {"honour": 3, "ignore": small.workspace.resource_count(), "nothing": 0}[answer]
+    assert body["count"] == expected
+    if answer == "honour":
+        assert {r["id"] for r in body["results"]} == set(ids)
+    with pytest.raises(ValueError):
+        small.faults.update({"id_filter": "sometimes"})

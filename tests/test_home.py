@@ -60,7 +60,7 @@ def test_home_tells_incremental_syncs_from_full_sweeps(client, viewer, emulator)
     client.force_login(viewer)
     html = client.get("/").content.decode()
     assert "<td>Incremental" in html and "<td>Full sweep" in html
-    assert "Last full sweep" in html and "deletions show up after one" in html
+    assert "Last full sweep" in html and "resources deleted in Secoda leave within one sync" in html
 
 
 def test_home_shows_a_running_sweeps_slices_as_a_progress_bar(client, viewer, emulator):

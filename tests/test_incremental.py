@@ -53,11 +53,17 @@ def test_an_incremental_sync_follows_edits_creations_and_moves_with_a_few_reques
     assert set(created) <= set(Resource.objects.present().values_list("id", flat=True))
     assert Resource.objects.get(pk=column.pk).parent_id == table.id
     assert run.created == 3
-    # Deletions wait for the nightly full sweep: an incremental listing cannot see them.
-    assert Resource.objects.get(pk=deleted.pk).removed_at is None
-    assert run.removed == 0 and not run.removals_checked
-    assert listing_requests(emulator) <= 2
+    # The deletion is found by counts: the changes listing cannot see it.
+    assert Resource.objects.get(pk=deleted.pk).removed_at is not None
+    assert run.removed == 1 and not run.removals_checked
+    assert present_ids() == set(workspace.ids())
+    assert run.options["deletions"]["removed"] == 1
+    assert listing_requests(emulator) <= 40
     assert run.high_water_mark >= SyncRun.objects.filter(kind=SyncRun.FULL).get().high_water_mark
+
+
+def present_ids():
+    return set(Resource.objects.present().values_list("id", flat=True))
 
 
 def test_nothing_changed_means_one_listing_request_and_no_writes(emulator):
@@ -157,3 +163,50 @@ def test_the_command_defaults_to_incremental_and_full_lists_everything(emulator_
     assert "(incremental) finished" in out and "1 changed" in out
     assert SyncRun.objects.first().kind == SyncRun.INCREMENTAL
     assert json.loads(json.dumps(SyncRun.objects.first().options))["since"]
+
+
+ANSWERS = {
+    "as documented": {},
+    "as Secoda's own scripts see it": {"honour_page_size": False, "children_count": "on_request",
+                                       "refused_operators": "not,is_set", "total_pages_in_meta": True},
+    "id filters refused": {"id_filter": "refuse"},
+    "id filters ignored": {"id_filter": "ignore"},
+    "id filters matching nothing": {"id_filter": "nothing"},
+}
+
+
+@pytest.mark.parametrize("answers", ANSWERS.values(), ids=ANSWERS.keys())
+def test_deletions_are_followed_within_one_interval_even_where_as_many_were_created(answers):
+    """A dropped table with its columns, a deleted dashboard with its charts, and in one table as many columns
+    deleted as created: the next incremental sync is exact, and looks up each removal before marking it."""
+    workspace = Workspace.generate(resources=2_500, seed=5)
+    server = EmulatorServer(workspace, token=TOKEN, port=0).start()
+    try:
+        server.faults.update(answers)
+        full_then_reset(server)
+        tables = [r for r in Resource.objects.filter(entity_type="table").order_by("id")
+                  if Resource.objects.filter(parent_id=r.id).count() >= 6]
+        dropped, churned = tables[0], tables[1]
+        gone = [dropped.id, *Resource.objects.filter(parent_id=dropped.id).values_list("id", flat=True)]
+        dashboard = Resource.objects.filter(entity_type="dashboard").order_by("id").first()
+        gone += [dashboard.id, *Resource.objects.filter(parent_id=dashboard.id).values_list("id", flat=True)]
+        swapped = list(Resource.objects.filter(parent_id=churned.id).order_by("id").values_list("id", flat=True)[:3])
+        gone += swapped
+        for resource_id in gone:
+            workspace.delete(resource_id)
+        created = workspace.add_resources(3, integration_id=churned.integration_id, parent_id=churned.id)
+
+        run = run_sync(client=fast_client(server, page_size=1000), kind=SyncRun.INCREMENTAL)
+    finally:
+        server.stop()
+    assert run.status == SyncRun.SUCCEEDED and run.kind == SyncRun.INCREMENTAL, run.error or run.fallback_reason
+    assert present_ids() == set(workspace.ids()), "deleted ones removed, created ones added"
+    assert run.removed == len(gone) and run.created == 3
+    assert set(created) <= present_ids()
+    lookups = sum(n for path, n in server.stats()["requests_by_path"].items() if "resource/all/" in path)
+    if answers.get("id_filter", "honour") == "honour":
+        assert lookups <= 6, "removals are looked up in packs of ids"
+    else:  # one by one when a filter by id cannot be trusted
+        assert len(gone) <= lookups <= len(gone) + 3
+    full_listing = 2_500 // (1000 if answers.get("honour_page_size", True) else 50)
+    assert listing_requests(server) < full_listing + 40

@@ -3,6 +3,8 @@ import json
 import math
 from datetime import timedelta
 
+import time
+
 import pytest
 import requests
 from django.core.management import call_command
@@ -357,9 +359,16 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
         capped_server, client, steward, settings):
     from django.urls import reverse
 
+    from hygiene.reports.content import build_report
+    from hygiene.reports.emails import report_email
+    from tests.test_reports import subscribe
+
     workspace = Workspace.generate(resources=600, seed=3)
     table = next(i for i in workspace.ids() if workspace.get(i)["entity_type"] == "table")
+    workspace.clock = lambda: time.time() - 7200  # added two hours ago
     workspace.add_resources(150, parent_id=table)  # one table with more columns than a listing returns
+    del workspace.clock
+    columns = len(workspace.ids(lambda r: r["parent"] == table))
     server = capped_server(workspace, cap=100)
     first = run_sync(client=fast_client(server, page_size=50))
     doomed = next(i for i in workspace.ids() if workspace.get(i)["entity_type"] == "chart")
@@ -367,8 +376,12 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
     run = run_sync(client=fast_client(server, page_size=50))
     assert first.status == run.status == SyncRun.INCOMPLETE
     assert "Not every resource could be listed" in run.error and "Over 100 resources" in run.error
-    assert not run.removals_checked and run.high_water_mark is None
+    assert not run.removals_checked and run.high_water_mark is not None, "what it listed is mirrored"
     assert Resource.objects.get(pk=doomed).removed_at is None, "nothing is marked removed from a partial listing"
+    [missing] = run.options["missing"]
+    assert (missing["integration"], missing["entity_type"], missing["count"]) == ("Snowflake (warehouse)", "column",
+                                                                                 columns)
+    assert missing["label"].endswith(Resource.objects.get(pk=table).title_full), "the table is named"
 
     settings.SECODA_API_URL, settings.SECODA_API_TOKEN, settings.SECODA_PAGE_SIZE = server.base_url, TOKEN, 50
     settings.SECODA_BACKOFF_SECONDS = settings.SECODA_MAX_BACKOFF_SECONDS = 0.01
@@ -376,4 +389,26 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
         call_command("sync_catalog", "--full", "--concurrency", "1")
     client.force_login(steward)
     page = client.get(reverse("dashboard:home")).content.decode()
-    assert "The last sync was incomplete." in page and "Not every resource could be listed" in page
+    assert 'data-sync="incomplete"' in page and "the counts below are partial" in page
+    assert f"{columns} resources missing" in page and "Snowflake (warehouse)" in page
+    assert page.count('class="partial-mark"') == 6, "every rule's count is marked partial"
+    email = report_email(subscribe(steward), build_report(subscribe(steward)))
+    assert "THESE COUNTS ARE PARTIAL" in email.body and f"Snowflake (warehouse) / column: {columns} resources" \
+        in email.body and "(partial)" in email.body
+    assert "These counts are partial." in email.alternatives[0][0]
+
+    # The next (incremental) sync tries only what is missing: still over the cap, still incomplete.
+    server.reset_stats()
+    again = run_sync(client=fast_client(server, page_size=50), kind=SyncRun.INCREMENTAL)
+    assert again.kind == SyncRun.INCREMENTAL and again.status == SyncRun.INCOMPLETE
+    assert [p["label"] for p in again.options["missing"]] == [missing["label"]]
+    assert again.slices.count() == 1, "only the missing piece was tried"
+    assert Resource.objects.get(pk=doomed).removed_at is not None, "the deletion is found by counts"
+    # Once Secoda lists more, the next one lists that piece and the mirror is whole.
+    server.faults.update({"listing_cap": 1_000})
+    settings.SECODA_LISTING_CAP = 1_000
+    whole = run_sync(client=fast_client(server, page_size=50), kind=SyncRun.INCREMENTAL)
+    assert whole.status == SyncRun.SUCCEEDED and whole.kind == SyncRun.INCREMENTAL, whole.error
+    assert present_ids() == set(workspace.ids())
+    page = client.get(reverse("dashboard:home")).content.decode()
+    assert 'data-sync="incomplete"' not in page and "partial-mark" not in page

@@ -38,6 +38,7 @@ class Request:
     honour_page_size: bool = True
     total_pages_in_meta: bool = False
     reference_links: bool = False
+    id_filter: str = "honour"
     url: str = ""
 
     def arg(self, name, default=None):
@@ -116,14 +117,14 @@ def _json_param(req, name):
         raise ApiError(400, f"Invalid {name}: not valid JSON ({exc}).") from None
 
 
-def operators(filter_obj):
-    """Every operator a filter uses, nested ones included."""
+def named(filter_obj, key):
+    """Every value of `key` ("operator" or "field") in a filter, nested operands included."""
     found, stack = set(), [filter_obj]
     while stack:
         node = stack.pop()
         if isinstance(node, dict):
-            if isinstance(node.get("operator"), str):
-                found.add(node["operator"])
+            if isinstance(node.get(key), str):
+                found.add(node[key])
             stack.extend(node.get("operands") or [])
     return found
 
@@ -131,11 +132,15 @@ def operators(filter_obj):
 def list_resources(req):
     page = page_number(req)
     filter_obj, sort_obj = _json_param(req, "filter"), _json_param(req, "sort")
-    refused = req.refused_operators & operators(filter_obj)
+    refused = req.refused_operators & named(filter_obj, "operator")
     if refused:
         raise ApiError(400, f"Invalid filter: operator {sorted(refused)[0]!r} is not supported.")
     if sort_obj is not None and req.refuse_sort:
         raise ApiError(400, "Invalid sort: sorting is not supported on this endpoint.")
+    if req.id_filter != "honour" and "id" in named(filter_obj, "field"):
+        if req.id_filter == "refuse":
+            raise ApiError(400, "Invalid filter: field 'id' is not supported.")
+        filter_obj = None if req.id_filter == "ignore" else {"operator": "exact", "field": "id", "value": ""}
     try:
         ids = req.workspace.list_resources(filter_obj, sort_obj, teams=req.arg("teams") or None)
     except ValueError as exc:

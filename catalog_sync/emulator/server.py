@@ -63,6 +63,9 @@ class Faults:
     honour_page_size: bool = True      # page_size (up to 1,000) is honoured; False: always 50 a page
     total_pages_in_meta: bool = False  # total_pages only inside "meta", not at the top level
     reference_links: bool = False      # links.next as the reference pages print it (/resource/all/?page=N)
+    # Filters on a resource's id: "honour" them, "refuse" them (400), "ignore" them (as if absent), or
+    # match "nothing" (an unknown field silently matching no row).
+    id_filter: str = "honour"
     drop_connection_rate: float = 0.0  # probability of closing the socket without answering
     seed: int | None = None            # seed of the fault rng (None: unseeded)
     writes_per_minute: int | None = 30  # sliding 60 s window across all clients; None: unlimited
@@ -84,6 +87,9 @@ class Faults:
             elif name == "bulk_answer":
                 if value not in BULK_ANSWERS:
                     raise ValueError(f"{name} is one of {', '.join(BULK_ANSWERS)}")
+            elif name == "id_filter":
+                if value not in ID_FILTER_ANSWERS:
+                    raise ValueError(f"{name} is one of {', '.join(ID_FILTER_ANSWERS)}")
             elif name == "children_count":
                 if value not in ("always", "on_request", "never"):
                     raise ValueError(f"{name} is one of always, on_request, never")
@@ -108,6 +114,9 @@ class Faults:
         for name, value in changes.items():
             setattr(self, name, value)
         return self
+
+
+ID_FILTER_ANSWERS = ("honour", "refuse", "ignore", "nothing")
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -406,7 +415,7 @@ class EmulatorServer:
                               refuse_sort=faults.refuse_sort, children_count=faults.children_count,
                               honour_page_size=faults.honour_page_size,
                               total_pages_in_meta=faults.total_pages_in_meta,
-                              reference_links=faults.reference_links, url=self.root_url + handler.path)
+                              reference_links=faults.reference_links, id_filter=faults.id_filter, url=self.root_url + handler.path)
         try:
             status, payload = handlers[method](request)
         except api.ApiError as exc:

@@ -49,8 +49,11 @@ def mirror_status():
                         "the mirror may be out of date.")
     if last_finished and last_finished.status == SyncRun.FAILED:
         warnings.append(f"The last sync failed: {last_finished.error}")
-    elif last_finished and last_finished.status == SyncRun.INCOMPLETE:
-        warnings.append(f"The last sync was incomplete. {last_finished.error}")
+    missing = []
+    if last_finished and last_finished.status == SyncRun.INCOMPLETE:
+        missing = last_finished.options.get("missing") or []
+        if not missing:  # nothing named piece by piece: its message says what happened
+            warnings.append(f"The last sync was incomplete. {last_finished.error}")
     last_full = SyncRun.objects.filter(status=SyncRun.SUCCEEDED, kind=SyncRun.FULL).only("finished_at").first()
     if running is not None and running.kind == SyncRun.FULL:
         counts = dict(running.slices.values_list("status").annotate(n=Count("id")).order_by())
@@ -58,7 +61,7 @@ def mirror_status():
         finished = counts.get("done", 0) + counts.get("failed", 0)
         running.slice_progress = {"done": finished, "total": total, "percent": percent(finished, total)}
     return {"runs": runs, "last_success": last_success, "last_full": last_full, "running": running,
-            "warnings": warnings, "schedule": sync_schedule()}
+            "warnings": warnings, "missing": missing, "schedule": sync_schedule()}
 
 
 def sync_schedule():

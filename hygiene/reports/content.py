@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Q
 from django.urls import reverse
 
-from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
+from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser, SyncRun
 from hygiene.dashboard.directory import Directory
 from hygiene.dashboard.filtersets import ref_q
 from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters
@@ -52,6 +52,18 @@ def site_link(path, query=""):
     return f"{settings.SITE_URL}{path}{'?' + query if query else ''}"
 
 
+def missing_from_mirror(subscription):
+    """What the last sync could not list (when it ended incomplete), as far as this report's scope goes."""
+    last = (SyncRun.objects.exclude(status__in=[SyncRun.RUNNING, SyncRun.REFUSED, SyncRun.FAILED])
+            .order_by("-started_at").only("status", "options").first())
+    if last is None or last.status != SyncRun.INCOMPLETE:
+        return []
+    pieces = last.options.get("missing") or []
+    if subscription.scope == Subscription.INTEGRATION:
+        pieces = [p for p in pieces if p.get("integration_id") in (subscription.scope_id, "", None)]
+    return [{**p, "integration": p.get("integration") or "Resources outside every integration"} for p in pieces]
+
+
 def build_report(subscription):
     snoozes = active_snoozes()
     filters = open_issue_filters(snoozes=snoozes)
@@ -86,7 +98,9 @@ def build_report(subscription):
                 "owners": directory.owner_names(resource),
             })
     health_before = previous.get("health")
+    missing = missing_from_mirror(subscription)
     return {
+        "missing": missing, "partial": bool(missing),
         "scope": scope_label(subscription), "counts": counts, "rules": rules, "worst": worst,
         "worst_total": counts["issues"] if subscription.scope == Subscription.MINE else None,
         "health": counts["health"],

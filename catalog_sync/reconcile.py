@@ -1,0 +1,210 @@
+"""Deletions within one sync interval.
+
+An incremental sync lists what changed since the last sync, but a deleted resource never shows up as a
+change. So after listing, the sync compares Secoda's counts with the mirror's: the whole workspace first
+(one request); where the mirror holds more than Secoda, each integration; in a large integration each
+entity type; in a large type, packs of parents, halved. A piece of at most a couple of pages is listed
+again, and what the mirror holds but the listing did not return is looked up one by one and marked
+removed once Secoda says it does not exist.
+
+The mirror's counts are taken after this sync wrote what it listed, so they already include what it
+created: a piece where as many resources were created as deleted still shows every deletion. Only the
+`and`, `exact` and `in` operators are used, which every Secoda answers.
+"""
+import logging
+import math
+from dataclasses import dataclass, field
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from catalog_sync.client import PermanentError, SecodaError, listing_cap
+from catalog_sync.models import Integration, Resource, SyncRun
+from catalog_sync.sweep import STABLE_SORT, TYPE_ORDER, among, both, exact, pack_parents
+
+logger = logging.getLogger(__name__)
+
+RELIST_PAGES = 2  # pages of resources in a pack of parents
+LOOKUP_BATCH = 100  # ids looked up in one listing (URLs stay under 8 KiB)
+
+
+@dataclass
+class Piece:
+    label: str
+    filter: dict | None
+    mirror: QuerySet  # the piece's present resources in the mirror
+    level: str  # "workspace", "integration", "type" or "pack"
+    integration_id: str | None = None
+    entity_type: str | None = None
+    parents: list = field(default_factory=list)
+    scope: "Piece | None" = None  # a pack's entity type
+
+
+class Reconciler:
+    def __init__(self, run, client, writer, known_missing=()):
+        self.run = run
+        self.known_missing = list(known_missing)
+        self.client = client
+        self.writer = writer
+        self.type_field = learned_type_field()
+        self.page_length = run.options.get("page_length") or client.page_length(None)
+        self.base_url = client.base_url
+        self.missing = set()
+        self.notes = []
+        self.counted = self.relisted = 0
+
+    def visit(self, piece, upstream=None):
+        """Count the piece (unless its count is known); where the mirror holds more than Secoda, find out
+        which ones went."""
+        if upstream is None:
+            try:
+                upstream = self.client.count(piece.filter)
+            except PermanentError as exc:
+                if exc.status != 400:
+                    raise
+                self.notes.append(f"{piece.label}: Secoda would not count it ({exc}); deletions there are found "
+                                  "by the next full sweep.")
+                return
+            self.counted += 1
+        held = piece.mirror.exclude(id__in=self.missing).count() if self.missing else piece.mirror.count()
+        if upstream is not None:
+            upstream -= self.not_mirrored(piece)  # resources Secoda has that the mirror knows it lacks
+        if upstream is not None and held <= upstream:
+            return  # nothing deleted here (or as many created as the mirror lacks: the next full sweep sees it)
+        # Split only where counting the parts costs fewer requests than listing the piece again.
+        pages = math.ceil(held / self.page_length)
+        children = self.children(piece) if pages > 1 else []
+        if len(children) < 2 or pages <= len(children):
+            self.relist(piece, held)
+            return
+        before = len(self.missing)
+        for child in children:
+            self.visit(child)
+        found = len(self.missing) - before
+        if upstream is not None and held - upstream > found:
+            self.notes.append(
+                f"{piece.label}: Secoda holds {held - upstream:,} fewer resources than the mirror but only "
+                f"{found:,} of them could be pinned down; the next full sweep settles the rest.")
+
+    def not_mirrored(self, piece):
+        """How many of the piece's resources the last sync said it could not list."""
+        if piece.level == "pack":
+            return 0
+        return sum(p.get("count") or 0 for p in self.known_missing
+                   if piece.level == "workspace"
+                   or (p.get("integration_id") == piece.integration_id
+                       and (piece.level == "integration" or p.get("entity_type") == piece.entity_type)))
+
+    def children(self, piece):
+        present = Resource.objects.present()
+        if piece.level == "workspace":
+            names = dict(Integration.objects.values_list("id", "name"))
+            held = (present.exclude(integration_id="").exclude(integration_id__isnull=True)
+                    .values_list("integration_id").annotate(n=Count("id")).order_by("integration_id"))
+            return [Piece(names.get(iid) or iid, among("integration_id", [iid]),
+                          present.filter(integration_id=iid), "integration", integration_id=iid)
+                    for iid, _ in held]
+        if piece.level == "integration":
+            types = sorted(set(piece.mirror.exclude(entity_type="").values_list("entity_type", flat=True)),
+                           key=lambda t: (TYPE_ORDER.index(t) if t in TYPE_ORDER else len(TYPE_ORDER), t))
+            # Parents before their children: a dropped table's columns are known gone without listing them.
+            return [Piece(f"{piece.label} / {t}", both(piece.filter, exact(self.type_field, t)),
+                          piece.mirror.filter(entity_type=t), "type", piece.integration_id, t) for t in types]
+        if piece.level == "type":
+            if piece.mirror.filter(parent_id__isnull=True).exists() or piece.mirror.filter(parent_id="").exists():
+                return []  # those cannot be told apart with `in` alone: the type is listed whole
+            parents = list(piece.mirror.values_list("parent_id").annotate(n=Count("id")).order_by("parent_id"))
+            packs = pack_parents(parents, self.base_url, piece.filter, children_per_pack=RELIST_PAGES * self.page_length)
+            if len(packs) < 2:
+                return []
+            return [self.pack(piece, [pid for pid, _ in pack]) for pack in packs]
+        if piece.level == "pack" and len(piece.parents) > 1:
+            middle = len(piece.parents) // 2
+            return [self.pack(piece, half) for half in (piece.parents[:middle], piece.parents[middle:])]
+        return []
+
+    def pack(self, piece, parent_ids):
+        scope = piece if piece.level == "type" else piece.scope
+        return Piece(f"{scope.label} (parents {parent_ids[0][:8]}…, {len(parent_ids)} of them)",
+                     both(scope.filter, among("parent_id", parent_ids)),
+                     scope.mirror.filter(parent_id__in=parent_ids), "pack", piece.integration_id,
+                     piece.entity_type, parent_ids, scope)
+
+    def relist(self, piece, held):
+        cap = listing_cap()
+        if held >= cap:
+            self.notes.append(f"{piece.label}: over {cap:,} resources and no narrower way to list them; "
+                              "deletions there are found by the next full sweep.")
+            return
+        try:
+            first = self.client.resource_page(piece.filter, STABLE_SORT)
+            sort = STABLE_SORT
+        except PermanentError as exc:
+            if exc.status != 400:
+                raise
+            first, sort = self.client.resource_page(piece.filter, None), None
+        listed = set()
+        for page in self.client.iter_resource_pages(piece.filter, sort, first=first):
+            self.writer.add(page.results)
+            listed.update(str(record.get("id")) for record in page.results)
+            if len(listed) >= cap:
+                self.notes.append(f"{piece.label}: Secoda now lists over {cap:,} resources there; deletions "
+                                  "there are found by the next full sweep.")
+                return
+        self.writer.flush()
+        self.relisted += 1
+        gone = set(piece.mirror.values_list("id", flat=True)) - listed - self.missing
+        while gone:  # what sat under a deleted resource went with it (each is still looked up)
+            self.missing |= gone
+            gone = set(Resource.objects.present().filter(parent_id__in=gone).values_list("id", flat=True)) \
+                - self.missing
+
+    def confirm(self):
+        """Look every missing resource up (packs of ids in one listing where Secoda allows it) and mark those
+        Secoda no longer has removed; the ones it still has are stored fresh. Returns (removed, notes)."""
+        ids, gone, kept = sorted(self.missing), [], 0
+        # A resource Secoda just listed proves a lookup by ids is honoured when it comes back with them.
+        control = (Resource.objects.present().filter(last_seen_run=self.run.pk).exclude(id__in=ids)
+                   .values_list("id", flat=True).first())
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            chunk = ids[start:start + LOOKUP_BATCH]
+            found = self.client.fetch_resources(chunk, control)
+            self.writer.add(found.values())
+            kept += len(found)
+            gone.extend(resource_id for resource_id in chunk if resource_id not in found)
+        self.writer.flush()
+        now = timezone.now()
+        removed = sum(Resource.objects.present().filter(id__in=gone[start:start + 5_000]).update(removed_at=now)
+                      for start in range(0, len(gone), 5_000))
+        notes = [f"{kept:,} resource(s) missing from a listing still exist in Secoda; they were kept."] if kept else []
+        return removed, notes
+
+
+def learned_type_field():
+    """How this Secoda filters by entity type, as the last sweep that had to ask learned it."""
+    options = (SyncRun.objects.filter(options__has_key="type_field").order_by("-started_at")
+               .values_list("options", flat=True).first())
+    return (options or {}).get("type_field", "entity_type")
+
+
+def deletions(run, client, writer, known_missing=()):
+    """Find what was deleted upstream since the mirror last saw it, and mark it removed once a lookup of
+    each one finds it gone. Returns (removed, notes); a Secoda error ends the check with a note, since
+    the changes this sync listed are mirrored either way and the next sync checks again."""
+    requests_before = client.requests_made
+    reconciler = Reconciler(run, client, writer, known_missing or ())
+    removed, notes = 0, []
+    try:
+        # The changes listing's first page already counted the workspace.
+        reconciler.visit(Piece("The workspace", None, Resource.objects.present(), "workspace"),
+                         run.options.get("workspace_count"))
+        if reconciler.missing:
+            removed, notes = reconciler.confirm()
+    except SecodaError as exc:
+        logger.warning("Sync #%s: deletions could not be checked: %s", run.pk, client._redact(exc))
+        notes.append(f"Deletions could not be checked ({client._redact(exc)}); the next sync checks again.")
+    writer.flush()
+    run.options = {**run.options, "deletions": {
+        "requests": client.requests_made - requests_before, "counted": reconciler.counted,
+        "relisted": reconciler.relisted, "missing": len(reconciler.missing), "removed": removed}}
+    return removed, reconciler.notes + notes
