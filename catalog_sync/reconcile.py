@@ -25,6 +25,7 @@ from catalog_sync.sweep import STABLE_SORT, TYPE_ORDER, among, both, exact, pack
 logger = logging.getLogger(__name__)
 
 RELIST_PAGES = 2  # pages of resources in a pack of parents
+SPLIT_COST = {"workspace": 2}  # requests a split costs per part: its count, and often a listing of it
 LOOKUP_BATCH = 100  # ids looked up in one listing (URLs stay under 8 KiB)
 
 
@@ -71,10 +72,13 @@ class Reconciler:
             upstream -= self.not_mirrored(piece)  # resources Secoda has that the mirror knows it lacks
         if upstream is not None and held <= upstream:
             return  # nothing deleted here (or as many created as the mirror lacks: the next full sweep sees it)
-        # Split only where counting the parts costs fewer requests than listing the piece again.
+        # Split only where counting the parts (and listing again those that hold fewer) costs fewer requests
+        # than listing the piece again. Deletions touch most integrations of a workspace but few packs of
+        # parents (a dropped table goes with its columns), so a split by integration is dearer.
         pages = math.ceil(held / self.page_length)
         children = self.children(piece) if pages > 1 else []
-        if len(children) < 2 or pages <= len(children):
+        cheaper_whole = pages <= SPLIT_COST.get(piece.level, 1) * len(children) and held < listing_cap()
+        if len(children) < 2 or cheaper_whole:
             self.relist(piece, held)
             return
         before = len(self.missing)

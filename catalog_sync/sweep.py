@@ -20,7 +20,7 @@ STABLE_SORT = {"field": "created_at", "order": "asc", "tie_breaker": {"field": "
 PACK_CHILDREN = 9_000  # children per parent-packed slice, under the cap with room for growth
 MAX_URL_BYTES = 7_500  # "keep URLs well under 8 KiB"
 TYPE_ORDER = [
-    "database", "schema", "table", "view", "dashboard", "job", "event", "event_property",
+    "database", "schema", "table", "view", "dashboard", "job", "event_category", "event", "event_property",
     "metric", "dictionary_term", "document", "question", "collection", "column", "chart",
 ]
 PARENT_TYPES = {
@@ -29,6 +29,7 @@ PARENT_TYPES = {
     "view": ["schema"],
     "column": ["table", "view"],
     "chart": ["dashboard"],
+    "event": ["event_category"],
     "event_property": ["event"],
 }
 

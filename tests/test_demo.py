@@ -71,7 +71,7 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
                             data={"username": "steward", "password": password, "csrfmiddlewaretoken": token})
         assert home.status_code == 200
         assert "Catalog overview" in home.text
-        assert "800 resources" in home.text or re.search(r"7\d\d resources in 6 integrations", home.text)
+        assert "800 resources" in home.text or re.search(r"7\d\d resources in 7 integrations", home.text)
         assert "Last synced" in home.text and "Next sync" in home.text
         assert "demo-token" not in home.text
         processes = children_of(demo.pid)

@@ -459,7 +459,7 @@ def test_a_listing_fault_fails_only_the_matching_listings(small, http):
 def test_people_labels_integrations_and_dbt_tests(big, http):
     ws = big.workspace
     for path, expected in (("/user", 30), ("/auth/group", 6), ("/auth/teams/", 5), ("/tag", 12),
-                           ("/integration/integrations", 6)):
+                           ("/integration/integrations", 7)):
         body = http.get(big.base_url + path).json()
         assert body["count"] == len(body["results"]) == expected, path
         assert body["meta"] == {"page": 1, "previous_page": "None", "next_page": None}
@@ -595,7 +595,7 @@ def test_command_builds_a_configured_server(monkeypatch):
         assert (server.faults.error_rate, server.faults.latency_ms, server.faults.count_timeout,
                 server.faults.writes_per_minute) == (0.1, 5, True, 10)
         line = startup_line(server)
-        assert server.base_url in line and "300 resources" in line and "6 integrations" in line
+        assert server.base_url in line and "300 resources" in line and "7 integrations" in line
         assert "30 users" in line and "from-env" not in line
     finally:
         server.stop()

@@ -41,7 +41,7 @@ CEILINGS = {
     "issues": 19,
     "unowned": 19,
     "undocumented, snowflake, no owner": 24,
-    "stale, q=revenue": 19,
+    "stale, q=transactions": 19,
     "unowned, -health, page 50": 19,
     "issues, per_page=200": 19,
     "resource (table with children)": 14,
@@ -60,7 +60,7 @@ PAGES = {
     "issues": "/issues/",
     "unowned": "/issues/unowned/",
     "undocumented, snowflake, no owner": "/issues/undocumented/?integration={snowflake}&owner=none",
-    "stale, q=revenue": "/issues/stale/?q=revenue",
+    "stale, q=transactions": "/issues/stale/?q=transactions",
     "unowned, -health, page 50": "/issues/unowned/?sort=-health&page=50",
     "issues, per_page=200": "/issues/?per_page=200",
     "resource (table with children)": "/resources/{table}/",
@@ -204,8 +204,8 @@ def test_every_page_answers_with_its_content_within_its_query_ceiling(site, refs
         base = in_scope()
         if "integration=" in url:
             base = base.filter(integration_id=refs["snowflake"], is_owned=False)
-        if "q=revenue" in url:
-            base = base.filter(Q(title_full__icontains="revenue") | Q(title__icontains="revenue"))
+        if "q=transactions" in url:
+            base = base.filter(Q(title_full__icontains="transactions") | Q(title__icontains="transactions"))
         total = expected_total(rule, base)
         assert list_total(html) == total > 0
         per_page = 200 if "per_page=200" in url else 50
@@ -383,7 +383,7 @@ def test_breakdown_pages_run_the_same_queries_whatever_the_number_of_rows(site, 
 
 
 def test_a_csv_export_runs_the_same_queries_for_few_and_many_rows(site, mirror):
-    _, few_csv, few = fetch(site, "/issues/stale/export.csv?q=revenue")
+    _, few_csv, few = fetch(site, "/issues/stale/export.csv?q=transactions")
     _, many_csv, many = fetch(site, "/issues/export.csv")
     _, list_html, _ = fetch(site, "/issues/")
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from freezegun import freeze_time
 
-from catalog_sync.models import ResourceRef, SecodaUser
+from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
 from catalog_sync.sync import run_sync
 from hygiene.dashboard.models import Snapshot
 from hygiene.reports import services
@@ -112,7 +112,9 @@ def test_owner_report_lists_their_worst_assets_with_links(synced, steward):
     healths = [asset["health"] for asset in report["worst"]]
     assert healths == sorted(healths)
     assert len(report["worst"]) <= 25
-    assert all(person.display_name in asset["owners"] for asset in report["worst"])
+    groups = [g.name for g in SecodaGroup.objects.present() if person.pk in g.users]
+    assert all(person.display_name in asset["owners"] or any(f"{g} (group)" in asset["owners"] for g in groups)
+               for asset in report["worst"]), "owned by them or by a group of theirs"
     assert report["worst"][0]["link"].startswith("http://") and "/resources/" in report["worst"][0]["link"]
     assert report["counts"]["resources"] >= ResourceRef.objects.filter(
         kind="owner", ref_id=owner_id, resource__removed_at__isnull=True, resource__archived=False).count()

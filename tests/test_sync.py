@@ -124,7 +124,8 @@ def test_second_sync_follows_deletions_new_owners_descriptions_and_creations(emu
     run_sync(client=client)
     workspace = emulator.workspace
     unowned = list(Resource.objects.filter(is_owned=False).values_list("id", flat=True)[:3])
-    undocumented = list(Resource.objects.filter(is_documented=False).values_list("id", flat=True)[:3])
+    undocumented = list(Resource.objects.filter(is_documented=False).exclude(id__in=unowned)
+                        .values_list("id", flat=True)[:3])
     leaves = list(Resource.objects.filter(entity_type="column").values_list("id", flat=True)[:4])
     user_id = workspace.users()[0]["id"]
     for resource_id in unowned:
@@ -412,3 +413,33 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
     assert present_ids() == set(workspace.ids())
     page = client.get(reverse("dashboard:home")).content.decode()
     assert 'data-sync="incomplete"' not in page and "partial-mark" not in page
+
+
+def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the_rules(capped_server):
+    """Event categories > events > properties, as the Events reference pages describe them: listed whole even
+    when the integration holds more than one listing returns, and every rule counts them."""
+    from hygiene.dashboard.snapshots import take_snapshot
+
+    workspace = Workspace.generate(resources=3_000, seed=8)
+    segment = workspace.integration_id("segment")
+    events = workspace.ids(lambda r: r["integration"] == segment)
+    assert len(events) > 120
+    server = capped_server(workspace, cap=120)
+    run = run_sync(client=fast_client(server, page_size=50))
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == set(workspace.ids())
+    mirrored = Resource.objects.filter(integration_id=segment)
+    assert set(mirrored.values_list("entity_type", flat=True)) == {"event_category", "event", "event_property"}
+    event = mirrored.filter(entity_type="event_property").first()
+    assert Resource.objects.get(pk=event.parent_id).entity_type == "event"
+    assert run.slices.filter(integration_id=segment, entity_type="event_property").count() > 1, "split by events"
+    from hygiene.dashboard.models import Snapshot
+    from hygiene.rules import in_scope, rule_filters
+
+    counts = take_snapshot(Snapshot.SYNC).by_integration[segment]
+    assert counts["resources"] == len(events)
+    for rule, q in rule_filters().items():
+        expected = in_scope().filter(integration_id=segment).filter(q).count()
+        assert counts.get(rule, 0) == expected, rule
+        if rule in ("unowned", "undocumented", "unused", "stale"):
+            assert expected > 0, f"some events are {rule}"

@@ -9,6 +9,8 @@ same workspace every time. Resource mix for ``n`` resources (exact total ``n``):
 - Looker: 10%, dashboards > looks.
 - Airflow: 7.5%, DAG jobs (roots) > task jobs (3-12 each).
 - dbt Cloud: a few root jobs (2 + n // 5000, at most 8; none below 20 resources).
+- Segment (product events): 5%, event categories (roots) > events (4-12 each) > event properties (3-9
+  each), as the Events reference pages describe them.
 """
 import math
 import uuid
@@ -18,7 +20,7 @@ from .records import Res, iso
 
 DAY = 86400.0
 TWO_YEARS = 730 * DAY
-SHARE = (("postgres", 0.15), ("tableau", 0.12), ("looker", 0.10), ("airflow", 0.075))
+SHARE = (("postgres", 0.15), ("tableau", 0.12), ("looker", 0.10), ("airflow", 0.075), ("segment", 0.05))
 INTEGRATIONS = (
     ("snowflake", "Snowflake (warehouse)"),
     ("postgres", "Postgres (app database)"),
@@ -26,8 +28,10 @@ INTEGRATIONS = (
     ("looker", "Looker"),
     ("airflow", "Airflow"),
     ("dbt_cloud", "dbt Cloud"),
+    ("segment", "Segment (product events)"),
 )
-CHILD_KIND = {"database": "schema", "schema": "table", "table": "column", "dashboard": "chart"}
+CHILD_KIND = {"database": "schema", "schema": "table", "table": "column", "dashboard": "chart",
+              "event_category": "event", "event": "event_property"}
 
 
 def singular(word):
@@ -259,6 +263,14 @@ class Builder:
                 t=thing.lower(), T=thing)
         if kind == "job":
             return f"Runs {title} on its schedule."
+        if kind == "event":
+            return rng.choice(("Fired when {t}.", "Tracked client-side when {t}.", "Server event: {t}.")).format(
+                t=thing.lower())
+        if kind == "event_property":
+            return rng.choice(("{T} sent with the event.", "{T}; missing on older app versions.")).format(
+                T=thing.replace("_", " ").capitalize())
+        if kind == "event_category":
+            return f"Events about {thing.lower()}."
         return rng.choice(names.DESCRIPTIONS).format(thing=thing, Thing=thing.capitalize())
 
     def usage(self, kind, unused):
@@ -289,6 +301,7 @@ class Builder:
         self.airflow(ids["airflow"], plan["airflow"])
         self.dbt_jobs(ids["dbt_cloud"], plan["dbt_cloud"])
         self.dbt_tests(ids["dbt_cloud"])
+        self.events(ids["segment"], plan["segment"])
 
     def warehouse(self, integration, budget, snowflake):
         if budget <= 0:
@@ -401,6 +414,27 @@ class Builder:
             for _ in range(n_tasks):
                 self.make("job", "task", unique(rng.choice(names.TASK_NAMES), tasks), dag, integration, profile)
             remaining -= n_tasks
+
+    def events(self, integration, budget):
+        """Event categories > events > their properties (a tracking plan, as Segment or Amplitude hold it)."""
+        rng, remaining, used = self.rng, budget, set()
+        while remaining > 0:
+            title = unique(rng.choice(names.EVENT_CATEGORIES), used)
+            profile = self.profile()
+            category = self.make("event_category", "category", title, None, integration, profile, thing=title)
+            remaining -= 1
+            events = set()
+            for _ in range(min(rng.randint(4, 12), remaining)):
+                if remaining <= 0:
+                    break
+                name = unique(f"{rng.choice(names.EVENT_OBJECTS)} {rng.choice(names.EVENT_ACTIONS)}", events)
+                unused = rng.random() < 0.2
+                event = self.make("event", "event", name, category, integration, profile, unused=unused, thing=name)
+                remaining -= 1
+                for prop in rng.sample(names.EVENT_PROPERTIES, min(rng.randint(3, 9), remaining)):
+                    self.make("event_property", "property", prop, event, integration, profile,
+                              pii=prop in names.PII_EVENT_PROPERTIES, unused=unused, thing=prop)
+                    remaining -= 1
 
     def dbt_jobs(self, integration, count):
         for i in range(count):

@@ -134,3 +134,14 @@ COLUMN_DEFINITIONS = (
     "Foreign key; see the parent model's docs.",
     "Values are normalized to lower case. Tests: not_null.",
 )
+
+EVENT_CATEGORIES = ("Checkout", "Onboarding", "Search", "Account", "Marketing", "Product Usage", "Billing",
+                    "Support", "Sharing", "Notifications")
+EVENT_OBJECTS = ("Order", "Cart", "Product", "Account", "Subscription", "Invite", "Report", "Search", "Email",
+                 "Coupon", "Ticket", "Dashboard", "Payment", "Trial", "Page")
+EVENT_ACTIONS = ("Viewed", "Created", "Completed", "Updated", "Deleted", "Clicked", "Started", "Failed", "Shared",
+                 "Cancelled")
+EVENT_PROPERTIES = ("user_id", "anonymous_id", "order_id", "revenue", "currency", "product_id", "sku", "plan",
+                    "source", "utm_campaign", "page_url", "referrer", "device_type", "country", "email",
+                    "ip_address", "session_id", "value", "quantity", "coupon_code")
+PII_EVENT_PROPERTIES = ("email", "ip_address")

@@ -328,11 +328,11 @@ class Workspace:
                 if kind is None:
                     raise ValueError(f"integration {integration_id!r} does not exist")
                 want = {"snowflake": "schema", "postgres": "schema", "tableau": "dashboard",
-                        "looker": "dashboard", "airflow": "dag"}.get(kind)
+                        "looker": "dashboard", "airflow": "dag", "segment": "event_category"}.get(kind)
                 containers = [r for r in self._by_integration.get(integration, {}).values()
                               if want in (r.entity_type, r.native_type)] if want else []
             root = {"snowflake": "database", "postgres": "database", "tableau": "dashboard",
-                    "looker": "dashboard"}.get(self._integration_types.get(integration), "job")
+                    "looker": "dashboard", "segment": "event_category"}.get(self._integration_types.get(integration), "job")
             added = []
             for i in range(int(n)):
                 parent = containers[i % len(containers)] if containers else None
