@@ -39,7 +39,9 @@ def mirror_status():
     """The last finished sync, the running one, and what a steward should be warned about."""
     runs = list(SyncRun.objects.exclude(status=SyncRun.REFUSED)[:8])
     last_finished = next((r for r in runs if r.status != SyncRun.RUNNING), None)
-    last_success = SyncRun.objects.filter(status=SyncRun.SUCCEEDED).first()
+    # An incomplete sync mirrored all it could list: the mirror dates from it (its banner says what is missing).
+    mirrored = (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE)
+    last_success = SyncRun.objects.filter(status__in=mirrored).first()
     running = next((r for r in runs if r.status == SyncRun.RUNNING), None)
     warnings = []
     if last_success is None:
@@ -54,7 +56,7 @@ def mirror_status():
         missing = last_finished.options.get("missing") or []
         if not missing:  # nothing named piece by piece: its message says what happened
             warnings.append(f"The last sync was incomplete. {last_finished.error}")
-    last_full = SyncRun.objects.filter(status=SyncRun.SUCCEEDED, kind=SyncRun.FULL).only("finished_at").first()
+    last_full = SyncRun.objects.filter(status__in=mirrored, kind=SyncRun.FULL).only("finished_at", "status").first()
     if running is not None and running.kind == SyncRun.FULL:
         counts = dict(running.slices.values_list("status").annotate(n=Count("id")).order_by())
         total = sum(counts.values())
