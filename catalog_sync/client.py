@@ -23,6 +23,37 @@ logger = logging.getLogger(__name__)
 PAGE_CAP = 10_000  # Secoda returns at most this many resources across one listing's pages.
 
 
+SECRET_PIECE = 8  # any run of this many characters of the token is treated as the token
+
+
+def redact(text, secret=None):
+    """`text` with the Secoda token, and any piece of it SECRET_PIECE characters or longer, replaced by
+    "[token]". The one redaction every error message, log line and stored error goes through.
+    `secret` defaults to the configured token."""
+    text = str(text)
+    if secret is None:
+        from django.conf import settings
+
+        secret = getattr(settings, "SECODA_API_TOKEN", "") or ""
+    if not secret:
+        return text
+    if len(secret) < SECRET_PIECE:
+        return text.replace(secret, "[token]")
+    pieces = {secret[i:i + SECRET_PIECE] for i in range(len(secret) - SECRET_PIECE + 1)}
+    out, start, i = [], 0, 0
+    while i <= len(text) - SECRET_PIECE:
+        if text[i:i + SECRET_PIECE] in pieces:
+            end = i + SECRET_PIECE
+            while end < len(text) and text[i:end + 1] in secret:  # as much of the token as follows
+                end += 1
+            out.append(text[start:i] + "[token]")
+            start = i = end
+        else:
+            i += 1
+    out.append(text[start:])
+    return "".join(out)
+
+
 def listing_cap():
     """The listing cap in force: SECODA_LISTING_CAP when Django is configured (tests run the same splitting
     on small workspaces with a small cap on both sides), else Secoda's 10,000."""
@@ -183,8 +214,7 @@ class SecodaClient:
     # -- plumbing -----------------------------------------------------------------
 
     def _redact(self, text):
-        text = str(text)
-        return text.replace(self._token, "[token]") if self._token else text
+        return redact(text, self._token)
 
     def _delay(self, attempt, retry_after=None):
         if retry_after is not None:
@@ -270,8 +300,10 @@ class SecodaClient:
         except ValueError:
             detail = None
         if not detail:
-            detail = response.text[:200].strip()
-        return f": {self._redact(detail)}" if detail else ""
+            detail = response.text.strip()
+        # Redacted whole, then cut: a cut first could leave all but the last characters of the token.
+        detail = self._redact(detail)
+        return f": {detail[:200]}" if detail else ""
 
     def get(self, path, params=None):
         return self.request("GET", path, params=params)

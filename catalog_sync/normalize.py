@@ -15,10 +15,31 @@ from hygiene.rules import is_documented, is_owned
 
 
 def text(value):
-    # Same result as `"" if clean(value) is None else str(value)`, with the common cases first.
+    # Same result as `"" if clean(value) is None else str(value)`, with the common cases first; PostgreSQL
+    # stores no NUL character, so those are dropped.
     if value.__class__ is str:
+        if "\x00" in value:
+            value = value.replace("\x00", "")
         return "" if len(value) < 12 and value.strip() in _ABSENT else value
-    return "" if value is None else str(value)
+    return "" if value is None else str(value).replace("\x00", "")
+
+
+def http_url(value):
+    """`value` when it is an http(s) URL with a host, else "": text from Secoda becomes a link target only
+    then (never `javascript:`, `data:` or anything else, whatever its case or leading spaces). Used when the
+    sync stores a URL and again by the `safe_url` template filter wherever one is shown."""
+    from urllib.parse import urlsplit
+
+    value = text(value).strip()
+    if not value or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
+        return ""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return ""
+    return value
 
 
 def flag(value):
@@ -125,7 +146,7 @@ def resource_row(record):
         "stale": flag(record.get("stale")),
         "stale_at": when(record.get("stale_at")),
         "forced_unstale_by_user": flag(record.get("forced_unstale_by_user")),
-        "url": text(record.get("url")),
+        "url": http_url(record.get("url")),
         "internal_usage": integer(record.get("internal_usage")),
         "external_usage": integer(record.get("external_usage")),
         "row_count": integer(record.get("row_count")),
@@ -180,8 +201,12 @@ def tag_row(record):
 
 
 def clean_id(value):
+    """A resource's id as the mirror keys it, or None when unusable (blank, a container, control characters
+    such as NUL, which PostgreSQL cannot store and no URL can carry)."""
     value = clean(value)
     if value is None or isinstance(value, (dict, list)):
         return None
-    value = str(value).strip()
-    return value[:64] or None
+    value = str(value).strip()[:64]
+    if not value or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
+        return None
+    return value

@@ -45,6 +45,11 @@ class ChangeSet(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            # One undo per change set (a discarded draft does not count): two clicks make one draft.
+            models.UniqueConstraint(fields=["undo_of"], condition=~models.Q(status="discarded"),
+                                    name="one_undo_per_change_set"),
+        ]
 
     def __str__(self):
         return f"Change set #{self.pk}: {self.summary}"

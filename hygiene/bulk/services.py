@@ -7,7 +7,7 @@ import math
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -302,15 +302,31 @@ def retry_failed(change_set, user):
     return count
 
 
+class AlreadyUndone(Exception):
+    def __init__(self, undo):
+        super().__init__(f"Change set #{undo.undo_of_id} has an undo already: #{undo.pk}.")
+        self.undo = undo
+
+
 def build_undo(change_set, user):
-    """A draft change set that puts back the values the applied items had before."""
-    applied = change_set.items.filter(status=ChangeItem.APPLIED)
-    planned = {item.resource_id: (item.after, item.before) for item in applied}
-    return build_change_set(
-        user, Resource.objects.filter(pk__in=list(planned)), edit={"undo_of": change_set.pk},
-        summary=f"Undo #{change_set.pk}: {change_set.summary}", filter_query=change_set.filter_query,
-        filter_label=change_set.filter_label, rule=change_set.rule, undo_of=change_set, planned=planned,
-    )
+    """A draft change set that puts back the values the applied items had before. One per change set:
+    raises AlreadyUndone (naming it) when one exists that was not discarded."""
+    with transaction.atomic():
+        ChangeSet.objects.select_for_update().filter(pk=change_set.pk).first()  # two clicks queue up here
+        existing = change_set.undone_by.exclude(status=ChangeSet.DISCARDED).first()
+        if existing is not None:
+            raise AlreadyUndone(existing)
+        applied = change_set.items.filter(status=ChangeItem.APPLIED)
+        planned = {item.resource_id: (item.after, item.before) for item in applied}
+        try:
+            with transaction.atomic():
+                return build_change_set(
+                    user, Resource.objects.filter(pk__in=list(planned)), edit={"undo_of": change_set.pk},
+                    summary=f"Undo #{change_set.pk}: {change_set.summary}", filter_query=change_set.filter_query,
+                    filter_label=change_set.filter_label, rule=change_set.rule, undo_of=change_set,
+                    planned=planned)
+        except IntegrityError:  # the database's own guard, should a second one slip past the lock
+            raise AlreadyUndone(change_set.undone_by.exclude(status=ChangeSet.DISCARDED).first()) from None
 
 
 def resumable():

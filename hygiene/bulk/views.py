@@ -176,6 +176,9 @@ def change_set_undo(request, pk):
         return HttpResponseBadRequest("Only a finished change set can be undone.")
     try:
         undo = services.build_undo(change_set, request.user)
+    except services.AlreadyUndone as exc:
+        messages.info(request, f"This change set has an undo already (change set #{exc.undo.pk}).")
+        return redirect("bulk:change-set", pk=exc.undo.pk)
     except services.NothingToChange:
         messages.error(request, "Nothing to undo: no resource of this change set was applied.")
         return redirect("bulk:change-set", pk=pk)

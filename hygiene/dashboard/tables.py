@@ -5,6 +5,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
+from catalog_sync.normalize import http_url
 from hygiene.rules import RULE_LABELS, RULES
 
 
@@ -152,6 +153,7 @@ class ResourceTable(tables.Table):
         return value
 
     def render_url(self, value):
+        value = http_url(value)
         if not value:
             return "—"
         return format_html('<a href="{}" target="_blank" rel="noopener">Open ↗</a>', value)

@@ -9,7 +9,8 @@ urlpatterns = [
     path("issues/export.csv", views.issue_export, name="issues-export"),
     path("issues/<slug:rule>/", views.issue_list, name="rule"),
     path("issues/<slug:rule>/export.csv", views.issue_export, name="rule-export"),
-    path("resources/<str:pk>/", views.resource_detail, name="resource"),
+    # Ids are Secoda's: anything it may send, "/" included (the converter takes the rest of the path).
+    path("resources/<path:pk>/", views.resource_detail, name="resource"),
     path("owners/", views.owners, name="owners"),
     path("teams/", views.teams, name="teams"),
     path("snoozes/", views.snoozes, name="snoozes"),

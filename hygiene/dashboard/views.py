@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count
-from django.http import Http404, JsonResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -329,8 +329,10 @@ def teams(request):
 # -- snoozes -------------------------------------------------------------------------
 
 def safe_next(request, fallback):
+    """Where a form sends the steward back: its `next` when that is a path on this site, else `fallback`."""
     target = request.POST.get("next") or ""
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target
     return fallback
 
@@ -344,7 +346,7 @@ def snooze_create(request):
         for field, errors in form.errors.items():
             label = form.fields[field].label if field in form.fields else ""
             messages.error(request, f"Not snoozed. {label + ': ' if label else ''}{' '.join(errors)}")
-        return redirect(safe_next(request, fallback))
+        return HttpResponseRedirect(safe_next(request, fallback))
     data = form.cleaned_data
     snooze = Snooze(rule=data["rule"], reason=data["reason"], expires_at=form.expires_at(), created_by=request.user)
     if data["resource"]:
@@ -355,7 +357,7 @@ def snooze_create(request):
         if not filterset.is_valid() or not filterset.describe():
             messages.error(request, "Not snoozed: choose at least one valid filter first (snoozing everything "
                                     "would hide the whole catalog).")
-            return redirect(safe_next(request, fallback))
+            return HttpResponseRedirect(safe_next(request, fallback))
         snooze.filter_query = data["filter_query"]
         snooze.filter_label = filterset.describe()[:300]
         target = f"everything matching {snooze.filter_label}"
@@ -363,7 +365,7 @@ def snooze_create(request):
     take_snapshot(Snapshot.SNOOZE)
     what = RULE_LABELS.get(snooze.rule, "every rule").lower() if snooze.rule else "every rule"
     messages.success(request, f"Snoozed {what} for {target} until {data['until']:%b %-d, %Y}. The counts are updated.")
-    return redirect(safe_next(request, fallback))
+    return HttpResponseRedirect(safe_next(request, fallback))
 
 
 @require_POST
@@ -375,7 +377,7 @@ def snooze_cancel(request, pk):
     snooze.save(update_fields=["cancelled_at", "cancelled_by"])
     take_snapshot(Snapshot.SNOOZE)
     messages.success(request, "The snooze was ended; those issues count again.")
-    return redirect(safe_next(request, reverse("dashboard:snoozes")))
+    return HttpResponseRedirect(safe_next(request, reverse("dashboard:snoozes")))
 
 
 def snoozes(request):

@@ -5,6 +5,7 @@ from django.db.models import Avg, Count, Q
 from django.urls import reverse
 
 from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser, SyncRun
+from catalog_sync.normalize import http_url
 from hygiene.dashboard.directory import Directory
 from hygiene.dashboard.filtersets import ref_q
 from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters
@@ -94,7 +95,7 @@ def build_report(subscription):
                 "title": resource.title_full or resource.title, "health": resource.health,
                 "integration": resource.integration.name if resource.integration else "",
                 "broken": [RULE_LABELS[rule] for rule in RULES if getattr(resource, f"breaks_{rule}")],
-                "link": site_link(reverse("dashboard:resource", args=[resource.pk])), "secoda": resource.url,
+                "link": site_link(reverse("dashboard:resource", args=[resource.pk])), "secoda": http_url(resource.url),
                 "owners": directory.owner_names(resource),
             })
     health_before = previous.get("health")

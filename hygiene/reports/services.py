@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from catalog_sync.client import redact
 from hygiene.reports.content import build_report
 from hygiene.reports.emails import report_email
 from hygiene.reports.models import Delivery, Subscription
@@ -65,7 +66,7 @@ def send(subscription, delivery):
     try:
         report_email(subscription, report, preview=delivery.preview).send()
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"[:2000]
+        message = redact(f"{type(exc).__name__}: {exc}")[:2000]
         wait = timedelta(seconds=min(3600, 60 * 2 ** max(0, delivery.attempts - 1)))
         Delivery.objects.filter(pk=delivery.pk).update(
             error=message, retry_at=None if delivery.preview or delivery.attempts >= MAX_ATTEMPTS

@@ -4,6 +4,14 @@ register = template.Library()
 
 
 @register.filter
+def safe_url(value):
+    """The URL when it is http(s), else "" (see catalog_sync.normalize.http_url)."""
+    from catalog_sync.normalize import http_url
+
+    return http_url(value)
+
+
+@register.filter
 def duration_words(delta):
     """A timedelta in plain words: "5 minutes", "1 hour", "2 days"."""
     if delta is None:

@@ -1,0 +1,12 @@
+// Behaviour every page shares, without inline script (the Content-Security-Policy forbids it).
+(function () {
+  // <form data-confirm="Question?">: ask before submitting.
+  document.addEventListener("submit", function (event) {
+    const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) event.preventDefault();
+  });
+  // <select data-autosubmit>: submit its form when it changes.
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
+  });
+})();
