@@ -394,16 +394,19 @@ class SecodaClient:
         """Current records of these resources, by id (missing ones are absent).
 
         One listing filtered by `id in [...]` when this Secoda supports it; one
-        GET per resource when it refuses or ignores that filter. A listing that
-        leaves ids out must prove it honours the filter: it returns `control`, a
-        resource known to exist, asked for alongside; without one, one left-out
-        id is looked up on its own and must be gone.
+        GET per resource when it refuses or ignores that filter. An id the
+        listing leaves out counts as gone only when the listing proves it is
+        whole and honoured: its count equals the rows it returned, and
+        `control` (a resource known to exist, asked for alongside) came back.
+        Otherwise each left-out id is looked up on its own.
         """
         wanted = set(ids)
         asked = [*ids, control] if control is not None and control not in wanted else list(ids)
-        found = {}
+        found, rows, count = {}, 0, None
         try:
             for page in self.iter_resource_pages({"operator": "in", "field": "id", "value": asked}):
+                count = page.count if count is None else count
+                rows += len(page.results)
                 for record in page.results:
                     found[str(record.get("id"))] = record
                 if len(found) > len(asked):
@@ -412,19 +415,25 @@ class SecodaClient:
             if exc.status != 400:
                 raise
             found = None
-        if found is not None and len(asked) > len(ids):
-            if found.pop(control, None) is None:
-                found = None  # the one known to exist did not come back: the filter is not honoured
-        elif found is not None and set(found) <= wanted and len(found) < len(wanted):
-            probe = next(resource_id for resource_id in ids if resource_id not in found)
-            if self.get_resource(probe) is not None:  # it exists: the listing left out more than the gone
-                found = None
-        if found is None or not set(found) <= wanted:
-            found = {}
-            for resource_id in ids:
-                record = self.get_resource(resource_id)
-                if record is not None:
-                    found[resource_id] = record
+        if found is not None and not set(found) <= set(asked):
+            found = None  # rows nobody asked for: the filter is ignored
+        if found is None:
+            return self._get_each(ids)
+        honoured = control is None or control in wanted or found.pop(control, None) is not None
+        if not honoured:
+            return self._get_each(ids)
+        left_out = [resource_id for resource_id in ids if resource_id not in found]
+        whole = control is not None and count is not None and count == rows
+        if left_out and not whole:
+            found.update(self._get_each(left_out))
+        return found
+
+    def _get_each(self, ids):
+        found = {}
+        for resource_id in ids:
+            record = self.get_resource(resource_id)
+            if record is not None:
+                found[resource_id] = record
         return found
 
     def integrations(self):

@@ -13,6 +13,7 @@ created: a piece where as many resources were created as deleted still shows eve
 """
 import logging
 import math
+import random
 from dataclasses import dataclass, field
 
 from django.db.models import Count, QuerySet
@@ -27,6 +28,9 @@ logger = logging.getLogger(__name__)
 RELIST_PAGES = 2  # pages of resources in a pack of parents
 SPLIT_COST = {"workspace": 2}  # requests a split costs per part: its count, and often a listing of it
 LOOKUP_BATCH = 100  # ids looked up in one listing (URLs stay under 8 KiB)
+MAX_COUNTS = 400  # count requests one check makes at most
+MAX_LOOKUPS = 5_000  # more resources gone than this: a sample of CONFIRM_SAMPLE decides for all
+CONFIRM_SAMPLE = 20
 
 
 @dataclass
@@ -50,14 +54,24 @@ class Reconciler:
         self.type_field = learned_type_field()
         self.page_length = run.options.get("page_length") or client.page_length(None)
         self.base_url = client.base_url
-        self.missing = set()
+        self.missing = {}  # id -> (integration, entity type, parent) of what the mirror holds and Secoda not
+        self.control = None  # a resource Secoda just listed: proof a lookup by ids is honoured
         self.notes = []
         self.counted = self.relisted = 0
 
     def visit(self, piece, upstream=None):
         """Count the piece (unless its count is known); where the mirror holds more than Secoda, find out
         which ones went."""
+        unknown = self.unknown_missing(piece)
+        if unknown:
+            self.notes.append(f"{piece.label}: deletions cannot be told from counts while an unknown number of "
+                              f"its resources could not be listed ({unknown}); the next full sweep settles them.")
+            return
         if upstream is None:
+            if self.counted >= MAX_COUNTS:
+                self.notes.append(f"{piece.label}: not checked, {MAX_COUNTS} counts were made already; the next "
+                                  "sync (or the nightly full sweep) goes on.")
+                return
             try:
                 upstream = self.client.count(piece.filter)
             except PermanentError as exc:
@@ -67,10 +81,13 @@ class Reconciler:
                                   "by the next full sweep.")
                 return
             self.counted += 1
-        held = piece.mirror.exclude(id__in=self.missing).count() if self.missing else piece.mirror.count()
-        if upstream is not None:
-            upstream -= self.not_mirrored(piece)  # resources Secoda has that the mirror knows it lacks
-        if upstream is not None and held <= upstream:
+        if upstream is None:  # the count timed out: splitting blindly could cost thousands of requests
+            self.notes.append(f"{piece.label}: Secoda did not say how many resources it holds; deletions there "
+                              "are found by the next full sweep.")
+            return
+        held = piece.mirror.count() - self.already_missing(piece)
+        upstream -= self.not_mirrored(piece)  # resources Secoda has that the mirror knows it lacks
+        if held <= upstream:
             return  # nothing deleted here (or as many created as the mirror lacks: the next full sweep sees it)
         # Split only where counting the parts (and listing again those that hold fewer) costs fewer requests
         # than listing the piece again. Deletions touch most integrations of a workspace but few packs of
@@ -85,10 +102,31 @@ class Reconciler:
         for child in children:
             self.visit(child)
         found = len(self.missing) - before
-        if upstream is not None and held - upstream > found:
+        if held - upstream > found:
             self.notes.append(
                 f"{piece.label}: Secoda holds {held - upstream:,} fewer resources than the mirror but only "
                 f"{found:,} of them could be pinned down; the next full sweep settles the rest.")
+
+    def within(self, piece, integration_id, entity_type, parent_id):
+        if piece.level == "workspace":
+            return True
+        if integration_id != piece.integration_id:
+            return False
+        if piece.level == "integration":
+            return True
+        if entity_type != piece.entity_type:
+            return False
+        return piece.level == "type" or parent_id in piece.parents
+
+    def already_missing(self, piece):
+        """Resources of this piece found gone earlier in this check (kept in memory: no long `IN` lists)."""
+        return sum(1 for place in self.missing.values() if self.within(piece, *place))
+
+    def unknown_missing(self, piece):
+        """Labels of pieces the last sync could not list, of unknown size, within this piece."""
+        return "; ".join(p.get("label", "") for p in self.known_missing
+                         if p.get("count") is None and (piece.level == "workspace"
+                                                        or p.get("integration_id") == piece.integration_id))
 
     def not_mirrored(self, piece):
         """How many of the piece's resources the last sync said it could not list."""
@@ -157,30 +195,47 @@ class Reconciler:
                 return
         self.writer.flush()
         self.relisted += 1
-        gone = set(piece.mirror.values_list("id", flat=True)) - listed - self.missing
+        if self.control is None and listed:
+            self.control = next(iter(listed))
+        fields = ("id", "integration_id", "entity_type", "parent_id")
+        gone = {row[0]: row[1:] for row in piece.mirror.values_list(*fields)
+                if row[0] not in listed and row[0] not in self.missing}
         while gone:  # what sat under a deleted resource went with it (each is still looked up)
-            self.missing |= gone
-            gone = set(Resource.objects.present().filter(parent_id__in=gone).values_list("id", flat=True)) \
-                - self.missing
+            self.missing.update(gone)
+            parents, gone = list(gone), {}
+            for start in range(0, len(parents), 5_000):
+                for row in Resource.objects.present().filter(parent_id__in=parents[start:start + 5_000]) \
+                        .values_list(*fields):
+                    if row[0] not in self.missing:
+                        gone[row[0]] = row[1:]
 
     def confirm(self):
         """Look every missing resource up (packs of ids in one listing where Secoda allows it) and mark those
         Secoda no longer has removed; the ones it still has are stored fresh. Returns (removed, notes)."""
         ids, gone, kept = sorted(self.missing), [], 0
-        # A resource Secoda just listed proves a lookup by ids is honoured when it comes back with them.
-        control = (Resource.objects.present().filter(last_seen_run=self.run.pk).exclude(id__in=ids)
-                   .values_list("id", flat=True).first())
-        for start in range(0, len(ids), LOOKUP_BATCH):
-            chunk = ids[start:start + LOOKUP_BATCH]
-            found = self.client.fetch_resources(chunk, control)
-            self.writer.add(found.values())
-            kept += len(found)
-            gone.extend(resource_id for resource_id in chunk if resource_id not in found)
+        notes = []
+        if len(ids) > MAX_LOOKUPS:  # a whole integration went: a sample decides, as in a full sweep
+            sample = random.sample(ids, CONFIRM_SAMPLE)
+            still = {rid: record for rid in sample if (record := self.client.get_resource(rid)) is not None}
+            if still:
+                self.writer.add(still.values())
+                ids = [rid for rid in sample if rid not in still]
+                notes.append(f"{len(still)} of {len(sample)} sampled resources missing from a listing still exist "
+                             "in Secoda, so only confirmed removals were applied.")
+            gone = ids
+        else:
+            for start in range(0, len(ids), LOOKUP_BATCH):
+                chunk = ids[start:start + LOOKUP_BATCH]
+                found = self.client.fetch_resources(chunk, self.control)
+                self.writer.add(found.values())
+                kept += len(found)
+                gone.extend(resource_id for resource_id in chunk if resource_id not in found)
         self.writer.flush()
         now = timezone.now()
         removed = sum(Resource.objects.present().filter(id__in=gone[start:start + 5_000]).update(removed_at=now)
                       for start in range(0, len(gone), 5_000))
-        notes = [f"{kept:,} resource(s) missing from a listing still exist in Secoda; they were kept."] if kept else []
+        if kept:
+            notes.append(f"{kept:,} resource(s) missing from a listing still exist in Secoda; they were kept.")
         return removed, notes
 
 

@@ -111,7 +111,8 @@ def resume_after_outage(now=None):
     SyncRun.objects.filter(status=SyncRun.FAILED, resume_when_reachable=True).filter(
         Q(started_at__lt=now - timedelta(hours=24)) | Q(options__resumes__gte=RESUMES)
     ).update(resume_when_reachable=False)
-    candidates = list(SyncRun.objects.filter(status=SyncRun.FAILED, resume_when_reachable=True)
+    # Only full sweeps: an incremental sync stopped by an outage is simply followed by the next one.
+    candidates = list(SyncRun.objects.filter(status=SyncRun.FAILED, resume_when_reachable=True, kind=SyncRun.FULL)
                       .order_by("-started_at").values_list("pk", "started_at"))
     if not candidates or locks.current(sync.LOCK_NAME) is not None:
         return []

@@ -4,6 +4,7 @@ Called by the Celery task, the `sync_catalog` command and the admin alike.
 Presence changes (marking things removed) happen only at the very end, after
 every listing succeeded, so a sync that fails halfway removes nothing.
 """
+import json
 import logging
 import random
 import threading
@@ -210,17 +211,30 @@ def begin(run, client, listener=None):
 def retry_missing(run):
     """After an incremental listing: try again, as slices, only the pieces the last sync could not list.
     True when there are some (they run like a sweep's slices, and may split further)."""
-    pieces = still_missing(run)
-    if not pieces:
+    pieces, seen = [], set()
+    for piece in still_missing(run):
+        key = (json.dumps(piece["filter"], sort_keys=True), piece["split"])
+        if key not in seen:
+            seen.add(key)
+            pieces.append({**piece, "attempts": piece.get("attempts", 0) + 1})
+    # A listing Secoda refused outright, or a piece tried RETRY_MISSING times, waits for the nightly sweep
+    # (it stays named as missing meanwhile).
+    retry = [p for p in pieces if not p.get("refused") and p["attempts"] <= RETRY_MISSING]
+    waiting = [p for p in pieces if p not in retry]
+    run.options = {**run.options, "retrying": retry, "missing_waiting": waiting}
+    if not retry:
+        run.save(update_fields=["options"])
         return False
-    run.options = {**run.options, "retrying": pieces}
     run.stage = SyncRun.SWEEPING
     run.save(update_fields=["options", "stage"])
     SyncSlice.objects.bulk_create([
         SyncSlice(run=run, label=piece["label"][:300], filter=piece["filter"], split=piece["split"] or "",
                   integration_id=piece["integration_id"] or "", entity_type=piece["entity_type"] or "")
-        for piece in pieces])
+        for piece in retry])
     return True
+
+
+RETRY_MISSING = 3  # incremental syncs that try a missing piece again before leaving it to the nightly sweep
 
 
 def sweep_in_process(run, client, concurrency, listener=None):
@@ -380,7 +394,8 @@ def finish(run, client, listener=None, finisher=None):
         replace_dbt_status(dbt_status, keep=dbt_unreadable)
     now = timezone.now()
     for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):  # complete listings, in every kind of run
-        model.objects.present().exclude(last_seen_run=run.pk).update(removed_at=now)
+        # Rows a newer run saw are not this run's to judge (a sweep resumed after an outage ends late).
+        model.objects.present().filter(last_seen_run__lt=run.pk).update(removed_at=now)
     removed, failed, incomplete = 0, False, False
     if run.kind == SyncRun.FULL:
         found = slices.problems(run)
@@ -409,16 +424,22 @@ def finish(run, client, listener=None, finisher=None):
         run.unchanged = max(0, run.fetched - run.created - run.updated)
         if not failed:  # what was listed is mirrored up to here, even when some pieces could not be
             run.high_water_mark = full_sweep_mark(run)
-    elif run.slices.exists():  # an incremental that also tried again what the last sync could not list
+    elif run.slices.exists() or run.options.get("missing_waiting"):
+        # An incremental sync after an incomplete one: it tried again what that one could not list.
         retry_failed = run.slices.filter(status=SyncSlice.FAILED).exists()
-        missing = run.options.get("retrying", []) if retry_failed else with_names(slices.missing_pieces(run))
+        retried, waiting = run.options.get("retrying", []), run.options.get("missing_waiting", [])
+        missing = retried if retry_failed else carry_attempts(with_names(slices.missing_pieces(run)), retried)
         count_slices(run)
-        if missing:
+        if missing or waiting:
             incomplete = True
-            found = slices.problems(run) if not retry_failed else [slices.describe_missing(p) for p in missing]
+            found = slices.problems(run) + [slices.describe_missing(p) for p in waiting]
+            if retry_failed:  # the failed slices say why; what they were retrying is still missing
+                found += [slices.describe_missing(p) for p in retried]
             run.error = ("Still not every resource could be listed, so counts may be partial: " + "; ".join(found)
-                         + " The next sync tries these again.")
-            run.options = {**run.options, "missing": missing}
+                         + (" The next sync tries these again." if missing else "")
+                         + (" Pieces Secoda refused, or tried three times, wait for the nightly full sweep."
+                            if waiting else ""))
+            run.options = {**run.options, "missing": missing + waiting}
     if run.kind == SyncRun.INCREMENTAL and settings.SYNC_RECONCILE_DELETIONS:
         writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
         # What is known to be missing from the mirror is no sign of deletions elsewhere being masked.
@@ -479,6 +500,12 @@ def finish_sweep(run_id, client):
     except Exception as exc:
         fail(run, client, exc)
     return run
+
+
+def carry_attempts(pieces, retried):
+    """Pieces still missing after a retry keep the count of tries of the piece they came from."""
+    tries = max((p.get("attempts", 0) for p in retried), default=0)
+    return [{**piece, "attempts": tries} for piece in pieces]
 
 
 def count_slices(run):
@@ -548,7 +575,7 @@ def replace_dbt_status(status_by_integration, keep=()):
 
 def mark_removed_resources(run, client, writer):
     """Mark resources missing from a complete sweep as removed, after confirming with Secoda."""
-    return confirm_removals(Resource.objects.present().exclude(last_seen_run=run.pk), client, writer)
+    return confirm_removals(Resource.objects.present().filter(last_seen_run__lt=run.pk), client, writer)
 
 
 def confirm_removals(missing, client, writer):

@@ -258,3 +258,70 @@ def small_emulator_pages(request):
     client = SecodaClient(server.base_url, "t", backoff=0.01, max_backoff=0.05, page_size=200)
     yield client, server, server.workspace.ids()
     server.stop()
+
+
+@responses.activate
+def test_a_token_cut_short_or_in_pieces_never_shows(client, caplog):
+    token = "sk_live_0123456789abcdefghijklmnopqrstuvwxyz"
+    client = SecodaClient(BASE, token, max_retries=0, sleep=lambda s: None)
+    body = "x" * 150 + f"Authorization: Bearer {token}" + " trailing"
+    responses.get(f"{BASE}/tag", status=400, body=body)
+    with pytest.raises(PermanentError) as caught:
+        client.tags()
+    message = str(caught.value)
+    assert "[token]" in message
+    for size in range(8, len(token) + 1):  # no run of 8 characters of the token survives
+        assert not any(token[i:i + size] in message for i in range(len(token) - size + 1)), size
+    from catalog_sync.client import redact
+    assert redact(f"a {token[:-1]} b {token[5:20]} c", token) == "a [token] b [token] c"
+    assert redact("short sk_l text", token) == "short sk_l text"
+
+
+def test_every_log_line_is_redacted(settings, capsys):
+    import logging
+
+    from hygiene.logs import RedactingFormatter
+
+    settings.SECODA_API_TOKEN = "tok-abcdefghijklmnop"
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter("%(message)s"))
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    try:
+        try:
+            raise ValueError("boom with tok-abcdefghijklmno")  # one character short
+        except ValueError:
+            logger.exception("failed calling with %s", "abcdefghij")
+    finally:
+        logger.removeHandler(handler)
+    printed = capsys.readouterr().err
+    assert "tok-abcdefghijklmno" not in printed and "abcdefghij" not in printed and "[token]" in printed
+
+
+class OnePageOnly(SecodaClient):
+    """A Secoda whose lookup by ids answers one page and says nothing of more (no count, no next page)."""
+
+    def iter_resource_pages(self, filter_obj=None, sort_obj=None, first=None):
+        page = self.resource_page(filter_obj, sort_obj)
+        page.count, page.next_page, page.total_pages = None, None, None
+        yield page
+
+
+def test_a_lookup_by_ids_that_may_be_cut_short_never_reports_a_resource_gone():
+    from catalog_sync.emulator.server import EmulatorServer, Faults
+    from catalog_sync.emulator.workspace import Workspace
+
+    # 50 a page: the 100 ids asked for take two pages, and this Secoda only ever shows the first.
+    server = EmulatorServer(Workspace.generate(resources=300, seed=2), token="t",
+                            faults=Faults(honour_page_size=False)).start()
+    try:
+        ids = server.workspace.ids()[:100]
+        client = OnePageOnly(server.base_url, "t", max_retries=0)
+        found = client.fetch_resources(ids, control=server.workspace.ids()[100])
+        assert set(found) == set(ids), "what the first page left out was looked up, not taken for gone"
+        gone = ids[:3]
+        for resource_id in gone:
+            server.workspace.delete(resource_id)
+        assert set(client.fetch_resources(ids, control=server.workspace.ids()[150])) == set(ids) - set(gone)
+    finally:
+        server.stop()

@@ -210,3 +210,17 @@ def test_deletions_are_followed_within_one_interval_even_where_as_many_were_crea
         assert len(gone) <= lookups <= len(gone) + 3
     full_listing = 2_500 // (1000 if answers.get("honour_page_size", True) else 50)
     assert listing_requests(server) < full_listing + 40
+
+
+def test_counts_that_time_out_stop_the_deletion_check_with_a_note_not_a_flood_of_requests(capped_server):
+    workspace = Workspace.generate(resources=600, seed=3)
+    server = capped_server(workspace, cap=100)
+    server.faults.update({"count_timeout": True})  # listings over the cap count 999999
+    full_then_reset(server)
+    gone = Resource.objects.filter(entity_type="column").order_by("id").first()
+    workspace.delete(gone.id)
+    run = run_sync(client=fast_client(server), kind=SyncRun.INCREMENTAL)
+    assert run.status == SyncRun.SUCCEEDED and run.kind == SyncRun.INCREMENTAL
+    assert "did not say how many resources it holds" in run.warnings
+    assert run.options["deletions"]["requests"] <= 2, "no blind split into every piece"
+    assert Resource.objects.get(pk=gone.pk).removed_at is None, "left for the nightly full sweep"

@@ -62,7 +62,7 @@ def missing_from_mirror(subscription):
     pieces = last.options.get("missing") or []
     if subscription.scope == Subscription.INTEGRATION:
         pieces = [p for p in pieces if p.get("integration_id") in (subscription.scope_id, "", None)]
-    return [{**p, "integration": p.get("integration") or "Resources outside every integration"} for p in pieces]
+    return [{**p, "integration": p.get("integration") or p.get("label", "")} for p in pieces]
 
 
 def build_report(subscription):
