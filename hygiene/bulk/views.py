@@ -188,6 +188,7 @@ def change_set_undo(request, pk):
 
 def change_sets(request):
     page = Paginator(ChangeSet.objects.exclude(status=ChangeSet.DISCARDED)
-                     .select_related("created_by", "applied_by", "undo_of").annotate(changing=Count("items")),
+                     .select_related("created_by", "applied_by", "undo_of").annotate(changing=Count("items"))
+                     .order_by("-created_at", "-id"),
                      50).get_page(request.GET.get("page"))
     return render(request, "bulk/change_sets.html", {"page": page})
