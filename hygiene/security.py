@@ -50,3 +50,13 @@ class RejectNulMiddleware:
                 "problem": "The address or the form contained a NUL character, which no page here accepts. "
                            "Nothing was saved."}, status=400)
         return self.get_response(request)
+
+
+def sign_in(request):
+    """What the sign-in page says: single sign-on when configured, and the lockout rule."""
+    return {
+        "oidc_enabled": settings.OIDC_ENABLED,
+        "oidc_provider_name": getattr(settings, "OIDC_PROVIDER_NAME", ""),
+        "axes_failure_limit": settings.AXES_FAILURE_LIMIT,
+        "axes_cooloff_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
+    }

@@ -1,6 +1,7 @@
 """Settings for Catalog Hygiene. Every value comes from the environment (see README)."""
 import secrets
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "hygiene.dashboard",
     "hygiene.bulk",
     "hygiene.reports",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -63,6 +65,7 @@ MIDDLEWARE = [
     "hygiene.roles.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "hygiene.urls"
@@ -78,6 +81,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "hygiene.security.sign_in",
             ],
         },
     },
@@ -108,6 +112,46 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes): AXES_FAILURE_LIMIT wrong passwords in a row lock that username, and
+# separately that address, for AXES_COOLOFF_MINUTES. Admins unlock under Admin → Axes → Access attempts (or
+# `manage.py axes_reset`).
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: one user, or one address
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0)  # proxies in front that set X-Forwarded-For
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+
+# Single sign-on with OpenID Connect (optional): set the client and the provider's endpoints. Password
+# sign-in stays for admins and the demo. The IdP's group claim decides the role.
+OIDC_RP_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_ENABLED:
+    OIDC_RP_CLIENT_SECRET = env_str("OIDC_CLIENT_SECRET", "")
+    OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("OIDC_AUTHORIZATION_ENDPOINT", "")
+    OIDC_OP_TOKEN_ENDPOINT = env_str("OIDC_TOKEN_ENDPOINT", "")
+    OIDC_OP_USER_ENDPOINT = env_str("OIDC_USERINFO_ENDPOINT", "")
+    OIDC_OP_JWKS_ENDPOINT = env_str("OIDC_JWKS_ENDPOINT", "")
+    _missing = [name for name, value in (
+        ("OIDC_CLIENT_SECRET", OIDC_RP_CLIENT_SECRET), ("OIDC_AUTHORIZATION_ENDPOINT", OIDC_OP_AUTHORIZATION_ENDPOINT),
+        ("OIDC_TOKEN_ENDPOINT", OIDC_OP_TOKEN_ENDPOINT), ("OIDC_USERINFO_ENDPOINT", OIDC_OP_USER_ENDPOINT),
+        ("OIDC_JWKS_ENDPOINT", OIDC_OP_JWKS_ENDPOINT)) if not value]
+    if _missing:
+        raise ImproperlyConfigured(f"OIDC_CLIENT_ID is set, so single sign-on also needs {', '.join(_missing)}.")
+    OIDC_RP_SIGN_ALGO = env_str("OIDC_SIGN_ALGO", "RS256")
+    OIDC_RP_SCOPES = env_str("OIDC_SCOPES", "openid email profile")
+    OIDC_PROVIDER_NAME = env_str("OIDC_PROVIDER_NAME", "your company account")
+    OIDC_GROUPS_CLAIM = env_str("OIDC_GROUPS_CLAIM", "groups")
+    OIDC_STEWARD_GROUPS = env_list("OIDC_STEWARD_GROUPS", [])
+    OIDC_VIEWER_GROUPS = env_list("OIDC_VIEWER_GROUPS", [])
+    OIDC_TIMEOUT = env_int("OIDC_TIMEOUT_SECONDS", 10, minimum=1)
+    OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
+    OIDC_CREATE_USER = True
+    AUTHENTICATION_BACKENDS.append("hygiene.sso.RoleMappingOIDCBackend")
+    LOGIN_REDIRECT_URL_FAILURE = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

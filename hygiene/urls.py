@@ -12,5 +12,6 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("changes/", include("hygiene.bulk.urls")),
     path("reports/", include("hygiene.reports.urls")),
+    path("oidc/", include("hygiene.sso")),  # single sign-on; 404 unless configured
     path("", include("hygiene.dashboard.urls")),
 ]
