@@ -1,0 +1,95 @@
+"""Every list page and every form, sent malformed, huge, NUL and unicode values: never a 500, and a request
+that is refused saves nothing."""
+import itertools
+
+import pytest
+from django.urls import reverse
+
+from catalog_sync.models import Resource
+from catalog_sync.sync import run_sync
+from hygiene.bulk.models import ChangeSet
+from hygiene.dashboard.models import Snooze
+from hygiene.reports.models import Subscription
+from tests.conftest import fast_client
+
+pytestmark = pytest.mark.django_db
+
+VALUES = ["", "x" * 20_000, "a\x00b", "☃ ünïcödé 💥 \u202e", "-1", "1e309", "99999999999999999999999",
+          "' OR 1=1 --", '{"a":', "<script>alert(1)</script>", "2026-13-45", "None"]
+FEW = ["x" * 20_000, "☃ 💥 \u202e", "-1", "a\x00b"]
+LIST_PARAMS = ["q", "integration", "entity_type", "native_type", "team", "owner", "tag", "usage_min", "usage_max",
+               "pii", "verified", "published", "updated_after", "updated_before", "sort", "page", "per_page",
+               "snoozed", "columns", "status"]
+
+
+@pytest.fixture
+def steward_client(client, steward, emulator):
+    run_sync(client=fast_client(emulator))
+    client.force_login(steward)
+    client.raise_request_exception = False  # a 500 comes back as a response, to be counted
+    return client
+
+
+def saved():
+    return (Snooze.objects.count(), ChangeSet.objects.count(), Subscription.objects.count())
+
+
+def test_list_pages_answer_every_malformed_query_without_a_500(steward_client):
+    change_set = ChangeSet.objects.create(summary="fuzz", status=ChangeSet.COMPLETED)
+    other_pages = ["/", "/issues/export.csv", "/owners/", "/teams/", "/snoozes/", "/changes/",
+                   f"/changes/{change_set.pk}/", "/reports/"]
+    requests = itertools.chain(
+        itertools.product(["/issues/unowned/"], LIST_PARAMS, VALUES),  # every filter of the issue lists
+        itertools.product(other_pages, ["q", "sort", "page", "per_page", "status", "owner"], FEW))
+    failures = []
+    for path, name, value in requests:
+        response = steward_client.get(path, {name: value})
+        if response.status_code >= 500:
+            failures.append((path, name, value[:20], response.status_code))
+    assert not failures, failures[:10]
+    for path in ("/resources/%E2%98%83/", "/resources/" + "x" * 5000 + "/", "/issues/%3Cscript%3E/",
+                 "/changes/99999999999999999999/", "/reports/unsubscribe/%00/"):
+        assert steward_client.get(path).status_code in (400, 404), path
+
+
+FORMS = {
+    "snooze": (lambda: reverse("dashboard:snooze-create"),
+               ["rule", "until", "reason", "resource", "filter_query", "next"],
+               {"rule": "unowned", "until": "2099-01-01", "reason": "fuzz", "next": "/"}),
+    "bulk edit": (lambda: reverse("bulk:edit"),
+                  ["select_all", "filter_query", "rule", "snoozed", "pk", "step", "owners_mode", "owners", "tags_mode",
+                   "tags", "teams_mode", "teams", "description_mode", "description", "verified", "pii", "published"],
+                  {"select_all": "0", "rule": "unowned", "step": "preview", "pii": "true"}),
+    "subscribe": (lambda: reverse("reports:list"),
+                  ["scope", "team", "integration", "frequency", "weekday", "hour", "time_zone", "email"],
+                  {"scope": "workspace", "frequency": "daily", "hour": "8", "time_zone": "UTC",
+                   "email": "a@example.com"}),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_forms_refuse_every_malformed_value_without_a_500_and_save_nothing_when_they_refuse(steward_client, form):
+    url, fields, valid = FORMS[form]
+    if form == "bulk edit":
+        valid = {**valid, "pk": Resource.objects.filter(archived=False).values_list("pk", flat=True)[0]}
+    if form == "snooze":
+        valid = {**valid, "resource": Resource.objects.values_list("pk", flat=True)[0]}
+    failures = []
+    for name, value in itertools.product(fields, VALUES):
+        before = saved()
+        response = steward_client.post(url(), {**valid, name: value})
+        if response.status_code >= 500:
+            failures.append((name, value[:20], response.status_code))
+        elif response.status_code >= 400 and saved() != before:
+            failures.append((name, value[:20], "saved although refused"))
+    assert not failures, failures[:10]
+
+
+def test_change_set_actions_on_odd_ids_and_states_never_500(steward_client):
+    draft = ChangeSet.objects.create(summary="fuzz", status=ChangeSet.DRAFT)
+    done = ChangeSet.objects.create(summary="fuzz", status=ChangeSet.COMPLETED)
+    for action, pk in itertools.product(("apply", "discard", "retry", "undo"), (draft.pk, done.pk, 987654)):
+        response = steward_client.post(reverse(f"bulk:{action}", args=[pk]))
+        assert response.status_code < 500, (action, pk)
+    for action in ("delete", "send-now", "preview"):
+        assert steward_client.post(reverse(f"reports:{action}", args=[987654])).status_code in (404, 405), action
