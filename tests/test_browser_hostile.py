@@ -132,6 +132,8 @@ def test_a_hostile_workspace_runs_no_script_anywhere(hostile_mirror, live_server
             subscription = Subscription.objects.create(
                 user=user, email="stella@example.com", scope=scope, frequency=Subscription.DAILY, hour=8,
                 time_zone="UTC", next_due_at=timezone.now())
+            page.goto(live_server.url + f"/reports/{subscription.pk}/preview")  # on the dashboard's own origin
+            check(page, dialogs, f"report preview ({scope})", click_links=0)
             html = report_email(subscription, build_report(subscription)).alternatives[0][0]
             page.set_content(html)
             check(page, dialogs, f"report e-mail ({scope})", click_links=0)

@@ -76,11 +76,13 @@ class Command(BaseCommand):
             for name, process in reversed(children):
                 if process.poll() is None:
                     os.killpg(process.pid, signal.SIGTERM)
+            deadline = time.monotonic() + 15  # all of them together, not 15 s each
             for name, process in children:
                 try:
-                    process.wait(timeout=15)
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     os.killpg(process.pid, signal.SIGKILL)
+                    process.wait(timeout=5)
 
         signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
         try:
