@@ -209,4 +209,6 @@ def clean_id(value):
     value = str(value).strip()[:64]
     if not value or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
         return None
+    if any(part in (".", "..") for part in value.split("/")):
+        return None  # a link to it would be rewritten by the browser ("/resources/../x/" is "/x/")
     return value

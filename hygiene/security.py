@@ -60,3 +60,22 @@ def sign_in(request):
         "axes_failure_limit": settings.AXES_FAILURE_LIMIT,
         "axes_cooloff_minutes": int(settings.AXES_COOLOFF_TIME.total_seconds() // 60),
     }
+
+
+def forget_own_failures(sender, request, user, **kwargs):
+    """After a successful sign-in, that username's failed attempts are forgotten; failures others made from
+    the same address still count against that address."""
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.filter(username=user.get_username()).delete()
+
+
+def client_ip(request):
+    """The address a sign-in comes from: REMOTE_ADDR, or behind AXES_PROXY_COUNT trusted proxies the
+    X-Forwarded-For entry the nearest one added (a client can put anything further left)."""
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
+        if len(forwarded) >= proxies:
+            return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR")

@@ -119,9 +119,15 @@ LOGOUT_REDIRECT_URL = "login"
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: one user, or one address
-AXES_RESET_ON_SUCCESS = True
+# A success clears only that username's own failures (hygiene.security.forget_own_failures): clearing all of
+# an address's failures would let anyone with an account reset their guesses at someone else's password.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0)  # proxies in front that set X-Forwarded-For
+# Behind AXES_PROXY_COUNT trusted proxies that each append to X-Forwarded-For, the client's address is the
+# entry that many places from the right (what the nearest proxy saw); otherwise every sign-in would seem to come
+# from the proxy, and one guesser would lock everyone out. Entries further left are the client's own claims.
+TRUSTED_PROXY_COUNT = env_int("AXES_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "hygiene.security.client_ip"
 AXES_VERBOSE = False
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 
@@ -151,7 +157,7 @@ if OIDC_ENABLED:
     OIDC_VERIFY_SSL = env_bool("OIDC_VERIFY_SSL", True)
     OIDC_CREATE_USER = True
     AUTHENTICATION_BACKENDS.append("hygiene.sso.RoleMappingOIDCBackend")
-    LOGIN_REDIRECT_URL_FAILURE = "login"
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"  # used as is (not resolved) by mozilla-django-oidc
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -3,7 +3,7 @@ first sign-in), and the identity provider's group claim decides their role on ev
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404
-from django.urls import path
+from django.urls import path, reverse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 
@@ -24,12 +24,39 @@ def role_from_claims(claims):
 
 
 class RoleMappingOIDCBackend(OIDCAuthenticationBackend):
+    def filter_users_by_claims(self, claims):
+        """Accounts single sign-on created (no password of their own), by e-mail: an identity provider
+        account never takes over a local password account, least of all an admin's."""
+        email = claims.get("email")
+        if not email or claims.get("email_verified") is False:
+            return self.UserModel.objects.none()
+        return self.UserModel.objects.filter(email__iexact=email, is_superuser=False, password__startswith="!")
+
+    def verify_claims(self, claims):
+        """An e-mail the provider says is unverified names nobody."""
+        return bool(claims.get("email")) and claims.get("email_verified") is not False
+
+    def authenticate(self, request, **kwargs):
+        """Only the sign-on callback, with the nonce its own start stored, signs anyone in this way (not a
+        password form posted with a code and state in its address)."""
+        if request is None or request.path != reverse("oidc_authentication_callback") or not kwargs.get("nonce"):
+            return None
+        return super().authenticate(request, **kwargs)
+
     def create_user(self, claims):
         user = super().create_user(claims)
+        user.set_unusable_password()  # it signs in through the provider only
+        user.save(update_fields=["password"])
         return self.update_user(user, claims)
 
     def get_username(self, claims):
-        return (claims.get("preferred_username") or claims.get("email") or claims.get("sub", ""))[:150]
+        """The provider's username for a new account; never one a local account already uses."""
+        base = str(claims.get("preferred_username") or claims.get("email") or claims.get("sub") or "sso-user")[:120]
+        username, n = base, 1
+        while self.UserModel.objects.filter(username__iexact=username).exists():
+            n += 1
+            username = f"{base}-sso{n if n > 2 else ''}"
+        return username
 
     def update_user(self, user, claims):
         stewards, viewers = ensure_roles()

@@ -103,5 +103,5 @@ class Provider:
             "OIDC_PROVIDER_NAME": "Acme SSO", "OIDC_GROUPS_CLAIM": "groups",
             "OIDC_STEWARD_GROUPS": ["data-stewards"], "OIDC_VIEWER_GROUPS": ["analysts"],
             "OIDC_TIMEOUT": 5, "OIDC_VERIFY_SSL": True, "OIDC_CREATE_USER": True,
-            "LOGIN_REDIRECT_URL_FAILURE": "login",
+            "LOGIN_REDIRECT_URL_FAILURE": "/accounts/login/",
         }

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -50,6 +51,9 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
             if "Press Ctrl-C to stop" in line:
                 break
         text = "".join(output)
+        # Keep reading what the demo prints, so it never blocks on a full pipe, and show it on failure.
+        drain = threading.Thread(target=lambda: output.extend(demo.stdout), daemon=True)
+        drain.start()
         assert "Catalog Hygiene is running" in text, text
         assert "Sync #1 (full sweep) finished" in text, text
         password = re.search(r"steward / (\S+)", text).group(1)
@@ -82,7 +86,7 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
             demo.wait(timeout=40)
         except subprocess.TimeoutExpired:
             os.killpg(demo.pid, signal.SIGKILL)
-            raise
+            raise AssertionError("the demo did not stop within 40 s of Ctrl-C:\n" + "".join(output[-30:])) from None
     time.sleep(1)
     assert [pid for pid in processes if alive(pid)] == [], "every child process stops with the demo"
 

@@ -112,3 +112,48 @@ def test_a_forged_callback_signs_nobody_in(client, provider):
     response = client.get("/oidc/callback/?code=made-up&state=made-up")
     assert response.status_code in (302, 400)
     assert "_auth_user_id" not in client.session
+
+
+def test_a_provider_account_never_takes_over_a_local_account_with_the_same_e_mail(client, provider):
+    admin = get_user_model().objects.create_superuser("dana", "dana@acme.example", "pw-admin-1")
+    single_sign_on(client, provider, sub="u-77", email="dana@acme.example", preferred_username="dana",
+                   groups=["analysts"])
+    signed_in = get_user_model().objects.get(pk=client.session["_auth_user_id"])
+    assert signed_in.pk != admin.pk and not signed_in.is_staff and not signed_in.has_usable_password()
+    assert signed_in.username == "dana-sso"
+    admin.refresh_from_db()
+    assert admin.is_superuser and admin.check_password("pw-admin-1"), "the admin account is untouched"
+
+
+def test_signing_in_to_ones_own_account_does_not_forgive_guesses_at_someone_elses(client, steward, viewer,
+                                                                                   settings):
+    settings.AXES_FAILURE_LIMIT = 5
+    for _ in range(4):
+        sign_in(client, "stella", "guess", ip="10.5.5.5")
+    assert sign_in(client, "victor", "pw-viewer-1", ip="10.5.5.5").status_code == 302
+    client.post("/accounts/logout/")
+    assert sign_in(client, "stella", "guess", ip="10.5.5.5").status_code == 429, "the fifth guess locks"
+
+
+def test_behind_a_proxy_the_client_address_is_locked_not_the_proxys(client, steward, viewer, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(3):
+        client.post("/accounts/login/", {"username": f"guess{n}", "password": "x"}, REMOTE_ADDR="10.0.0.2",
+                    HTTP_X_FORWARDED_FOR="203.0.113.9")
+    blocked = client.post("/accounts/login/", {"username": "stella", "password": "pw-steward-1"},
+                          REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert blocked.status_code == 429
+    other = client.post("/accounts/login/", {"username": "victor", "password": "pw-viewer-1"},
+                        REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.4")
+    assert other.status_code == 302, "another client behind the same proxy signs in"
+    client.post("/accounts/logout/")
+    spoofed = client.post("/accounts/login/", {"username": "stella", "password": "pw-steward-1"},
+                          REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9")
+    assert spoofed.status_code == 429, "an address the client made up in front changes nothing"
+
+
+def test_a_failed_single_sign_on_lands_on_the_sign_in_page(client, provider):
+    response = client.get("/oidc/callback/?code=made-up&state=made-up")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert client.get(response["Location"]).status_code == 200

@@ -11,3 +11,9 @@ class DashboardConfig(AppConfig):
         from hygiene.dashboard.snapshots import snapshot_after_sync
 
         sync_succeeded.connect(snapshot_after_sync, dispatch_uid="dashboard-snapshot-after-sync")
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from hygiene.security import forget_own_failures
+
+        user_logged_in.connect(forget_own_failures, dispatch_uid="forget-own-sign-in-failures")

@@ -27,7 +27,8 @@ def unsubscribe_url(subscription):
 
 
 def make_email(template, context, to, headers=None):
-    subject = render_to_string(f"emails/{template}-subject.txt", context).strip().replace("\n", " ")
+    # One line, whatever names from Secoda hold (a CR or LF in a header is refused by the mail library).
+    subject = " ".join(render_to_string(f"emails/{template}-subject.txt", context).split())
     text = render_to_string(f"emails/{template}-body.txt", context)
     html = render_to_string(f"emails/{template}-body.html", context)
     message = EmailMultiAlternatives(subject, text, settings.DEFAULT_FROM_EMAIL, [to], headers=headers or {})

@@ -6,6 +6,7 @@ from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from catalog_sync.client import redact
 from hygiene.reports import services
 from hygiene.reports.content import build_report, scope_label
 from hygiene.reports.emails import read_unsubscribe_token, unsubscribe_url
@@ -51,7 +52,7 @@ def subscription_send_now(request, pk):
     try:
         services.send_now(subscription)
     except Exception as exc:
-        messages.error(request, f"The report could not be sent: {exc}. Check the e-mail settings.")
+        messages.error(request, f"The report could not be sent: {redact(exc)[:300]}. Check the e-mail settings.")
     else:
         messages.success(request, f"Sent the report to {subscription.email} now; the schedule is unchanged.")
     return redirect("reports:list")

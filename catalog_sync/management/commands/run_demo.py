@@ -81,8 +81,10 @@ class Command(BaseCommand):
                 try:
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
+                    self.stdout.write(f"{name[0].upper()}{name[1:]} did not stop in time; ending it.")
                     os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=5)
+            self.stdout.write("Stopped.")
 
         signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
         try:

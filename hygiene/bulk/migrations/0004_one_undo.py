@@ -4,6 +4,23 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def discard_extra_undos(apps, schema_editor):
+    """Before one undo per change set is enforced: of several live undos of one change set, keep the one
+    that went furthest (applied before drafted), the oldest first; discard the other drafts."""
+    ChangeSet = apps.get_model("bulk", "ChangeSet")
+    live = ChangeSet.objects.exclude(status="discarded").exclude(undo_of=None).order_by("undo_of_id", "created_at", "id")
+    kept = {}
+    for undo in live:
+        if undo.undo_of_id not in kept or (kept[undo.undo_of_id].status == "draft" and undo.status != "draft"):
+            previous = kept.get(undo.undo_of_id)
+            kept[undo.undo_of_id] = undo
+            undo = previous
+            if undo is None:
+                continue
+        if undo.status == "draft":
+            ChangeSet.objects.filter(pk=undo.pk).update(status="discarded")
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -12,6 +29,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(discard_extra_undos, migrations.RunPython.noop),
         migrations.AddConstraint(
             model_name='changeset',
             constraint=models.UniqueConstraint(condition=models.Q(('status', 'discarded'), _negated=True), fields=('undo_of',), name='one_undo_per_change_set'),
