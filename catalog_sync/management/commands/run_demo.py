@@ -87,6 +87,9 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
         signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+        # Ctrl-C stops everything even when this process was started with SIGINT ignored (a parent that
+        # ignores it passes that on, and Python then installs no KeyboardInterrupt handler).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             start("the Secoda emulator", "emulator", [python, manage, "secoda_emulator", "--host", host,
                                           "--port", str(options["emulator_port"]), "--resources",
