@@ -80,6 +80,15 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
         assert "800 resources" in home.text or re.search(r"7\d\d resources in 7 integrations", home.text)
         assert "Last synced" in home.text and "Next sync" in home.text
         assert "demo-token" not in home.text
+        # Report links follow the demo's port, not the default 8000.
+        reports = session.get(f"{base}/reports/", timeout=10)
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', reports.text).group(1)
+        session.post(f"{base}/reports/", timeout=10, headers={"Referer": f"{base}/reports/"}, data={
+            "csrfmiddlewaretoken": token, "scope": "workspace", "frequency": "daily", "hour": "8",
+            "time_zone": "UTC", "email": "steward@example.com", "weekday": "0"})
+        preview_id = re.search(r"/reports/(\d+)/preview", session.get(f"{base}/reports/", timeout=10).text).group(1)
+        preview = session.get(f"{base}/reports/{preview_id}/preview", timeout=10).text
+        assert f"http://127.0.0.1:{web_port}/" in preview and "127.0.0.1:8000" not in preview
         processes = children_of(demo.pid)
         assert len(processes) == 4, "emulator, worker, beat and web run as their own processes"
     finally:

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -188,7 +188,12 @@ def change_set_undo(request, pk):
 
 def change_sets(request):
     page = Paginator(ChangeSet.objects.exclude(status=ChangeSet.DISCARDED)
-                     .select_related("created_by", "applied_by", "undo_of").annotate(changing=Count("items"))
+                     .select_related("created_by", "applied_by", "undo_of").annotate(
+                         changing=Count("items"),
+                         # An undo that was applied (not a draft, not discarded) marks what it undid.
+                         undone_by_id=Subquery(ChangeSet.objects.filter(undo_of=OuterRef("pk"))
+                                               .exclude(status__in=(ChangeSet.DRAFT, ChangeSet.DISCARDED))
+                                               .values("pk")[:1]))
                      .order_by("-created_at", "-id"),
                      50).get_page(request.GET.get("page"))
     return render(request, "bulk/change_sets.html", {"page": page})

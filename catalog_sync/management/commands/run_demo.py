@@ -49,7 +49,9 @@ class Command(BaseCommand):
         env.setdefault("SECODA_API_URL", f"http://{host}:{options['emulator_port']}/api/v1")
         env["SECODA_API_TOKEN"] = token
         env.setdefault("SYNC_INTERVAL_MINUTES", "5")
-        if env["SECODA_API_URL"] != settings.SECODA_API_URL:
+        # Links in report e-mails and previews point at this dashboard, whatever --port says.
+        env.setdefault("SITE_URL", f"http://{host}:{options['port']}")
+        if env["SECODA_API_URL"] != settings.SECODA_API_URL or env["SITE_URL"] != settings.SITE_URL:
             # Re-run ourselves with the emulator's address in the environment, so every child shares it.
             os.execvpe(sys.executable, [sys.executable, *sys.argv], env)
 
