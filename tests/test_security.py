@@ -148,3 +148,16 @@ def test_the_folder_broker_writes_nothing_into_the_checkout(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().startswith(str(tmp_path))
+
+
+def test_error_pages_are_styled_and_pages_arrive_compressed(synced, client, steward, viewer, settings):
+    settings.DEBUG = False
+    client.force_login(viewer)
+    missing = client.get("/changes/987654/")
+    assert missing.status_code == 404 and "That page is not here" in missing.content.decode()
+    assert 'class="mainnav"' in missing.content.decode() and "favicon.svg" in missing.content.decode()
+    refused = client.post(reverse("dashboard:snooze-create"), {"rule": "unowned"})
+    assert refused.status_code == 403 and "only stewards change things" in refused.content.decode()
+    client.force_login(steward)
+    page = client.get("/issues/", HTTP_ACCEPT_ENCODING="gzip")
+    assert page.headers["Content-Encoding"] == "gzip" and len(page.content) < 20_000
