@@ -161,3 +161,12 @@ def test_error_pages_are_styled_and_pages_arrive_compressed(synced, client, stew
     client.force_login(steward)
     page = client.get("/issues/", HTTP_ACCEPT_ENCODING="gzip")
     assert page.headers["Content-Encoding"] == "gzip" and len(page.content) < 20_000
+
+
+def test_filters_that_cannot_match_say_so_and_a_zero_reads_as_zero(synced, client, steward):
+    from hygiene.dashboard.filtersets import filterset_from_query
+
+    client.force_login(steward)
+    page = client.get("/issues/", {"updated_after": "2026-05-01", "updated_before": "2026-01-01"}, follow=True)
+    assert "nothing could match" in page.content.decode() and "Ignored the filter" in page.content.decode()
+    assert filterset_from_query("usage_max=0").describe() == "Usage at most: 0"

@@ -32,6 +32,18 @@ def entity_type_choices():
     return [(t, t.replace("_", " ").capitalize()) for t in (ordered or TYPE_ORDER)]
 
 
+class ResourceFilterForm(forms.Form):
+    """Ranges that cannot match anything are refused with a message, not answered with an empty list."""
+
+    def clean(self):
+        data = super().clean()
+        for low, high, what in (("updated_after", "updated_before", "date"), ("usage_min", "usage_max", "usage")):
+            if data.get(low) is not None and data.get(high) is not None and data[low] > data[high]:
+                self.add_error(high, f"This {what} is before the one it should follow "
+                                     f"({self.fields[low].label.lower()} {data[low]}), so nothing could match.")
+        return data
+
+
 class ResourceFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search",
                                   widget=forms.TextInput(attrs={"placeholder": "Title or path contains…"}))
@@ -62,6 +74,7 @@ class ResourceFilterSet(django_filters.FilterSet):
     class Meta:
         model = Resource
         fields = []
+        form = ResourceFilterForm
 
     def search(self, queryset, name, value):
         value = value.strip()
@@ -96,7 +109,7 @@ class ResourceFilterSet(django_filters.FilterSet):
             elif hasattr(field, "choices") and not hasattr(value, "pk"):
                 shown = str(dict(field.choices).get(value, value))
             else:
-                shown = {True: "yes", False: "no"}.get(value, str(value))
+                shown = ("yes" if value else "no") if isinstance(value, bool) else str(value)
             parts.append(f"{field.label}: {shown}")
         return "; ".join(parts)
 
