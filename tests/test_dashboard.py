@@ -212,11 +212,24 @@ def test_owners_are_sorted_worst_first_and_link_to_their_list(synced, as_viewer)
 def test_teams_page_counts_per_team(synced, as_viewer):
     response = as_viewer.get("/teams/")
     rows = response.context["rows"]
-    team = rows[0]
+    team = next(row for row in rows if row["key"] != "none")
     assert team["resources"] == ResourceRef.objects.filter(kind="team", ref_id=team["key"],
                                                            resource__removed_at__isnull=True,
                                                            resource__archived=False).count()
     assert team["label"] in response.content.decode()
+
+
+def test_resources_in_no_team_have_a_row_of_their_own_that_lists_them(synced, as_viewer):
+    from hygiene.rules import in_scope
+
+    no_team = in_scope().exclude(pk__in=ResourceRef.objects.filter(kind="team").values("resource_id"))
+    assert no_team.exists()
+    row = next(row for row in as_viewer.get("/teams/").context["rows"] if row["key"] == "none")
+    assert row["label"] == "No team" and row["resources"] == no_team.count()
+    assert "No team" in as_viewer.get("/").content.decode()
+    listed = as_viewer.get("/issues/", {"team": "none"})
+    assert list_total(listed) == row["issues"]
+    assert "Team: No team" in listed.content.decode()
 
 
 # -- snoozes ---------------------------------------------------------------------------

@@ -226,7 +226,7 @@ def test_every_page_answers_with_its_content_within_its_query_ceiling(site, refs
         assert Directory().owner_label(worst) in html
         assert html.count('href="/issues/?owner=') == len(snapshot.by_owner)
     elif label == "teams":
-        names = dict(Team.objects.values_list("id", "name"))
+        names = {**dict(Team.objects.values_list("id", "name")), "none": "No team"}
         for team_id in latest_snapshot().by_team:
             assert names[team_id] in html
     elif label == "snoozes":

@@ -15,6 +15,14 @@ def ref_q(kind, ref_id):
     return Q(pk__in=ResourceRef.objects.filter(kind=kind, ref_id=ref_id).values("resource_id"))
 
 
+NO_TEAM = "none"
+
+
+def team_choices():
+    teams = sorted(Team.objects.present().values_list("id", "name"), key=lambda t: (t[1] or "").lower())
+    return [(NO_TEAM, "No team"), *teams]
+
+
 def owner_choices():
     users = [(f"user:{u.pk}", u.display_name) for u in SecodaUser.objects.present().only(
         "id", "first_name", "last_name", "email")]
@@ -51,8 +59,8 @@ class ResourceFilterSet(django_filters.FilterSet):
         queryset=Integration.objects.present(), label="Integration", distinct=False)  # a plain FK: no DISTINCT
     entity_type = django_filters.MultipleChoiceFilter(choices=entity_type_choices, label="Type")
     native_type = django_filters.CharFilter(field_name="native_type", lookup_expr="iexact", label="Native type")
-    team = django_filters.ModelChoiceFilter(queryset=Team.objects.present(), method="with_team", label="Team",
-                                            empty_label="Any team")
+    team = django_filters.ChoiceFilter(choices=team_choices, method="with_team", label="Team",
+                                       empty_label="Any team")
     owner = django_filters.ChoiceFilter(choices=owner_choices, method="with_owner", label="Owner",
                                         empty_label="Anyone")
     tag = django_filters.ModelChoiceFilter(queryset=Tag.objects.present(), method="with_tag", label="Tag",
@@ -76,6 +84,12 @@ class ResourceFilterSet(django_filters.FilterSet):
         fields = []
         form = ResourceFilterForm
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The teams, read at most once for this list (checking, describing and drawing the form all look).
+        read = []
+        self.filters["team"].extra["choices"] = lambda: read or read.extend(team_choices()) or read
+
     def search(self, queryset, name, value):
         value = value.strip()
         if not value:
@@ -83,7 +97,9 @@ class ResourceFilterSet(django_filters.FilterSet):
         return queryset.filter(Q(title_full__icontains=value) | Q(title__icontains=value))
 
     def with_team(self, queryset, name, team):
-        return queryset.filter(ref_q(ResourceRef.TEAM, team.pk))
+        if team == NO_TEAM:
+            return queryset.exclude(pk__in=ResourceRef.objects.filter(kind=ResourceRef.TEAM).values("resource_id"))
+        return queryset.filter(ref_q(ResourceRef.TEAM, team))
 
     def with_tag(self, queryset, name, tag):
         return queryset.filter(ref_q(ResourceRef.TAG, tag.pk))

@@ -46,7 +46,12 @@ def compute():
         "totals": _clean(in_scope().aggregate(**direct)),
         "by_integration": _grouped(in_scope(), ["integration_id"], direct, lambda r: r["integration_id"] or ""),
         "by_entity_type": _grouped(in_scope(), ["entity_type"], direct, lambda r: r["entity_type"] or "unknown"),
-        "by_team": _grouped(refs.filter(kind=ResourceRef.TEAM), ["ref_id"], via_ref, lambda r: r["ref_id"]),
+        "by_team": {
+            **_grouped(refs.filter(kind=ResourceRef.TEAM), ["ref_id"], via_ref, lambda r: r["ref_id"]),
+            # Resources in no team, as a row of their own (key "none", the team filter's "No team").
+            "none": _clean(in_scope().exclude(pk__in=ResourceRef.objects.filter(kind=ResourceRef.TEAM)
+                                              .values("resource_id")).aggregate(**direct)),
+        },
         "by_owner": _grouped(
             refs.filter(kind__in=[ResourceRef.OWNER, ResourceRef.OWNER_GROUP]), ["kind", "ref_id"], via_ref,
             lambda r: f"{'user' if r['kind'] == ResourceRef.OWNER else 'group'}:{r['ref_id']}"),

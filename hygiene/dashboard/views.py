@@ -93,6 +93,10 @@ def breakdown_rows(groups, label_of, link_param):
     return sorted(rows, key=lambda r: (-r.get("issues", 0), r["label"].lower()))
 
 
+def team_label(directory):
+    return lambda key: "No team" if key == "none" else directory.teams.get(key, f"Unknown team {key[:8]}")
+
+
 def steward_required(view):
     def wrapped(request, *args, **kwargs):
         if not is_steward(request.user):
@@ -125,7 +129,7 @@ def home(request):
                                          lambda k: directory.integrations.get(k, "No integration"), "integration"),
         "by_entity_type": breakdown_rows(snapshot.by_entity_type, lambda k: k.replace("_", " ").capitalize(),
                                          "entity_type"),
-        "by_team": breakdown_rows(snapshot.by_team, lambda k: directory.teams.get(k, f"Unknown team {k[:8]}"),
+        "by_team": breakdown_rows(snapshot.by_team, team_label(directory),
                                   "team"),
         "rule_keys": RULES, "rule_labels": RULE_LABELS, **mirror_status(),
     })
@@ -318,7 +322,7 @@ def owners(request):
 def teams(request):
     snapshot = latest_snapshot()
     directory = Directory()
-    rows = breakdown_rows(snapshot.by_team, lambda k: directory.teams.get(k, f"Unknown team {k[:8]}"), "team")
+    rows = breakdown_rows(snapshot.by_team, team_label(directory), "team")
     return render(request, "dashboard/breakdown.html", {
         "title": "Teams", "rows": rows, "param": "team", "snapshot": snapshot,
         "intro": "Every Secoda team with assets, with the most open issues first.",
