@@ -335,3 +335,12 @@ def test_csv_cells_never_start_a_spreadsheet_formula(synced, as_viewer):
     response = as_viewer.get("/issues/unowned/export.csv")
     body = b"".join(response.streaming_content).decode()
     assert "'=HYPERLINK" in body and ',=HYPERLINK' not in body
+
+
+def test_the_owners_page_counts_every_unowned_resource_snoozed_or_not(synced, as_steward):
+    resource = Resource.objects.filter(is_owned=False, archived=False).first()
+    snooze(as_steward, rule="unowned", resource=resource.pk)
+    page = as_steward.get("/owners/").content.decode()
+    unowned = Resource.objects.filter(is_owned=False, archived=False, removed_at__isnull=True).count()
+    assert f"<strong>{unowned:,}</strong> resources have no owner at all" in page
+    assert "(1 of them snoozed)" in page

@@ -21,6 +21,8 @@ def aggregates(prefix="", snoozes=()):
         "m_issues": Count("pk", filter=any_of(open_filters)),
         "m_snoozed": Count("pk", filter=any_of(snoozed)) if snoozed else Count("pk", filter=Q(pk__isnull=True)),
         "m_health": Avg(health_expression(open_filters)),
+        # Unowned whether snoozed or not: "have no owner at all" means all of them.
+        "m_unowned_all": Count("pk", filter=Q(**{f"{prefix}is_owned": False})),
     }
 
 

@@ -314,7 +314,9 @@ def owners(request):
     return render(request, "dashboard/breakdown.html", {
         "title": "Owners", "rows": rows, "param": "owner", "snapshot": snapshot,
         "intro": "Every person and group that owns assets, with the most open issues first: who to talk to first.",
-        "unowned": snapshot.totals.get("unowned", 0), "rule_labels": RULE_LABELS,
+        "unowned": snapshot.totals.get("unowned_all", snapshot.totals.get("unowned", 0)),
+        "unowned_snoozed": max(0, snapshot.totals.get("unowned_all", 0) - snapshot.totals.get("unowned", 0)),
+        "rule_labels": RULE_LABELS,
         "rule_keys": [rule for rule in RULES if rule != "unowned"],
     })
 
