@@ -344,3 +344,10 @@ def test_the_owners_page_counts_every_unowned_resource_snoozed_or_not(synced, as
     unowned = Resource.objects.filter(is_owned=False, archived=False, removed_at__isnull=True).count()
     assert f"<strong>{unowned:,}</strong> resources have no owner at all" in page
     assert "(1 of them snoozed)" in page
+
+
+def test_a_resource_whose_issues_are_snoozed_shows_its_health_without_the_snoozes_too(synced, as_steward):
+    resource = Resource.objects.filter(is_owned=False, archived=False, stale=False, is_documented=True).first()
+    snooze(as_steward, rule="", resource=resource.pk)
+    page = as_steward.get(f"/resources/{resource.pk}/").content.decode()
+    assert 'data-metric="health-unsnoozed"' in page and "with snoozed issues counted" in page

@@ -284,7 +284,9 @@ def resource_detail(request, pk):
     by_filter = snoozed_issue_filters(snoozes=[s for s in snoozes if s.filter_query])
     resource = get_object_or_404(
         Resource.objects.select_related("integration", "parent").annotate(
-            health=health_expression(open_filters), **flags("breaks_", open_filters), **flags("covered_", by_filter)),
+            health=health_expression(open_filters), **flags("breaks_", open_filters), **flags("covered_", by_filter),
+            # Without any snooze: a resource whose issues are all snoozed is not healthy, only quiet.
+            health_unsnoozed=health_expression(open_issue_filters(snoozes=()))),
         pk=pk,
     )
     directory = Directory()
