@@ -407,3 +407,14 @@ def test_screenshots_of_every_page(live_server, mirror, steward, new_tab):
             widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
             if widths[0] > widths[1]:
                 print(f"{name}-{size_name}: page is {widths[0]}px wide in a {widths[1]}px window")
+
+
+def test_the_rows_select_changes_nothing_until_show_is_pressed(live_server, mirror, viewer, tab):
+    log_in(tab, live_server.url, "victor", "pw-viewer-1")
+    tab.goto(f"{live_server.url}/issues/unowned/")
+    tab.locator("form.per-page select[name=per_page]").select_option("100")
+    assert "per_page" not in tab.url, "choosing does not reload the page"
+    with tab.expect_navigation():
+        tab.locator("form.per-page").get_by_role("button", name="Show").click()
+    assert "per_page=100" in tab.url
+    assert len(tab.locator("table.resource-table tbody tr").all()) == min(100, list_total(tab))

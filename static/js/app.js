@@ -5,8 +5,4 @@
     const question = event.target.getAttribute && event.target.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   });
-  // <select data-autosubmit>: submit its form when it changes.
-  document.addEventListener("change", function (event) {
-    if (event.target.matches && event.target.matches("select[data-autosubmit]")) event.target.form.submit();
-  });
 })();
