@@ -163,7 +163,10 @@ def test_a_bulk_edit_whose_worker_is_killed_resumes_and_writes_nothing_twice(wor
     assert outcome[2] == started, "a resumed change set keeps when it started"
     writes = cluster.emulator.stats()["writes"]
     assert writes == math.ceil(count / 100), f"{writes} write calls for {count} resources: one was sent twice"
-    assert outcome[1] == cluster.emulator.stats()["requests"], "every call is counted, the killed worker's too"
+    # Every call Secoda saw is counted, the killed worker's too; a call is counted just before it is sent, so
+    # a kill in between counts one that never left.
+    served = cluster.emulator.stats()["requests"]
+    assert served <= outcome[1] <= served + 1, "every call is counted, the killed worker's too"
 
 
 @SWEEPS
