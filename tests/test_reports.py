@@ -220,6 +220,7 @@ def test_a_viewer_subscribes_themselves_and_cannot_send_elsewhere(synced, viewer
     subscription = Subscription.objects.get()
     assert subscription.email == "victor@example.com"
     assert "Subscribed victor@example.com" in response.content.decode()
+    assert "to a weekly report" in response.content.decode()
     local = subscription.next_due_at.astimezone(ZoneInfo("Europe/Berlin"))
     assert (local.weekday(), local.hour) == (2, 9)
 

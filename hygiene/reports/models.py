@@ -34,6 +34,11 @@ class Subscription(models.Model):
     class Meta:
         ordering = ["next_due_at", "id"]
 
+    @property
+    def cadence(self):
+        """"daily", "weekly" or "monthly", for sentences ("a weekly report"): the choice labels read badly there."""
+        return self.frequency
+
     def __str__(self):
         return f"{self.get_scope_display()} report to {self.email}"
 

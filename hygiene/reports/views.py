@@ -26,7 +26,7 @@ def subscription_list(request):
         form = SubscriptionForm(request.POST, user=request.user, steward=steward)
         if form.is_valid():
             subscription = form.save()
-            messages.success(request, f"Subscribed {subscription.email} to a {subscription.get_frequency_display().lower()} "
+            messages.success(request, f"Subscribed {subscription.email} to a {subscription.cadence} "
                                       f"report on {scope_label(subscription)}. The first one goes out "
                                       f"{subscription.next_due_at:%b %-d at %H:%M} UTC.")
             return redirect("reports:list")
