@@ -519,10 +519,17 @@ def with_names(pieces):
     return [{**piece, "integration": names.get(piece["integration_id"], "")} for piece in pieces]
 
 
-def still_missing(run):
-    """What the last finished sync before `run` could not list, when it ended incomplete."""
-    last = (SyncRun.objects.exclude(pk=run.pk).exclude(status__in=[SyncRun.RUNNING, SyncRun.REFUSED])
-            .exclude(status=SyncRun.FAILED).order_by("-started_at").only("status", "options").first())
+def still_missing(run=None):
+    """What the mirror still lacks: the pieces the last sync that mirrored anything (before `run`, if given)
+    could not list, when it ended incomplete. The overview, the report e-mails and the next sync read it."""
+    finished = SyncRun.objects.filter(status__in=[SyncRun.SUCCEEDED, SyncRun.INCOMPLETE])
+    if run is not None:
+        finished = finished.exclude(pk=run.pk)
+    return missing_after(finished.order_by("-started_at").only("status", "options").first())
+
+
+def missing_after(last):
+    """The pieces `last` (the latest sync that mirrored anything) could not list."""
     if last is None or last.status != SyncRun.INCOMPLETE:
         return []
     return last.options.get("missing", [])

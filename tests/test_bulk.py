@@ -195,12 +195,19 @@ def test_a_429_storm_is_waited_out_and_nothing_is_lost(synced, steward):
     assert all(synced.workspace.get(i)["owners"] == [user.pk] for i in ids)
 
 
-def test_resources_changed_in_secoda_since_the_preview_are_skipped_not_overwritten(synced, steward):
+def owners_edit_fixed_upstream_meanwhile(synced, steward, how_many):
+    """A submitted edit giving `how_many` unowned resources an owner; the first one then gets another owner
+    in Secoda before it runs. Returns (ids, change set, that other owner)."""
     user, other = SecodaUser.objects.present().order_by("email")[:2]
-    ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:10])
+    ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:how_many])
     change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
     submit(change_set, steward)
     synced.workspace.set_owners(ids[0], [other.pk])  # someone fixed it in Secoda meanwhile
+    return ids, change_set, other
+
+
+def test_resources_changed_in_secoda_since_the_preview_are_skipped_not_overwritten(synced, steward):
+    ids, change_set, other = owners_edit_fixed_upstream_meanwhile(synced, steward, 10)
     services.run_change_set(change_set.pk, client=fast_client(synced))
     skipped = ChangeItem.objects.get(resource_id=ids[0])
     assert skipped.status == ChangeItem.SKIPPED and "Changed in Secoda" in skipped.message
@@ -368,11 +375,7 @@ def test_a_redirected_write_fails_cleanly_and_writes_nothing(synced, steward):
 
 
 def test_what_a_bulk_edit_reads_from_secoda_updates_the_mirror_at_once(synced, steward):
-    user, other = SecodaUser.objects.present().order_by("email")[:2]
-    ids = list(Resource.objects.filter(is_owned=False, archived=False).values_list("pk", flat=True)[:3])
-    change_set = build(steward, Resource.objects.filter(pk__in=ids), {"owners": {"mode": "add", "users": [user.pk]}})
-    submit(change_set, steward)
-    synced.workspace.set_owners(ids[0], [other.pk])  # someone fixed it in Secoda meanwhile
+    ids, change_set, other = owners_edit_fixed_upstream_meanwhile(synced, steward, 3)
     synced.workspace.set_description(ids[1], "Documented upstream meanwhile.")
     services.run_change_set(change_set.pk, client=fast_client(synced))
     skipped = Resource.objects.get(pk=ids[0])

@@ -1,5 +1,7 @@
 """ResourceFilterSet: the one source of filter logic for issue lists, CSV
 exports, filter-wide snoozes and (later) "select all matching"."""
+import functools
+
 import django_filters
 from django import forms
 from django.db.models import Q
@@ -87,8 +89,7 @@ class ResourceFilterSet(django_filters.FilterSet):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # The teams, read at most once for this list (checking, describing and drawing the form all look).
-        read = []
-        self.filters["team"].extra["choices"] = lambda: read or read.extend(team_choices()) or read
+        self.filters["team"].extra["choices"] = functools.cache(team_choices)
 
     def search(self, queryset, name, value):
         value = value.strip()

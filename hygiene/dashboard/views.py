@@ -9,7 +9,7 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 
 from catalog_sync.models import DbtTestStatus, Resource, SyncRun
+from catalog_sync.sync import missing_after
 from hygiene.dashboard import lists
 from hygiene.dashboard.charts import trend_chart
 from hygiene.dashboard.directory import Directory
@@ -51,11 +52,10 @@ def mirror_status():
                         "the mirror may be out of date.")
     if last_finished and last_finished.status == SyncRun.FAILED:
         warnings.append(f"The last sync failed: {last_finished.error}")
-    missing = []
-    if last_finished and last_finished.status == SyncRun.INCOMPLETE:
-        missing = last_finished.options.get("missing") or []
-        if not missing:  # nothing named piece by piece: its message says what happened
-            warnings.append(f"The last sync was incomplete. {last_finished.error}")
+    missing = missing_after(last_success)  # the latest run that mirrored anything: no query of its own
+    if last_finished and last_finished.status == SyncRun.INCOMPLETE and not missing:
+        # Nothing named piece by piece: its message says what happened.
+        warnings.append(f"The last sync was incomplete. {last_finished.error}")
     last_full = SyncRun.objects.filter(status__in=mirrored, kind=SyncRun.FULL).only("finished_at", "status").first()
     if running is not None and running.kind == SyncRun.FULL:
         counts = dict(running.slices.values_list("status").annotate(n=Count("id")).order_by())

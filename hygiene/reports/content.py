@@ -4,8 +4,9 @@ from django.conf import settings
 from django.db.models import Avg, Count, Q
 from django.urls import reverse
 
-from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser, SyncRun
+from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
 from catalog_sync.normalize import http_url
+from catalog_sync.sync import still_missing
 from hygiene.dashboard.directory import Directory
 from hygiene.dashboard.filtersets import ref_q
 from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters
@@ -55,11 +56,7 @@ def site_link(path, query=""):
 
 def missing_from_mirror(subscription):
     """What the last sync could not list (when it ended incomplete), as far as this report's scope goes."""
-    last = (SyncRun.objects.exclude(status__in=[SyncRun.RUNNING, SyncRun.REFUSED, SyncRun.FAILED])
-            .order_by("-started_at").only("status", "options").first())
-    if last is None or last.status != SyncRun.INCOMPLETE:
-        return []
-    pieces = last.options.get("missing") or []
+    pieces = still_missing()
     if subscription.scope == Subscription.INTEGRATION:
         pieces = [p for p in pieces if p.get("integration_id") in (subscription.scope_id, "", None)]
     return [{**p, "integration": p.get("integration") or p.get("label", "")} for p in pieces]
