@@ -10,13 +10,14 @@ import email.utils
 import json
 import logging
 import random
-import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
 
 import requests
+
+from catalog_sync.ratelimit import WriteThrottle, shared_budget, shared_write_throttle
+from catalog_sync.values import as_int, clean
 
 logger = logging.getLogger(__name__)
 
@@ -93,31 +94,6 @@ class PermanentError(SecodaError):
     """The call itself is wrong (auth, bad filter, unknown id): retrying will not help."""
 
 
-_ABSENT = frozenset(("None", "null", ""))
-
-
-def clean(value):
-    """Secoda writes absent values both as null and as the string "None"."""
-    if value is None:
-        return None
-    if value.__class__ is str and len(value) < 12 and value.strip() in _ABSENT:
-        return None
-    return value
-
-
-def as_int(value):
-    value = clean(value)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        try:
-            return int(float(value))
-        except (TypeError, ValueError):
-            return None
-
-
 @dataclass
 class Page:
     number: int
@@ -130,36 +106,6 @@ class Page:
     def capped(self):
         """True when this listing holds more than one listing may return."""
         return self.count is not None and self.count >= listing_cap()
-
-
-class WriteThrottle:
-    """At most `per_minute` writes in any sliding 60-second window (in this process)."""
-
-    def __init__(self, per_minute, clock=time.monotonic, sleep=time.sleep):
-        self.per_minute = per_minute
-        self.clock = clock
-        self.sleep = sleep
-        self._times = deque()
-        self._lock = threading.Lock()
-
-    def wait(self):
-        with self._lock:
-            while True:
-                now = self.clock()
-                while self._times and now - self._times[0] >= 60:
-                    self._times.popleft()
-                if len(self._times) < self.per_minute:
-                    self._times.append(now)
-                    return
-                self.sleep(60 - (now - self._times[0]) + 0.01)
-
-    def push_back(self, seconds):
-        """Secoda said 429: treat the window as full for `seconds`."""
-        with self._lock:
-            now = self.clock()
-            self._times.clear()
-            filler = now + seconds - 60
-            self._times.extend([filler] * self.per_minute)
 
 
 class SecodaClient:
@@ -199,8 +145,6 @@ class SecodaClient:
             page_size=settings.SECODA_PAGE_SIZE,
         )
         if "writes_per_minute" not in overrides:
-            from catalog_sync.ratelimit import shared_budget, shared_write_throttle
-
             options.update(throttle=shared_write_throttle(), budget=shared_budget())
         options.update(overrides)
         return cls(settings.SECODA_API_URL, settings.SECODA_API_TOKEN, **options)
@@ -213,7 +157,8 @@ class SecodaClient:
 
     # -- plumbing -----------------------------------------------------------------
 
-    def _redact(self, text):
+    def redact(self, text):
+        """`text` without this client's token (see `redact`)."""
         return redact(text, self._token)
 
     def _delay(self, attempt, retry_after=None):
@@ -277,7 +222,7 @@ class SecodaClient:
                     problem = f"{label} answered {status}{self._detail(response)}"
                 elif 300 <= status < 400:
                     raise PermanentError(
-                        f"{label} was redirected ({status}) to {self._redact(response.headers.get('Location', '?'))}; "
+                        f"{label} was redirected ({status}) to {self.redact(response.headers.get('Location', '?'))}; "
                         "writes are not followed to another address. Check SECODA_API_URL.", status)
                 elif status in (401, 403):
                     raise PermanentError(
@@ -285,10 +230,10 @@ class SecodaClient:
                 else:
                     raise PermanentError(f"{label} answered {status}{self._detail(response)}", status)
             if attempt >= self.max_retries:
-                raise RetryableError(self._redact(f"{problem}; gave up after {attempt + 1} attempts."),
+                raise RetryableError(self.redact(f"{problem}; gave up after {attempt + 1} attempts."),
                                      unreachable=unreachable)
             delay = self._delay(attempt, retry_after)
-            logger.warning("%s; retrying in %.1fs", self._redact(problem), delay)
+            logger.warning("%s; retrying in %.1fs", self.redact(problem), delay)
             self.retries += 1
             attempt += 1
             self.sleep(delay)
@@ -302,7 +247,7 @@ class SecodaClient:
         if not detail:
             detail = response.text.strip()
         # Redacted whole, then cut: a cut first could leave all but the last characters of the token.
-        detail = self._redact(detail)
+        detail = self.redact(detail)
         return f": {detail[:200]}" if detail else ""
 
     def get(self, path, params=None):

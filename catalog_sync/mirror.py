@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog_sync import normalize
-from catalog_sync.models import Resource, ResourceRef
+from catalog_sync.models import Resource, ResourceChange, ResourceRef
 
 # Fields a sync never writes: the dashboard derives the health score after each sync.
 DERIVED_ELSEWHERE = ("health_score",)
@@ -76,11 +76,11 @@ class ResourceWriter:
             stored = existing.get(rid)
             if stored == content_hash:
                 unchanged.append(rid)
-            elif stored is not None and not stored.startswith(HASH_PREFIX) and stored == normalize.content_hash(rows[rid]):
-                unchanged.append(rid)  # stored before hashes changed format, with the same values
             else:
                 changed.append(rid)
         now = timezone.now()
+        seen_changes = [] if self.keep_seen else watched_changes(
+            {rid: rows[rid] for rid in changed if rid in existing}, self.run_id, now)
         relaxed_commit = postgres and not connection.in_atomic_block
         with transaction.atomic():
             if relaxed_commit:
@@ -102,20 +102,16 @@ class ResourceWriter:
                 # Every changed id, new ones too: another worker may have written the same resource since
                 # we looked (the upsert above waited for its row lock), and its refs must not collide with ours.
                 replace_refs({rid: rows[rid] for rid in changed}, changed)
+                if seen_changes:
+                    ResourceChange.objects.bulk_create(seen_changes)
             if unchanged and not self.keep_seen:
-                # Also brings a hash stored in the earlier format up to date.
                 if postgres:
                     with connection.cursor() as cursor:
                         cursor.execute(
-                            f"UPDATE {Resource._meta.db_table} AS r SET last_seen_run = %s, removed_at = NULL, "
-                            "content_hash = u.content_hash FROM unnest(%s::text[], %s::text[]) AS u(id, content_hash) "
-                            "WHERE r.id = u.id",
-                            [self.run_id, unchanged, [hashes[rid] for rid in unchanged]])
+                            f"UPDATE {Resource._meta.db_table} SET last_seen_run = %s, removed_at = NULL "
+                            "WHERE id = ANY(%s)", [self.run_id, unchanged])
                 else:
                     Resource.objects.filter(id__in=unchanged).update(last_seen_run=self.run_id, removed_at=None)
-                    for rid in unchanged:
-                        if existing[rid] != hashes[rid]:
-                            Resource.objects.filter(id=rid).update(content_hash=hashes[rid])
         created = sum(1 for rid in changed if rid not in existing)
         self.created += created
         self.updated += len(changed) - created
@@ -133,7 +129,7 @@ _JSON_COLUMNS = {f.attname for f in Resource._meta.concrete_fields if f.get_inte
 _BOOKKEEPING = ("content_hash", "changed_at", "first_seen_at", "last_seen_run", "removed_at")
 # The fields `normalize.resource_row` returns, in the order the staging COPY takes them.
 _CONTENT_FIELDS = [f for f in _SYNCED_FIELDS if f.attname not in _BOOKKEEPING]
-HASH_PREFIX = "v2"
+HASH_PREFIX = "v2"  # every stored hash has it: a row from before hashes had it is written again once
 
 
 def json_text(value):
@@ -223,6 +219,21 @@ def copy_upsert(lines, now, run_id, keep_seen=False):
             f"SELECT {stage_columns}, %s, %s, %s, NULL FROM resource_stage_v2 ORDER BY id "
             f"ON CONFLICT (id) DO UPDATE SET {updates}",
             [now, now, run_id])
+
+
+def watched_changes(rows, run_id, now):
+    """ResourceChange rows for the stored resources whose watched fields differ from `rows` (read before
+    the upsert overwrites them; a batch with nothing changed costs no query)."""
+    if not rows:
+        return []
+    fields = ResourceChange.WATCHED
+    changes = []
+    for before in Resource.objects.filter(pk__in=list(rows)).values("id", *fields):
+        after = rows[before["id"]]
+        diff = {f: [before[f], after[f]] for f in fields if before[f] != after.get(f, before[f])}
+        if diff:
+            changes.append(ResourceChange(resource_id=before["id"], sync_run_id=run_id, at=now, changes=diff))
+    return changes
 
 
 def replace_refs(rows, previously_stored):

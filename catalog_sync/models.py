@@ -26,10 +26,6 @@ class Mirrored(models.Model):
     class Meta:
         abstract = True
 
-    @property
-    def is_present(self):
-        return self.removed_at is None
-
 
 class Integration(Mirrored):
     name = models.CharField(max_length=255, blank=True)
@@ -44,10 +40,6 @@ class Integration(Mirrored):
 
     def __str__(self):
         return self.name or self.id
-
-    @property
-    def is_dbt(self):
-        return is_dbt_type(self.type)
 
 
 def is_dbt_type(integration_type):
@@ -200,6 +192,24 @@ class ResourceRef(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["resource", "kind", "ref_id"], name="resourceref_unique")]
         indexes = [models.Index(fields=["kind", "ref_id"], name="resourceref_kind_ref")]
+
+
+class ResourceChange(models.Model):
+    """What a sync saw change on a resource that was already mirrored: the fields a steward cares about,
+    before and after. Usage counts and timestamps move all the time and are left out."""
+
+    WATCHED = ("title", "description", "owners", "owners_groups", "tags", "teams", "verified", "pii", "published",
+               "stale", "archived")
+
+    resource_id = models.CharField(max_length=64)
+    sync_run = models.ForeignKey("SyncRun", null=True, on_delete=models.SET_NULL, db_constraint=False,
+                                 related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    changes = models.JSONField(default=dict, help_text="Field -> [before, after].")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["resource_id", "-at"], name="resourcechange_resource_at")]
 
 
 class DbtTestStatus(models.Model):

@@ -4,14 +4,22 @@ Secoda writes absent values as null or as the string "None", booleans
 sometimes as "True"/"False", and lists sometimes as null. Everything that
 reaches the database goes through here.
 """
-import hashlib
 import json
 from datetime import timezone as dt_timezone
 
 from django.utils.dateparse import parse_datetime
 
-from catalog_sync.client import _ABSENT, as_int, clean
-from hygiene.rules import is_documented, is_owned
+from catalog_sync.values import ABSENT, as_int, clean
+
+
+def is_owned(owners, owners_groups):
+    """A fact about a record: someone (a person or a group) owns it."""
+    return bool(owners) or bool(owners_groups)
+
+
+def is_documented(description, definition):
+    """A fact about a record: it has a description or documentation that is not only blanks."""
+    return bool((description or "").strip()) or bool((definition or "").strip())
 
 
 def text(value):
@@ -20,7 +28,7 @@ def text(value):
     if value.__class__ is str:
         if "\x00" in value:
             value = value.replace("\x00", "")
-        return "" if len(value) < 12 and value.strip() in _ABSENT else value
+        return "" if len(value) < 12 and value.strip() in ABSENT else value
     return "" if value is None else str(value).replace("\x00", "")
 
 
@@ -104,11 +112,6 @@ def id_list(value):
 def mapping(value):
     value = clean(value)
     return value if isinstance(value, dict) else {}
-
-
-def content_hash(row):
-    """A fingerprint of a row's stored values (rows always list their fields in the same order)."""
-    return hashlib.blake2b(repr(tuple(row.items())).encode(), digest_size=20).hexdigest()
 
 
 def resource_row(record):

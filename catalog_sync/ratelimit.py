@@ -8,8 +8,7 @@ the process rather than failing the sync.
 import logging
 import threading
 import time
-
-from catalog_sync.client import WriteThrottle
+from collections import deque
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +47,36 @@ end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return tostring(math.max(0.01, tonumber(oldest[2]) + 60 - now))
 """
+
+
+class WriteThrottle:
+    """At most `per_minute` writes in any sliding 60-second window (in this process)."""
+
+    def __init__(self, per_minute, clock=time.monotonic, sleep=time.sleep):
+        self.per_minute = per_minute
+        self.clock = clock
+        self.sleep = sleep
+        self._times = deque()
+        self._lock = threading.Lock()
+
+    def wait(self):
+        with self._lock:
+            while True:
+                now = self.clock()
+                while self._times and now - self._times[0] >= 60:
+                    self._times.popleft()
+                if len(self._times) < self.per_minute:
+                    self._times.append(now)
+                    return
+                self.sleep(60 - (now - self._times[0]) + 0.01)
+
+    def push_back(self, seconds):
+        """Secoda said 429: treat the window as full for `seconds`."""
+        with self._lock:
+            now = self.clock()
+            self._times.clear()
+            filler = now + seconds - 60
+            self._times.extend([filler] * self.per_minute)
 
 
 class LocalBudget:

@@ -260,8 +260,8 @@ def deletions(run, client, writer, known_missing=()):
         if reconciler.missing:
             removed, notes = reconciler.confirm()
     except SecodaError as exc:
-        logger.warning("Sync #%s: deletions could not be checked: %s", run.pk, client._redact(exc))
-        notes.append(f"Deletions could not be checked ({client._redact(exc)}); the next sync checks again.")
+        logger.warning("Sync #%s: deletions could not be checked: %s", run.pk, client.redact(exc))
+        notes.append(f"Deletions could not be checked ({client.redact(exc)}); the next sync checks again.")
     writer.flush()
     run.options = {**run.options, "deletions": {
         "requests": client.requests_made - requests_before, "counted": reconciler.counted,

@@ -401,7 +401,7 @@ def run_slice(slice_id, client, holder, writer=None):
     except Exception as exc:  # recorded on the slice; other slices go on
         locks.recover_connection()
         piece.listed = runner.listed
-        piece.error = client._redact(describe(exc))
+        piece.error = client.redact(describe(exc))
         piece.unreachable = isinstance(exc, RetryableError) and exc.unreachable
         retry = is_transient(exc) and piece.attempts <= settings.SYNC_SLICE_RETRIES
         if retry:

@@ -147,7 +147,7 @@ def holding_lock(run):
 def fail(run, client, exc, **fields):
     """Record the run as failed and free the lock. Survives a dropped database connection (it reconnects);
     if the database stays away, the run is left for the watcher, which fails it once the lock expires."""
-    logger.warning("Sync #%s failed: %s", run.pk, client._redact(describe(exc)),
+    logger.warning("Sync #%s failed: %s", run.pk, client.redact(describe(exc)),
                    exc_info=not isinstance(exc, (SecodaError, locks.LeaseLost, SecodaUnreachable, *locks.DATABASE_GONE))
                    and not getattr(exc, "expected", False))
     locks.recover_connection()
@@ -155,7 +155,7 @@ def fail(run, client, exc, **fields):
     def record():
         with transaction.atomic():
             SyncRun.objects.filter(pk=run.pk, status=SyncRun.RUNNING).update(
-                status=SyncRun.FAILED, stage=SyncRun.DONE, error=client._redact(describe(exc)),
+                status=SyncRun.FAILED, stage=SyncRun.DONE, error=client.redact(describe(exc)),
                 finished_at=timezone.now(), lease_until=None, **fields)
             # Their workers see the run failed and stop; a retry puts them back in the queue.
             run.slices.filter(status__in=slices.ACTIVE).update(
@@ -168,7 +168,7 @@ def fail(run, client, exc, **fields):
     except locks.DATABASE_GONE as gone:
         logger.error("Sync #%s: could not record its failure (%s); the watcher will once the lock expires.",
                      run.pk, gone)
-        run.status, run.error = SyncRun.FAILED, client._redact(describe(exc))
+        run.status, run.error = SyncRun.FAILED, client.redact(describe(exc))
 
 
 describe = slices.describe

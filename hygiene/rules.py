@@ -40,14 +40,6 @@ RULE_EXPLANATIONS = {
 }
 
 
-def is_owned(owners, owners_groups):
-    return bool(owners) or bool(owners_groups)
-
-
-def is_documented(description, definition):
-    return bool((description or "").strip()) or bool((definition or "").strip())
-
-
 def in_scope():
     from catalog_sync.models import Resource
 

@@ -49,6 +49,8 @@ INSTALLED_APPS = [
     "hygiene.dashboard",
     "hygiene.bulk",
     "hygiene.reports",
+    "hygiene.accounts",
+    "hygiene.mailbox",
     "axes",
 ]
 
@@ -85,6 +87,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "hygiene.security.sign_in",
+                "hygiene.mailbox.context.mailbox",
             ],
         },
     },
@@ -169,13 +172,15 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
                     if env_bool("STATIC_MANIFEST", False) else
                     "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# With STATIC_MANIFEST (the image sets it), files carry their content hash in their names and are served
+# with a year-long, immutable cache, gzip and brotli copies beside them.
 # Serve static files straight from the source folders when nothing was collected.
 WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at")
@@ -203,7 +208,8 @@ EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Catalog Hygiene <hygiene@localhost>")
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "django.core.mail.backends.console.EmailBackend",
+    # Without a mail server, mail is kept in the database where a person can read it (/mailbox/).
+    "django.core.mail.backends.smtp.EmailBackend" if EMAIL_HOST else "hygiene.mailbox.backend.EmailBackend",
 )
 if EMAIL_USE_TLS and EMAIL_USE_SSL:
     raise ImproperlyConfigured("Set only one of EMAIL_USE_TLS and EMAIL_USE_SSL.")

@@ -12,6 +12,8 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("changes/", include("hygiene.bulk.urls")),
     path("reports/", include("hygiene.reports.urls")),
+    path("account/", include("hygiene.accounts.urls")),
+    path("mailbox/", include("hygiene.mailbox.urls")),
     path("oidc/", include("hygiene.sso")),  # single sign-on; 404 unless configured
     path("", include("hygiene.dashboard.urls")),
 ]

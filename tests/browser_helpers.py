@@ -23,6 +23,26 @@ def chromium():
         browser.close()
 
 
+@pytest.fixture
+def new_tab(chromium):
+    """Opens pages in fresh browser contexts (own cookies), all closed after the test. `clipboard_for`
+    (an origin) lets that site read and write the clipboard."""
+    contexts = []
+
+    def open_tab(viewport=DESKTOP, clipboard_for=None):
+        context = chromium.new_context(viewport=viewport, accept_downloads=True)
+        if clipboard_for:
+            context.grant_permissions(["clipboard-read", "clipboard-write"], origin=clipboard_for)
+        context.set_default_timeout(TIMEOUT_MS)
+        context.set_default_navigation_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
 def number(text):
     """'1,234' -> 1234."""
     return int(re.sub(r"[^\d]", "", text))

@@ -6,8 +6,9 @@ import requests
 import responses
 
 from catalog_sync.client import (
-    PermanentError, RetryableError, SecodaClient, WriteThrottle, next_page_number, parse_page, updated_ids,
+    PermanentError, RetryableError, SecodaClient, next_page_number, parse_page, updated_ids,
 )
+from catalog_sync.ratelimit import WriteThrottle
 
 BASE = "https://secoda.example/api/v1"
 TOKEN = "tok-very-secret"

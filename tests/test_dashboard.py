@@ -351,3 +351,37 @@ def test_a_resource_whose_issues_are_snoozed_shows_its_health_without_the_snooze
     snooze(as_steward, rule="", resource=resource.pk)
     page = as_steward.get(f"/resources/{resource.pk}/").content.decode()
     assert 'data-metric="health-unsnoozed"' in page and "with snoozed issues counted" in page
+
+
+def test_the_stale_list_shows_how_long_each_has_been_stale_and_sorts_on_it(synced, as_viewer):
+    response = as_viewer.get("/issues/stale/", {"sort": "-stale_for", "per_page": 200})
+    assert "stale_for" in [column.name for column in response.context["table"].columns], "a default column there"
+    assert "stale_for" not in [column.name for column in as_viewer.get("/issues/").context["table"].columns]
+    updated = [row.record.updated_at for row in response.context["table"].page.object_list]
+    dated = [when for when in updated if when is not None]
+    assert len(set(dated)) > 1 and dated == sorted(dated), "longest stale (least recently updated) first"
+    assert updated[len(dated):] == [None] * (len(updated) - len(dated)), "no date: last"
+    oldest = dated[0]
+    html = response.content.decode()
+    assert f"{(timezone.now() - oldest).days:,} days" in html
+    assert 'aria-sort="descending"' in html and html.count("aria-sort=") == 1, "the sorted header says so"
+    response = as_viewer.get("/issues/stale/", {"sort": "stale_for", "per_page": 200})
+    dated = [row.record.updated_at for row in response.context["table"].page.object_list if row.record.updated_at]
+    assert dated == sorted(dated, reverse=True)
+
+
+def test_long_owner_lists_collapse_to_the_first_name_and_a_count(synced, as_viewer):
+    from hygiene.dashboard.directory import Directory
+
+    resource = Resource.objects.filter(archived=False, removed_at__isnull=True, is_documented=False,
+                                       owners_groups=[]).exclude(owners=[]).first()
+    people = list(SecodaUser.objects.present().exclude(pk__in=resource.owners)[:2])
+    Resource.objects.filter(pk=resource.pk).update(owners=resource.owners[:1] + [p.pk for p in people])
+    names = Directory().owner_names(Resource.objects.get(pk=resource.pk))
+    html = as_viewer.get("/issues/undocumented/", {"q": resource.title_full, "per_page": 200}).content.decode()
+    everyone = ", ".join(names)
+    first = names[0].split()
+    short = f"{first[0]} {first[-1][0]}." if len(first) > 1 else names[0]
+    assert len(names) == 3 and f'title="{everyone}"' in html, "the whole list on hover"
+    assert f"{short} <span class=\"more\">+2</span>" in html
+    assert f'<span class="visually-hidden">{everyone}</span>' in html, "and for screen readers"

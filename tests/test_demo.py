@@ -82,13 +82,26 @@ def test_run_demo_brings_up_a_synced_dashboard_with_worker_and_scheduler(tmp_pat
         assert "demo-token" not in home.text
         # Report links follow the demo's port, not the default 8000.
         reports = session.get(f"{base}/reports/", timeout=10)
+        # The demo steward is a person of the demo workspace who owns assets, linked by e-mail.
+        person = re.search(r"steward is (.+?) <(\S+@\S+)> in the demo workspace", text)
+        assert person, text
+        assert f"You are linked to <strong>{person.group(1)}</strong>" in reports.text
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', reports.text).group(1)
         session.post(f"{base}/reports/", timeout=10, headers={"Referer": f"{base}/reports/"}, data={
-            "csrfmiddlewaretoken": token, "scope": "workspace", "frequency": "daily", "hour": "8",
-            "time_zone": "UTC", "email": "steward@example.com", "weekday": "0"})
-        preview_id = re.search(r"/reports/(\d+)/preview", session.get(f"{base}/reports/", timeout=10).text).group(1)
+            "csrfmiddlewaretoken": token, "scope": "mine", "frequency": "daily", "hour": "8",
+            "time_zone": "UTC", "email": person.group(2), "weekday": "0"})
+        listing = session.get(f"{base}/reports/", timeout=10).text
+        preview_id = re.search(r"/reports/(\d+)/preview", listing).group(1)
         preview = session.get(f"{base}/reports/{preview_id}/preview", timeout=10).text
         assert f"http://127.0.0.1:{web_port}/" in preview and "127.0.0.1:8000" not in preview
+        assert "worst" in preview.lower() or "need the most work" in preview.lower(), "the owner's assets are listed"
+        # "Send now" puts the e-mail in the demo's mailbox, where a person can read it.
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', listing).group(1)
+        session.post(f"{base}/reports/{preview_id}/send-now", timeout=30, headers={"Referer": f"{base}/reports/"},
+                     data={"csrfmiddlewaretoken": token})
+        inbox = session.get(f"{base}/mailbox/", timeout=10).text
+        assert person.group(2) in inbox and "Catalog Hygiene" in inbox
+        assert f"{base}/mailbox/" in text, "the demo says where its mail goes"
         processes = children_of(demo.pid)
         assert len(processes) == 4, "emulator, worker, beat and web run as their own processes"
     finally:

@@ -1,6 +1,7 @@
 """The real deployment's parts, run here the way docker-compose runs them: gunicorn, a Celery worker
 and beat against PostgreSQL and Redis, syncing from the emulator and sending a due report by SMTP."""
 import os
+import re
 import secrets
 import signal
 import socket
@@ -88,11 +89,13 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
         SYNC_INTERVAL_MINUTES="1", REPORT_SEND_EVERY_MINUTES="1", SITE_URL=f"http://127.0.0.1:{web_port}",
         EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_port), HYGIENE_DATA_DIR=str(tmp_path),
         DJANGO_SECURE_SSL_REDIRECT="false",  # no TLS proxy in front of gunicorn here
+        STATIC_MANIFEST="1", STATIC_ROOT=str(tmp_path / "static"),  # as the image builds it
     )
     subprocess.run(["redis-cli", "-n", "13", "FLUSHDB"], capture_output=True)
     processes = []
     try:
         manage(env, "migrate", "--noinput")
+        manage(env, "collectstatic", "--noinput")
         manage(env, "shell", "-c", (
             "from django.contrib.auth import get_user_model; from django.utils import timezone; "
             "from hygiene.reports.models import Subscription; "
@@ -139,6 +142,14 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
         assert b"Catalog hygiene for the whole workspace" in mailbox.messages[0].content
         login = requests.get(f"http://127.0.0.1:{web_port}/", timeout=5, allow_redirects=False)
         assert login.status_code == 302 and "/accounts/login/" in login.headers["Location"]
+        # Static files: hashed names, cached for a year, compressed.
+        sign_in = requests.get(f"http://127.0.0.1:{web_port}/accounts/login/", timeout=5).text
+        stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', sign_in)
+        assert stylesheet, sign_in[:2000]
+        css = requests.get(f"http://127.0.0.1:{web_port}{stylesheet.group(1)}", timeout=5,
+                           headers={"Accept-Encoding": "gzip"})
+        assert css.status_code == 200 and css.headers.get("Content-Encoding") == "gzip"
+        assert "immutable" in css.headers["Cache-Control"] and "max-age=315360000" in css.headers["Cache-Control"]
         assert "deploy-token" not in (tmp_path / "worker.log").read_text()
     finally:
         for process in processes:

@@ -9,10 +9,9 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 
-from catalog_sync.client import WriteThrottle
 from catalog_sync.emulator.workspace import Workspace
 from catalog_sync.models import Resource, SyncRun, SyncSlice
-from catalog_sync.ratelimit import LocalBudget, RedisBudget, RedisWriteThrottle
+from catalog_sync.ratelimit import LocalBudget, RedisBudget, RedisWriteThrottle, WriteThrottle
 from catalog_sync.slices import run_slice
 from catalog_sync.sync import resume_in_process, retry_failed_slices, run_sync, start_run
 from catalog_sync.tasks import sync_catalog

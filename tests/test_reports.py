@@ -82,7 +82,7 @@ def test_workspace_report_numbers_match_the_dashboard(synced, steward):
     assert {rule["key"]: rule["count"] for rule in report["rules"]} == {
         key: totals[key] for key in ("stale", "unowned", "undocumented", "failing_dbt_tests", "warning_dbt_tests",
                                      "unused")}
-    assert report["health"] == totals["health"]
+    assert report["health"] == round(totals["health"]), "whole numbers, as on the dashboard"
     assert all(rule["change"] is None for rule in report["rules"]), "the first report has nothing to compare"
 
 
@@ -126,6 +126,27 @@ def test_team_report_counts_only_that_team(synced, steward):
     report = build_report(subscription)
     assert report["counts"]["resources"] == Snapshot.objects.first().by_team[team_id]["resources"]
     assert report["counts"]["unowned"] == Snapshot.objects.first().by_team[team_id]["unowned"]
+
+
+@pytest.mark.parametrize("scope", [Subscription.TEAM, Subscription.WORKSPACE, Subscription.MINE])
+def test_every_report_lists_its_worst_assets_and_says_whose(synced, steward, scope):
+    owner_id = ResourceRef.objects.filter(kind="owner").values_list("ref_id", flat=True).first()
+    steward.email = SecodaUser.objects.get(pk=owner_id).email
+    steward.save()
+    team_id = ResourceRef.objects.filter(kind="team").values_list("ref_id", flat=True).first()
+    subscription = subscribe(steward, scope=scope, scope_id=team_id if scope == Subscription.TEAM else "")
+    report = build_report(subscription)
+    assert report["worst"] and report["worst_total"] == report["counts"]["issues"]
+    services.send_now(subscription)
+    text, html = mail.outbox[-1].body, mail.outbox[-1].alternatives[0][0]
+    first = report["worst"][0]
+    assert first["title"] in text and first["link"] in text and first["link"] in html
+    if scope == Subscription.MINE:
+        assert "Your assets that need the most work" in text and "you own with open issues" in html
+    else:
+        assert "Your assets" not in text + html
+        assert f"Assets that need the most work ({len(report['worst'])} of {report['worst_total']:,}" in text
+        assert f"with open issues in {report['scope']}." in html
 
 
 # -- sending ------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from celery.contrib.testing.worker import start_worker
 from django_celery_beat.models import PeriodicTask
 
 from catalog_sync.models import Resource, SyncRun
-from catalog_sync.schedule import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
+from hygiene.schedule import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
 from tests.concurrency import finished_run
@@ -34,7 +34,7 @@ def test_migrate_creates_a_nightly_full_sweep_and_the_slice_watcher(settings):
 
 @pytest.mark.django_db
 def test_an_interval_changed_in_the_admin_survives_a_restart():
-    from catalog_sync.schedule import ensure_periodic_tasks
+    from hygiene.schedule import ensure_periodic_tasks
     from django_celery_beat.models import IntervalSchedule
 
     task = PeriodicTask.objects.get(name=SYNC_TASK_NAME)

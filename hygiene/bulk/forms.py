@@ -51,21 +51,22 @@ class Lookup:
 
 
 class BulkEditForm(forms.Form):
-    owners_mode = forms.ChoiceField(choices=OWNER_MODES, required=False, label="Owners")
+    owners_mode = forms.ChoiceField(choices=OWNER_MODES, required=False, label="What to do")
     owners = forms.CharField(required=False, label="People or groups",
                              help_text="Names or e-mail addresses, separated by commas.",
                              widget=forms.TextInput(attrs={"list": "people-names", "autocomplete": "off",
                                                            "placeholder": "e.g. Ada Lovelace, data-eng (group)"}))
-    tags_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="Tags")
-    tags = forms.CharField(required=False, label="Tag names", help_text="Separated by commas.",
+    tags_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="What to do")
+    tags = forms.CharField(required=False, label="Tag names", help_text="Tag names, separated by commas.",
                            widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off",
                                                          "placeholder": "e.g. Deprecated, Finance"}))
-    teams_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="Teams")
-    teams = forms.CharField(required=False, label="Team names", help_text="Separated by commas.",
+    teams_mode = forms.ChoiceField(choices=LIST_MODES, required=False, label="What to do")
+    teams = forms.CharField(required=False, label="Team names", help_text="Team names, separated by commas.",
                             widget=forms.TextInput(attrs={"list": "team-names", "autocomplete": "off",
                                                           "placeholder": "e.g. Data"}))
-    description_mode = forms.ChoiceField(choices=DESCRIPTION_MODES, required=False, label="Description")
+    description_mode = forms.ChoiceField(choices=DESCRIPTION_MODES, required=False, label="What to do")
     description = forms.CharField(required=False, label="New description", max_length=5000,
+                                  help_text="The new description, set as plain text.",
                                   widget=forms.Textarea(attrs={"rows": 3}))
     verified = forms.ChoiceField(choices=FLAG_CHOICES, required=False, label="Verified")
     pii = forms.ChoiceField(choices=FLAG_CHOICES, required=False, label="PII")
@@ -133,3 +134,75 @@ class BulkEditForm(forms.Form):
                 parts.append(f"{label} {'on' if data[flag] == 'true' else 'off'}")
         text = "; ".join(parts)
         return text[:1].upper() + text[1:]
+
+
+YES_NO = [("true", "Yes"), ("false", "No")]
+
+
+class ResourceEditForm(forms.Form):
+    """One resource's editable fields, filled with what the mirror holds: what is left as it is does not
+    change; the rest goes through the same change-set engine as a bulk edit."""
+
+    owners = forms.CharField(required=False, label="Owners", max_length=5000,
+                             help_text="People or groups, by name or e-mail, separated by commas. Empty: no owner.",
+                             widget=forms.TextInput(attrs={"list": "people-names", "autocomplete": "off"}))
+    tags = forms.CharField(required=False, label="Tags", max_length=5000, help_text="Separated by commas.",
+                           widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off"}))
+    teams = forms.CharField(required=False, label="Teams", max_length=5000, help_text="Separated by commas.",
+                            widget=forms.TextInput(attrs={"list": "team-names", "autocomplete": "off"}))
+    description = forms.CharField(required=False, label="Description", max_length=5000,
+                                  widget=forms.Textarea(attrs={"rows": 4}))
+    verified = forms.ChoiceField(choices=YES_NO, label="Verified")
+    pii = forms.ChoiceField(choices=YES_NO, label="PII")
+    published = forms.ChoiceField(choices=YES_NO, label="Published")
+
+    def __init__(self, *args, lookup=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lookup = lookup or Lookup()
+        for name, field in self.fields.items():
+            if field.help_text:
+                field.widget.attrs["aria-describedby"] = f"id_{name}_help"
+
+    def full_clean(self):
+        super().full_clean()
+        first = True
+        for name in self.errors:  # screen readers announce the field's error with it
+            if name in self.fields:
+                if first:  # focus lands on the first field to fix, not at the top of the page
+                    self.fields[name].widget.attrs["autofocus"] = True
+                    first = False
+                attrs = self.fields[name].widget.attrs
+                attrs["aria-invalid"] = "true"
+                attrs["aria-describedby"] = " ".join(filter(None, [attrs.get("aria-describedby"), f"id_{name}_error"]))
+
+    @staticmethod
+    def initial_for(resource, directory):
+        """The form's starting values: names a steward reads, unique enough to be resolved back."""
+        people = SecodaUser.objects.in_bulk(resource.owners)
+        owners = [(people[i].email or people[i].display_name) if i in people else i for i in resource.owners]
+        owners += [f"{name} (group)" for name in directory.group_names(resource.owners_groups)]
+        return {
+            "owners": ", ".join(owners), "tags": ", ".join(directory.tag_names(resource.tags)),
+            "teams": ", ".join(directory.team_names(resource.teams)), "description": resource.description,
+            **{flag: "true" if getattr(resource, flag) else "false" for flag in ("verified", "pii", "published")},
+        }
+
+    def clean(self):
+        data = super().clean()
+        resolved, problems = self.lookup.resolve(split_names(data.get("owners")), self.lookup.people,
+                                                 "person or group")
+        for problem in problems:
+            self.add_error("owners", problem)
+        edit = {"owners": {"mode": "replace", "users": [i for kind, i in resolved if kind == "user"],
+                           "groups": [i for kind, i in resolved if kind == "group"]}}
+        for field, what in (("tags", "tag"), ("teams", "team")):
+            ids, problems = self.lookup.resolve(split_names(data.get(field)), getattr(self.lookup, field), what)
+            for problem in problems:
+                self.add_error(field, problem)
+            edit[field] = {"mode": "replace", "ids": ids}
+        edit["description"] = {"text": (data.get("description") or "").strip(), "only_blank": False}
+        for flag in ("verified", "pii", "published"):
+            if data.get(flag):
+                edit[flag] = data[flag] == "true"
+        data["edit"] = edit
+        return data

@@ -10,7 +10,7 @@ class ChangeSet(models.Model):
     DRAFT = "draft"          # previewed, not applied
     PENDING = "pending"      # applied by a steward, waiting for a worker
     RUNNING = "running"
-    COMPLETED = "completed"  # every item applied, skipped or left unchanged
+    COMPLETED = "completed"  # every item applied, or skipped because Secoda changed it since the preview
     PARTIAL = "partial"      # finished, some items failed
     FAILED = "failed"        # stopped by an error that needs a person
     DISCARDED = "discarded"
@@ -64,9 +64,8 @@ class ChangeItem(models.Model):
     APPLIED = "applied"
     FAILED = "failed"
     SKIPPED = "skipped"      # changed in Secoda since the preview: not overwritten
-    UNCHANGED = "unchanged"  # the edit would not change it
     STATUSES = [(PENDING, "Waiting"), (APPLIED, "Applied"), (FAILED, "Failed"),
-                (SKIPPED, "Skipped: changed in Secoda"), (UNCHANGED, "No change needed")]
+                (SKIPPED, "Skipped: changed in Secoda")]
 
     change_set = models.ForeignKey(ChangeSet, on_delete=models.CASCADE, related_name="items")
     resource = models.ForeignKey("catalog_sync.Resource", on_delete=models.DO_NOTHING, db_constraint=False,

@@ -18,7 +18,6 @@ from catalog_sync.mirror import ResourceWriter, replace_refs
 from catalog_sync.models import Resource
 from hygiene.bulk.edits import EDITABLE_FIELDS, LIST_FIELDS, current_values, matches, planned_change
 from hygiene.bulk.models import ChangeItem, ChangeSet
-from hygiene.rules import is_documented, is_owned
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +160,7 @@ def run_change_set(change_set_id, client=None, worker=None):
     except (RetryableError, *locks.DATABASE_GONE) as exc:
         locks.recover_connection()
         delay = min(600, 30 * 2 ** change_set.retries)
-        message = client._redact(str(exc))[:1000]
+        message = client.redact(str(exc))[:1000]
         logger.warning("Change set #%s waits %ss to retry: %s", change_set.pk, delay, message)
         locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
             status=ChangeSet.PENDING, lease_until=None, retry_at=timezone.now() + timedelta(seconds=delay),
@@ -173,7 +172,7 @@ def run_change_set(change_set_id, client=None, worker=None):
     except Exception as exc:
         logger.exception("Change set #%s failed", change_set.pk)
         locks.recover_connection()
-        error = client._redact(str(exc))[:2000]
+        error = client.redact(str(exc))[:2000]
         locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
             status=ChangeSet.FAILED, error=error, finished_at=timezone.now(), lease_until=None))
         raise
@@ -264,8 +263,8 @@ def update_mirror(items):
             continue
         for field, value in item.after.items():
             setattr(resource, field, value)
-        resource.is_owned = is_owned(resource.owners, resource.owners_groups)
-        resource.is_documented = is_documented(resource.description, resource.definition)
+        resource.is_owned = normalize.is_owned(resource.owners, resource.owners_groups)
+        resource.is_documented = normalize.is_documented(resource.description, resource.definition)
         resource.changed_at = resource.updated_at = timezone.now()  # Secoda stamped the write too
         changed_rows[resource.pk] = {field: getattr(resource, field) for field in LIST_FIELDS}
     fields = sorted({field for item in items for field in item.after}

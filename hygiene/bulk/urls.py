@@ -5,6 +5,7 @@ from hygiene.bulk import views
 app_name = "bulk"
 urlpatterns = [
     path("edit/", views.edit, name="edit"),
+    path("edit-resource/", views.edit_resource, name="edit-resource"),
     path("", views.change_sets, name="change-sets"),
     path("<int:pk>/", views.change_set_detail, name="change-set"),
     path("<int:pk>/progress.json", views.change_set_progress, name="progress"),

@@ -8,10 +8,12 @@ from django.views.decorators.http import require_POST
 
 from catalog_sync.models import Resource
 from hygiene.bulk import services
-from hygiene.bulk.forms import BulkEditForm, Lookup
+from hygiene.bulk.edits import current_values, planned_change
+from hygiene.bulk.forms import BulkEditForm, Lookup, ResourceEditForm
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.dashboard.directory import Directory
 from hygiene.dashboard.filtersets import filterset_from_query
+from hygiene.dashboard.history import differences
 from hygiene.dashboard.lists import SNOOZED_ONLY, issue_queryset
 from hygiene.dashboard.views import steward_required
 from hygiene.roles import is_steward
@@ -86,6 +88,34 @@ def edit(request):
     directory = Directory()
     return render(request, "bulk/edit.html", {
         "form": form, "selection": selection, "count": count, "back": back,
+        "people_names": sorted(set(directory.users.values())) + sorted(f"{g} (group)" for g in directory.groups.values()),
+        "tag_names": sorted(set(directory.tags.values())), "team_names": sorted(set(directory.teams.values())),
+    })
+
+
+@steward_required
+def edit_resource(request):
+    """One resource's edit, from its page: a form filled with its values; the change set is the preview."""
+    resource = get_object_or_404(in_scope().select_related("integration"),
+                                 pk=request.POST.get("resource") or request.GET.get("resource") or "")
+    directory, lookup = Directory(), Lookup()
+    if request.method == "POST":
+        form = ResourceEditForm(request.POST, lookup=lookup)
+        if form.is_valid():
+            edit = form.cleaned_data["edit"]
+            before, after = planned_change(current_values(resource), edit)
+            if not after:
+                messages.info(request, "Nothing changed: the form holds the values the resource already has.")
+                return redirect("dashboard:resource", pk=resource.pk)
+            summary = "Edit " + (resource.title or resource.pk) + ": " + ", ".join(
+                label.lower() for label, _, _ in differences(before, after, directory))
+            change_set = services.build_change_set(request.user, in_scope().filter(pk=resource.pk), edit, summary,
+                                                   filter_label=f"One resource: {resource.title_full or resource.pk}")
+            return redirect("bulk:change-set", pk=change_set.pk)
+    else:
+        form = ResourceEditForm(initial=ResourceEditForm.initial_for(resource, directory), lookup=lookup)
+    return render(request, "bulk/edit_resource.html", {
+        "form": form, "resource": resource,
         "people_names": sorted(set(directory.users.values())) + sorted(f"{g} (group)" for g in directory.groups.values()),
         "tag_names": sorted(set(directory.tags.values())), "team_names": sorted(set(directory.teams.values())),
     })

@@ -7,6 +7,12 @@ class DashboardConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from hygiene.schedule import ensure_periodic_tasks
+
+        post_migrate.connect(ensure_periodic_tasks, sender=self)
+
         from catalog_sync.signals import sync_succeeded
         from hygiene.dashboard.snapshots import snapshot_after_sync
 

@@ -58,8 +58,10 @@ class ResourceFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search",
                                   widget=forms.TextInput(attrs={"placeholder": "Title or path contains…"}))
     integration = django_filters.ModelMultipleChoiceFilter(
-        queryset=Integration.objects.present(), label="Integration", distinct=False)  # a plain FK: no DISTINCT
-    entity_type = django_filters.MultipleChoiceFilter(choices=entity_type_choices, label="Type")
+        queryset=Integration.objects.present(), label="Integration", distinct=False,  # a plain FK: no DISTINCT
+        widget=forms.CheckboxSelectMultiple)  # ticked, not Ctrl-clicked
+    entity_type = django_filters.MultipleChoiceFilter(choices=entity_type_choices, label="Type",
+                                                      widget=forms.CheckboxSelectMultiple)
     native_type = django_filters.CharFilter(field_name="native_type", lookup_expr="iexact", label="Native type")
     team = django_filters.ChoiceFilter(choices=team_choices, method="with_team", label="Team",
                                        empty_label="Any team")

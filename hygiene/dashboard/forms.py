@@ -43,3 +43,35 @@ class SnoozeForm(forms.Form):
 
     def expires_at(self):
         return timezone.make_aware(datetime.combine(self.cleaned_data["until"], time.min))
+
+
+class SavedViewForm(forms.Form):
+    """Save the list being looked at (its rule and filter) under a name. The filter is checked again on
+    the server (hygiene.dashboard.saved_views): these hidden fields come back from the browser."""
+
+    name = forms.CharField(label="Name", max_length=100, error_messages={"required": "Give the view a name."},
+                           widget=forms.TextInput(attrs={"placeholder": "e.g. Unowned Snowflake tables",
+                                                         "autocomplete": "off"}))
+    shared = forms.BooleanField(label="Share with everyone", required=False, initial=True,
+                                help_text="Everyone sees shared views; only stewards change them.")
+    rule = forms.CharField(required=False, widget=forms.HiddenInput)
+    filter_query = forms.CharField(required=False, widget=forms.HiddenInput)
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, steward=False, **kwargs):
+        kwargs.setdefault("auto_id", "save-view-%s")  # unique ids next to the snooze form on the list page
+        super().__init__(*args, **kwargs)
+        if not steward:  # viewers keep personal views only
+            del self.fields["shared"]
+        else:
+            self.fields["shared"].widget.attrs["aria-describedby"] = "save-view-shared-help"
+
+
+class SavedViewRenameForm(forms.Form):
+    name = forms.CharField(label="New name", max_length=100, error_messages={"required": "Give the view a name."})
+
+    def __init__(self, *args, view=None, **kwargs):
+        kwargs.setdefault("auto_id", f"rename-{view.pk}-%s" if view is not None else "rename-%s")
+        super().__init__(*args, **kwargs)
+        if view is not None:
+            self.fields["name"].initial = view.name

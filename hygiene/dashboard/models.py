@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -73,3 +74,40 @@ class Snooze(models.Model):
     @property
     def is_active(self):
         return self.cancelled_at is None and self.expires_at > timezone.now()
+
+
+class SavedView(models.Model):
+    """A named issue list: a rule (blank: all issues) and the filter's query string, normalised (filter
+    parameters only, in the filter form's order, no empty values). Shared views are listed for everyone and
+    only stewards change them; a personal view is its owner's (stewards see and tidy every view)."""
+
+    name = models.CharField(max_length=100)
+    rule = models.CharField(max_length=32, blank=True, help_text="Blank: all issues.")
+    filter_query = models.TextField(blank=True, help_text="The list filter (query string).")
+    filter_label = models.CharField(max_length=300, blank=True, help_text="The filter in words, when it was saved.")
+    shared = models.BooleanField(default=False, help_text="Listed for everyone; only stewards change it.")
+    # A shared view outlives its creator's account.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                              related_name="saved_views")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = [Lower("name"), "id"]
+        constraints = [
+            # One name per person, and one name among shared views (whatever the case).
+            models.UniqueConstraint(Lower("name"), "owner", name="saved_view_name_per_owner"),
+            models.UniqueConstraint(Lower("name"), condition=models.Q(shared=True),
+                                    name="saved_view_name_shared"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def link(self):
+        """The list this view opens: its rule's page with its filter (the shareable link, as a path)."""
+        from django.urls import reverse
+
+        path = reverse("dashboard:rule", args=[self.rule]) if self.rule else reverse("dashboard:issues")
+        return f"{path}?{self.filter_query}" if self.filter_query else path

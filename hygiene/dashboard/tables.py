@@ -1,4 +1,5 @@
 import django_tables2 as tables
+from django.utils import timezone
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.urls import reverse
@@ -17,7 +18,7 @@ class ResourceTable(tables.Table):
     pk = tables.CheckBoxColumn(accessor="pk", attrs={"th__input": {"id": "select-page", "aria-label": "Select this page"},
                                                      "td__input": {"class": "row-check", "aria-label": "Select"}})
     title_full = tables.Column(verbose_name="Resource", order_by=("title_full", "id"),
-                               attrs={"td": {"class": "col-title"}})
+                               attrs={"td": {"class": "col-title"}, "th": {"class": "col-title"}})
     entity_type = tables.Column(verbose_name="Type")
     native_type = tables.Column(verbose_name="Native type")
     integration = tables.Column(accessor="integration__name", verbose_name="Integration",
@@ -36,11 +37,20 @@ class ResourceTable(tables.Table):
     published = tables.BooleanColumn(verbose_name="Published")
     updated_at = tables.DateTimeColumn(verbose_name="Updated", format="Y-m-d", default="—",
                                        attrs={"td": {"class": "col-updated"}})
-    url = tables.Column(verbose_name="In Secoda", orderable=False, empty_values=())
+    # Days since Secoda last updated the resource: how long a stale one has been left alone.
+    stale_for = tables.Column(accessor="updated_at", verbose_name="Stale for", default="—",
+                              attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    url = tables.Column(verbose_name="Secoda", orderable=False, empty_values=())
 
     DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
                        "external_usage", "updated_at", "url")
+    # A list can start from other columns than the rest (until the steward chooses their own).
+    RULE_DEFAULT_COLUMNS = {
+        "stale": ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
+                  "external_usage", "stale_for", "url"),
+    }
     ALWAYS = ("title_full",)
+    OWNERS_SHOWN = 1  # names shown before "+N"; the whole list is in the cell's title and on the resource page
     STEWARD_ONLY = ("pk",)
 
     class Meta:
@@ -64,6 +74,14 @@ class ResourceTable(tables.Table):
     def order_updated_at(self, queryset, is_descending):
         return queryset.order_by(_nulls_last("updated_at", is_descending), "id"), True
 
+    def order_stale_for(self, queryset, is_descending):
+        # Longest stale first = least recently updated first.
+        return queryset.order_by(_nulls_last("updated_at", not is_descending), "id"), True
+
+    @classmethod
+    def default_columns(cls, rule=None):
+        return cls.RULE_DEFAULT_COLUMNS.get(rule, cls.DEFAULT_COLUMNS)
+
     def order_health(self, queryset, is_descending):
         # The stored score with an id tie-breaker (equal scores never shuffle rows between pages),
         # in the direction of the (health_score, id) index.
@@ -75,8 +93,11 @@ class ResourceTable(tables.Table):
         return queryset.order_by(title.desc() if is_descending else title.asc(), "id"), True
 
     def render_title_full(self, record, value):
+        # Long dotted paths break after a dot, not in the middle of a name.
+        title = format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in
+                                                            str(value or record.title or record.pk).split(".")))
         return format_html('<a href="{}" title="{}">{}</a>', reverse("dashboard:resource", args=[record.pk]),
-                           record.pk, value or record.title or record.pk)
+                           record.pk, title)
 
     def render_entity_type(self, value):
         return value.replace("_", " ").capitalize()
@@ -99,7 +120,25 @@ class ResourceTable(tables.Table):
 
     def render_owners(self, record):
         names = self.directory.owner_names(record)
-        return ", ".join(names) if names else mark_safe('<span class="muted">No owner</span>')
+        if not names:
+            return mark_safe('<span class="muted">No owner</span>')
+        if len(names) <= self.OWNERS_SHOWN:
+            return ", ".join(names)
+        # "Ada L. +2" on screen; the full list in the title (pointer) and for screen readers.
+        everyone = ", ".join(names)
+        shown = ", ".join(short_name(name) for name in names[:self.OWNERS_SHOWN])
+        return format_html('<span class="owner-list" title="{}"><span aria-hidden="true">{} '
+                           '<span class="more">+{}</span></span><span class="visually-hidden">{}</span></span>',
+                           everyone, shown, len(names) - self.OWNERS_SHOWN, everyone)
+
+    @staticmethod
+    def render_stale_for(value):
+        if value is None:
+            return "—"
+        days = (timezone.now() - value).days
+        words = "under a day" if days < 1 else f"{days:,} day{'s' if days != 1 else ''}"
+        updated = timezone.localtime(value).strftime("%Y-%m-%d")
+        return format_html('<span title="Last updated {}">{}</span>', updated, words)
 
     def render_teams(self, record):
         return ", ".join(self.directory.team_names(record.teams)) or "—"
@@ -113,7 +152,8 @@ class ResourceTable(tables.Table):
     # objects (about 1 ms a row here); the body of this table is rendered directly instead,
     # with the same render_* methods, so a 200-row page costs milliseconds.
 
-    CELL_CLASSES = {"health": "num", "external_usage": "num", "internal_usage": "num",
+    CELL_CLASSES = {"health": "num", "external_usage": "num", "internal_usage": "num", "stale_for": "num col-age",
+                    "owners": "col-owners",
                     "title_full": "col-title", "updated_at": "col-updated"}
 
     def body_html(self):
@@ -135,6 +175,8 @@ class ResourceTable(tables.Table):
             return record.integration.name if record.integration_id and record.integration else "—"
         if name in ("issues", "owners", "teams", "tags"):
             return getattr(self, f"render_{name}")(record)
+        if name == "stale_for":
+            return self.render_stale_for(record.updated_at)
         value = getattr(record, name)
         if name in ("pii", "verified", "published"):
             return mark_safe('<span class="true">✔</span>') if value else mark_safe('<span class="false">✘</span>')
@@ -156,4 +198,15 @@ class ResourceTable(tables.Table):
         value = http_url(value)
         if not value:
             return "—"
-        return format_html('<a href="{}" target="_blank" rel="noopener">Open ↗</a>', value)
+        return format_html('<a href="{}" target="_blank" rel="noopener" aria-label="Open in Secoda (new tab)">'
+                           'Open ↗</a>', value)
+
+
+def short_name(name):
+    """'Ada Lovelace' -> 'Ada L.'; a group or a one-word name stays as it is."""
+    if name.endswith(" (group)"):
+        return name[:-len(" (group)")]
+    words = name.split()
+    if len(words) < 2 or "@" in name:
+        return name.split("@")[0] if "@" in name else name
+    return f"{words[0]} {words[-1][0]}."

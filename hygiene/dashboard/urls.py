@@ -1,6 +1,6 @@
 from django.urls import path
 
-from hygiene.dashboard import views
+from hygiene.dashboard import saved_view_pages, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -13,7 +13,12 @@ urlpatterns = [
     path("resources/<path:pk>/", views.resource_detail, name="resource"),
     path("owners/", views.owners, name="owners"),
     path("teams/", views.teams, name="teams"),
+    path("trend/", views.trend, name="trend"),
     path("snoozes/", views.snoozes, name="snoozes"),
     path("snoozes/new", views.snooze_create, name="snooze-create"),
     path("snoozes/<int:pk>/end", views.snooze_cancel, name="snooze-cancel"),
+    path("views/", saved_view_pages.saved_view_list, name="saved-views"),
+    path("views/new", saved_view_pages.saved_view_create, name="saved-view-create"),
+    path("views/<int:pk>/rename", saved_view_pages.saved_view_rename, name="saved-view-rename"),
+    path("views/<int:pk>/delete", saved_view_pages.saved_view_delete, name="saved-view-delete"),
 ]

@@ -18,11 +18,12 @@ from django_tables2 import RequestConfig
 
 from catalog_sync.models import DbtTestStatus, Resource, SyncRun
 from catalog_sync.sync import missing_after
-from hygiene.dashboard import lists
+from hygiene.dashboard import lists, saved_views
 from hygiene.dashboard.charts import trend_chart
 from hygiene.dashboard.directory import Directory
 from hygiene.dashboard.filtersets import ResourceFilterSet, filterset_from_query
-from hygiene.dashboard.forms import SnoozeForm
+from hygiene.dashboard.history import resource_history
+from hygiene.dashboard.forms import SavedViewForm, SnoozeForm
 from hygiene.dashboard.issues import active_snoozes, flags, open_issue_filters, snoozed_issue_filters
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.dashboard.snapshots import latest_snapshot, take_snapshot
@@ -70,7 +71,7 @@ def sync_schedule():
     """How often the periodic sync runs and roughly when it runs next (None when disabled)."""
     from django_celery_beat.models import PeriodicTask
 
-    from catalog_sync.schedule import SYNC_TASK_NAME
+    from hygiene.schedule import SYNC_TASK_NAME
 
     task = PeriodicTask.objects.select_related("interval").filter(name=SYNC_TASK_NAME, enabled=True).first()
     if task is None or task.interval is None:
@@ -174,13 +175,13 @@ def choosable_columns():
             if name not in ResourceTable.ALWAYS and name not in ResourceTable.STEWARD_ONLY]
 
 
-def visible_columns(request, steward):
+def visible_columns(request, steward, rule=None):
     """Columns chosen by the user (kept in the session), always with the title (and, for stewards,
     the selection checkboxes)."""
     if "columns" in request.GET:
         chosen = [c for c in request.GET.getlist("columns") if c in choosable_columns()]
         request.session["resource_columns"] = chosen
-    chosen = set(request.session.get("resource_columns") or ResourceTable.DEFAULT_COLUMNS)
+    chosen = set(request.session.get("resource_columns") or ResourceTable.default_columns(rule))
     chosen |= set(ResourceTable.ALWAYS) | (set(ResourceTable.STEWARD_ONLY) if steward else set())
     return [c for c in ResourceTable.base_columns if c in chosen]
 
@@ -188,10 +189,17 @@ def visible_columns(request, steward):
 def issue_list(request, rule=None):
     if rule is not None and rule not in RULES:
         raise Http404("There is no such rule.")
+    if any("" in values for _, values in request.GET.lists()):
+        # A filter form sends every field, empty or not: keep the address short and shareable.
+        kept = QueryDict(mutable=True)
+        for name, values in request.GET.lists():
+            if [v for v in values if v]:
+                kept.setlist(name, [v for v in values if v])
+        return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}" if kept else request.path)
     filterset, snoozed, known_count = filtered_issues(request, rule)
     directory = Directory()
     steward = is_steward(request.user)
-    columns = visible_columns(request, steward)
+    columns = visible_columns(request, steward, rule)
     table = ResourceTable(filterset.qs, directory=directory,
                           exclude=[c for c in ResourceTable.base_columns if c not in columns])
     per_page = parse_positive(request.GET.get("per_page"))
@@ -207,16 +215,24 @@ def issue_list(request, rule=None):
         messages.warning(request, f"There is no page {page}; showing the last page.")
         page = table.paginator.num_pages
     table.page = table.paginator.page(page or 1)
+    hidden_by_snooze = 0
+    if not table.paginator.count and snoozed == lists.SNOOZED_HIDE:
+        # An empty list may be empty only because its issues are snoozed: say so, rather than "nothing here".
+        snoozed_base = lists.issue_queryset(rule, snoozed=lists.SNOOZED_ONLY)
+        hidden_by_snooze = ResourceFilterSet(filterset.data, queryset=snoozed_base).qs.count()
     query = request.GET.copy()
     for name in ("page", "sort", "columns"):
         query.pop(name, None)
-    export_query = query.urlencode()
+    export_query = query.copy()
+    if request.GET.get("sort"):
+        export_query["sort"] = request.GET["sort"]  # the CSV comes in the list's order
+    export_query = export_query.urlencode()
     open_query = query.copy()
     open_query.pop("snoozed", None)
     return render(request, "dashboard/issue_list.html", {
         "rule": rule, "rule_label": RULE_LABELS.get(rule, "All issues"),
         "explanation": RULE_EXPLANATIONS.get(rule, "Every resource that breaks at least one rule."),
-        "filterset": filterset, "table": table, "snoozed": snoozed,
+        "filterset": filterset, "table": table, "snoozed": snoozed, "hidden_by_snooze": hidden_by_snooze,
         "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
         "filters_active": any(v for k, v in query.items() if k not in ("per_page", "snoozed")),
         "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
@@ -228,6 +244,10 @@ def issue_list(request, rule=None):
         "can_edit": steward,
         "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": filterset_query(filterset),
                                            "next": request.get_full_path()}),
+        "saved_view": saved_views.matching_view(request.user, rule, filterset) if snoozed != lists.SNOOZED_ONLY
+        else None,
+        "save_view_form": SavedViewForm(steward=steward, initial={
+            "rule": rule or "", "filter_query": filterset_query(filterset), "next": request.get_full_path()}),
     })
 
 
@@ -268,7 +288,13 @@ def issue_export(request, rule=None):
         raise Http404("There is no such rule.")
     filterset, _, _ = filtered_issues(request, rule)
     writer = csv.writer(Echo())
-    rows = lists.csv_rows(filterset.qs.order_by("title_full", "id"), Directory())
+    queryset = filterset.qs.order_by("title_full", "id")
+    if request.GET.get("sort"):  # the order the steward chose on the list, ties broken by id
+        table = ResourceTable(queryset, directory=Directory())
+        RequestConfig(request, paginate=False).configure(table)
+        ordering = list(table.data.data.query.order_by)
+        queryset = queryset.order_by(*ordering, *([] if "id" in ordering else ["id"]))
+    rows = lists.csv_rows(queryset, Directory())
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="catalog-{rule or "all-issues"}-{stamp}.csv"'
@@ -304,10 +330,38 @@ def resource_detail(request, pk):
         "filter_snoozed_rules": filter_snoozed_rules, "can_edit": is_steward(request.user),
         "snooze_form": SnoozeForm(initial={"resource": resource.pk, "next": request.get_full_path()}),
         "rules": [(key, RULE_LABELS[key]) for key in RULES], "rule_labels": RULE_LABELS,
+        "history": resource_history(resource, directory),
     })
 
 
 # -- people and teams ----------------------------------------------------------------
+
+TREND_SCOPES = {"team": ("by_team", "team"), "integration": ("by_integration", "integration")}
+
+
+def trend(request):
+    """Issues per rule over time for one team or one integration, from the snapshots every sync takes."""
+    scope = next((name for name in TREND_SCOPES if request.GET.get(name)), None)
+    if scope is None:
+        raise Http404("Choose a team or an integration.")
+    key = request.GET[scope][:64]
+    field, param = TREND_SCOPES[scope]
+    directory = Directory()
+    label = team_label(directory)(key) if scope == "team" else directory.integrations.get(key)
+    if label is None or (scope == "team" and key != "none" and key not in directory.teams):
+        raise Http404(f"No such {scope}.")
+    history = list(Snapshot.objects.filter(reason=Snapshot.SYNC).only("taken_at", field)[:TREND_POINTS])[::-1]
+    points = [(s.taken_at, getattr(s, field).get(key, {})) for s in history]
+    latest = points[-1][1] if points else {}
+    return render(request, "dashboard/trend.html", {
+        "scope": scope, "label": label, "key": key, "param": param,
+        "chart": trend_chart(points, RULES, RULE_LABELS), "latest": latest,
+        "rules": [{"key": rule, "label": RULE_LABELS[rule], "count": latest.get(rule, 0),
+                   "first": points[0][1].get(rule, 0) if points else 0,
+                   "change": latest.get(rule, 0) - (points[0][1].get(rule, 0) if points else 0)} for rule in RULES],
+        "since": points[0][0] if points else None,
+    })
+
 
 def owners(request):
     snapshot = latest_snapshot()

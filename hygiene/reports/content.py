@@ -1,5 +1,5 @@
 """What a report says: counts per rule for its scope, the change since the last report, the health
-score and, for "assets I own", that person's worst assets."""
+score and the scope's worst assets (for "assets I own", that person's)."""
 from django.conf import settings
 from django.db.models import Avg, Count, Q
 from django.urls import reverse
@@ -7,8 +7,9 @@ from django.urls import reverse
 from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
 from catalog_sync.normalize import http_url
 from catalog_sync.sync import still_missing
+from hygiene.accounts.services import linked_person, owned_by
 from hygiene.dashboard.directory import Directory
-from hygiene.dashboard.filtersets import ref_q
+from hygiene.dashboard.filtersets import filterset_from_query, ref_q
 from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters
 from hygiene.dashboard.lists import issue_queryset
 from hygiene.reports.models import Subscription
@@ -24,14 +25,42 @@ def owner_ids_for(email):
     return users, groups
 
 
-def scope_filter(subscription):
+def saved_view_filter(view, snoozes=None):
+    """(Q on Resource, problems) for exactly a saved view's rows: its filter through the list's own
+    filterset, and its rule's open issues. A part of the filter that no longer validates (a team gone
+    from Secoda) is left out, as the list leaves it out, and named in `problems`."""
+    if view is None:  # deleted: its reports are stopped; a preview counts nothing
+        return Q(pk__in=[]), ["This report's saved view was deleted."]
+    filterset = filterset_from_query(view.filter_query)
+    problems = []
+    if not filterset.is_valid():
+        for name, errors in filterset.errors.items():
+            label = filterset.form.fields[name].label if name in filterset.form.fields else name
+            problems.append(f"The filter “{label}” no longer applies and is left out: {' '.join(errors)}")
+    q = Q(pk__in=filterset.qs.order_by().values("pk"))
+    if view.rule:
+        rule_q = open_issue_filters(snoozes=snoozes).get(view.rule)
+        if rule_q is None:
+            problems.append(f"The rule “{view.rule}” no longer exists, so nothing is counted.")
+            rule_q = Q(pk__in=[])
+        q &= rule_q
+    return q, problems
+
+
+def scope_filter(subscription, snoozes=None):
     """(Q on Resource, link query string, plain words) for a subscription's scope."""
+    if subscription.scope == Subscription.VIEW:
+        view = subscription.saved_view
+        return saved_view_filter(view, snoozes)[0], view.filter_query if view else "", "view"
     if subscription.scope == Subscription.TEAM:
         return ref_q(ResourceRef.TEAM, subscription.scope_id), f"team={subscription.scope_id}", "team"
     if subscription.scope == Subscription.INTEGRATION:
         return Q(integration_id=subscription.scope_id), f"integration={subscription.scope_id}", "integration"
     if subscription.scope == Subscription.MINE:
-        users, groups = owner_ids_for(subscription.user.email or subscription.email)
+        person = linked_person(subscription.user).person
+        if person is not None:  # the subscriber's Secoda person, linked by hand or by e-mail
+            return owned_by(person), f"owner=user:{person.pk}", "owner"
+        users, groups = owner_ids_for(subscription.email)
         refs = ResourceRef.objects.filter(
             Q(kind=ResourceRef.OWNER, ref_id__in=users) | Q(kind=ResourceRef.OWNER_GROUP, ref_id__in=groups))
         query = f"owner=user:{users[0]}" if users else ""
@@ -47,6 +76,9 @@ def scope_label(subscription, directory=None):
         return f"integration {directory.integrations.get(subscription.scope_id, 'unknown')}"
     if subscription.scope == Subscription.MINE:
         return "assets you own"
+    if subscription.scope == Subscription.VIEW:
+        view = subscription.saved_view
+        return f"saved view “{view.name}”" if view else "a saved view that was deleted"
     return "the whole workspace"
 
 
@@ -65,7 +97,13 @@ def missing_from_mirror(subscription):
 def build_report(subscription):
     snoozes = active_snoozes()
     filters = open_issue_filters(snoozes=snoozes)
-    scope_q, query, _ = scope_filter(subscription)
+    view = subscription.saved_view if subscription.scope == Subscription.VIEW else None
+    view_problems = []
+    if subscription.scope == Subscription.VIEW:
+        scope_q, view_problems = saved_view_filter(view, snoozes)
+        query = view.filter_query if view else ""
+    else:
+        scope_q, query, _ = scope_filter(subscription, snoozes)
     resources = in_scope().filter(scope_q)
     measures = resources.aggregate(
         m_resources=Count("pk"), m_issues=Count("pk", filter=any_of(filters)),
@@ -73,7 +111,8 @@ def build_report(subscription):
         **{f"m_{rule}": Count("pk", filter=q) for rule, q in filters.items()},
     )
     counts = {name[2:]: value for name, value in measures.items()}
-    counts["health"] = round(counts["health"], 1) if counts["health"] is not None else None
+    # Whole numbers, as the dashboard shows health everywhere.
+    counts["health"] = round(counts["health"]) if counts["health"] is not None else None
     previous = subscription.last_counts or {}
     rules = []
     for rule in RULES:
@@ -84,12 +123,12 @@ def build_report(subscription):
             "link": site_link(reverse("dashboard:rule", args=[rule]), query),
         })
     worst = []
-    if subscription.scope == Subscription.MINE:
+    if counts["issues"]:  # every scope: the assets with the lowest health first
         directory = Directory()
-        flagged = issue_queryset(None, snoozes=snoozes).filter(scope_q).order_by("health", "title_full")
+        flagged = issue_queryset(None, snoozes=snoozes).filter(scope_q).order_by("health", "title_full", "id")
         for resource in flagged[:WORST_ASSETS]:
             worst.append({
-                "title": resource.title_full or resource.title, "health": resource.health,
+                "title": resource.title_full or resource.title, "health": None if resource.health is None else round(resource.health),
                 "integration": resource.integration.name if resource.integration else "",
                 "broken": [RULE_LABELS[rule] for rule in RULES if getattr(resource, f"breaks_{rule}")],
                 "link": site_link(reverse("dashboard:resource", args=[resource.pk])), "secoda": http_url(resource.url),
@@ -100,10 +139,11 @@ def build_report(subscription):
     return {
         "missing": missing, "partial": bool(missing),
         "scope": scope_label(subscription), "counts": counts, "rules": rules, "worst": worst,
-        "worst_total": counts["issues"] if subscription.scope == Subscription.MINE else None,
+        "worst_total": counts["issues"], "own": subscription.scope == Subscription.MINE,
+        "view_problems": view_problems,
         "health": counts["health"],
         "health_change": None if health_before is None or counts["health"] is None
-        else round(counts["health"] - health_before, 1),
-        "dashboard_link": site_link(reverse("dashboard:issues"), query),
+        else round(counts["health"] - health_before),
+        "dashboard_link": site_link(view.link) if view else site_link(reverse("dashboard:issues"), query),
         "settings_link": site_link(reverse("reports:list")),
     }

@@ -6,9 +6,9 @@ from django.utils import timezone
 class Subscription(models.Model):
     """A scheduled e-mail report: what it covers, how often, and when it is next due."""
 
-    WORKSPACE, TEAM, INTEGRATION, MINE = "workspace", "team", "integration", "mine"
+    WORKSPACE, TEAM, INTEGRATION, MINE, VIEW = "workspace", "team", "integration", "mine", "view"
     SCOPES = [(WORKSPACE, "The whole workspace"), (TEAM, "A team"), (INTEGRATION, "An integration"),
-              (MINE, "Assets I own")]
+              (MINE, "Assets I own"), (VIEW, "A saved view")]
     DAILY, WEEKLY, MONTHLY = "daily", "weekly", "monthly"
     FREQUENCIES = [(DAILY, "Every day"), (WEEKLY, "Every week"), (MONTHLY, "Every month (on the 1st)")]
     WEEKDAYS = [(0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"), (4, "Friday"), (5, "Saturday"),
@@ -18,6 +18,9 @@ class Subscription(models.Model):
     email = models.EmailField(help_text="Where the report goes.")
     scope = models.CharField(max_length=16, choices=SCOPES, default=WORKSPACE)
     scope_id = models.CharField(max_length=64, blank=True, help_text="The team or integration.")
+    # Deleting a view stops its reports (hygiene.dashboard.saved_views.delete_view); they stay, saying why.
+    saved_view = models.ForeignKey("dashboard.SavedView", null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="subscriptions", help_text="The saved view this report covers.")
     frequency = models.CharField(max_length=16, choices=FREQUENCIES, default=WEEKLY)
     weekday = models.PositiveSmallIntegerField(choices=WEEKDAYS, default=0)
     hour = models.PositiveSmallIntegerField(default=8, help_text="Local hour, 0-23.")
@@ -38,6 +41,11 @@ class Subscription(models.Model):
     def cadence(self):
         """"daily", "weekly" or "monthly", for sentences ("a weekly report"): the choice labels read badly there."""
         return self.frequency
+
+    @property
+    def view_deleted(self):
+        """A report on a saved view that no longer exists: stopped, never sent."""
+        return self.scope == self.VIEW and self.saved_view_id is None
 
     def __str__(self):
         return f"{self.get_scope_display()} report to {self.email}"

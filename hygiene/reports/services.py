@@ -56,7 +56,7 @@ def deliver(subscription_id, due_at):
         return False
     delivery.attempts += 1
     subscription = Subscription.objects.select_related("user").get(pk=subscription_id)
-    if not subscription.active:
+    if not subscription.active or subscription.view_deleted:  # a view deleted by hand: nothing to report on
         return False
     return send(subscription, delivery)
 

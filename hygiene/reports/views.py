@@ -7,6 +7,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from catalog_sync.client import redact
+from hygiene.accounts.services import linked_person
 from hygiene.reports import services
 from hygiene.reports.content import build_report, scope_label
 from hygiene.reports.emails import read_unsubscribe_token, unsubscribe_url
@@ -16,7 +17,7 @@ from hygiene.roles import is_steward
 
 
 def own_subscriptions(request):
-    subscriptions = Subscription.objects.select_related("user")
+    subscriptions = Subscription.objects.select_related("user", "saved_view")
     return subscriptions if is_steward(request.user) else subscriptions.filter(user=request.user)
 
 
@@ -31,11 +32,15 @@ def subscription_list(request):
                                       f"{subscription.next_due_at:%b %-d at %H:%M} UTC.")
             return redirect("reports:list")
     else:
-        form = SubscriptionForm(user=request.user, steward=steward)
+        # "Get it by e-mail" on a saved view (or any link) may preselect what the report covers.
+        initial = {name: request.GET[name] for name in ("scope", "team", "integration", "saved_view")
+                   if name in request.GET}
+        form = SubscriptionForm(user=request.user, steward=steward, initial=initial)
     subscriptions = list(own_subscriptions(request).order_by("-active", "next_due_at"))
     for subscription in subscriptions:
         subscription.scope_text = scope_label(subscription)
-    return render(request, "reports/list.html", {"form": form, "subscriptions": subscriptions, "steward": steward})
+    return render(request, "reports/list.html", {"form": form, "subscriptions": subscriptions, "steward": steward,
+                                                 "person_link": linked_person(request.user)})
 
 
 @require_POST

@@ -6,6 +6,7 @@
   function refresh() {
     field("team").hidden = scope.value !== "team";
     field("integration").hidden = scope.value !== "integration";
+    if (field("saved_view")) field("saved_view").hidden = scope.value !== "view";
     field("weekday").hidden = frequency.value !== "weekly";
   }
   scope.addEventListener("change", refresh);

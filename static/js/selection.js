@@ -22,7 +22,10 @@
       pageNote.textContent = "Every resource matching this filter is selected, on every page. ";
       allButton.textContent = "Clear the selection";
     } else {
-      note.textContent = ticked ? `${ticked} selected on this page.` : "Tick resources to fix them in Secoda.";
+      // The note is a live region: it says what the banner now offers, too.
+      const more = ticked === rows().length && total > ticked
+        ? ` You can also select all ${total.toLocaleString()} matching this filter.` : "";
+      note.textContent = ticked ? `${ticked} selected on this page.${more}` : "Tick resources to fix them in Secoda.";
       button.textContent = ticked ? `Edit ${ticked} selected…` : "Edit selected…";
       pageNote.textContent = `All ${ticked} on this page are selected. `;
       allButton.textContent = `Select all ${total.toLocaleString()} matching this filter`;

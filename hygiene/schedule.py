@@ -1,4 +1,5 @@
-"""The periodic tasks, kept in django-celery-beat's tables so the admin can change them.
+"""Every periodic task, the mirror's and the stewards', kept in django-celery-beat's tables so the admin
+can change them.
 
 Created once with defaults from settings; after that the admin is the source
 of truth (a restart never overwrites an interval someone changed).

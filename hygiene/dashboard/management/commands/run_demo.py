@@ -102,6 +102,7 @@ class Command(BaseCommand):
             sync = subprocess.run([python, manage, "sync_catalog", "--full"], env=env, cwd=settings.BASE_DIR)
             if sync.returncode != 0:
                 self.stderr.write("The first sync failed; the worker will retry on schedule.")
+            people = self.demo_people()
             celery = [python, "-m", "celery", "-A", "hygiene"]
             start("the Celery worker", "worker", [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"])
             start("the Celery beat scheduler", "beat", [*celery, "beat", "--loglevel", "INFO"])
@@ -112,6 +113,8 @@ class Command(BaseCommand):
                 f"\nCatalog Hygiene is running at http://{host}:{options['port']}\n"
                 f"  Sign in as a steward:  steward / {password}\n"
                 f"  or as a viewer:        viewer / {password}\n"
+                f"{people}"
+                f"  Mail is kept, not sent: http://{host}:{options['port']}/mailbox/\n"
                 f"  Admin (schedules):     http://{host}:{options['port']}/admin/ as admin / {password}\n"
                 "Press Ctrl-C to stop.\n"))
             while True:
@@ -123,6 +126,27 @@ class Command(BaseCommand):
             self.stdout.write("\nStopping…")
         finally:
             stop_all()
+
+    def demo_people(self):
+        """Give the demo users the e-mails of workspace people who own assets, so "Assets I own" and its
+        report show something: they link by e-mail. An address set by hand is kept."""
+        from django.db.models import Count
+
+        from catalog_sync.models import ResourceRef, SecodaUser
+
+        owners = (ResourceRef.objects.filter(kind=ResourceRef.OWNER).values("ref_id")
+                  .annotate(n=Count("id")).order_by("-n", "ref_id")[:50])
+        people = SecodaUser.objects.present().exclude(email="").in_bulk([o["ref_id"] for o in owners])
+        ranked = [people[o["ref_id"]] for o in owners if o["ref_id"] in people]
+        lines = []
+        for username, person in zip(("steward", "viewer"), ranked):
+            user = get_user_model().objects.get(username=username)
+            if not user.email:
+                user.email, user.first_name, user.last_name = person.email, person.first_name, person.last_name
+                user.save(update_fields=["email", "first_name", "last_name"])
+            if user.email.lower() == person.email.lower():
+                lines.append(f"  {username} is {person.display_name} <{person.email}> in the demo workspace\n")
+        return "".join(lines)
 
     def demo_login(self):
         """Demo users with one password kept in the data folder, so it survives restarts."""

@@ -1,0 +1,131 @@
+"""One resource edited from its page through the change-set engine, and its history: every change set
+that touched it and every sync that saw it change in Secoda."""
+import pytest
+from django.urls import reverse
+
+from catalog_sync.models import Resource, ResourceChange, SecodaUser, SyncRun
+from catalog_sync.sync import run_sync
+from hygiene.bulk import services
+from hygiene.bulk.models import ChangeSet
+from tests.conftest import fast_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def synced(emulator, emulator_settings):
+    emulator.faults.writes_per_minute = 1000
+    run_sync(client=fast_client(emulator))
+    return emulator
+
+
+def unowned_table():
+    return Resource.objects.filter(removed_at__isnull=True, archived=False, entity_type="table", owners=[],
+                                   owners_groups=[]).order_by("pk").first()
+
+
+def edit_url(resource):
+    return f"{reverse('bulk:edit-resource')}?resource={resource.pk}"
+
+
+def form_values(client, resource):
+    """What the edit form holds, as a browser would send it back."""
+    form = client.get(edit_url(resource)).context["form"]
+    return {name: form.initial.get(name, "") for name in form.fields}
+
+
+def test_a_steward_edits_one_resource_previews_applies_and_sees_it_in_its_history(synced, client, steward):
+    client.force_login(steward)
+    resource = unowned_table()
+    person = SecodaUser.objects.present().exclude(email="").order_by("email").first()
+    page = client.get(reverse("dashboard:resource", args=[resource.pk])).content.decode()
+    assert "Edit this resource" in page and "No change yet" in page
+
+    values = form_values(client, resource)
+    assert values["owners"] == "" and values["description"] == resource.description
+    values.update(owners=person.email, description="Orders, one row per order line.", verified="true")
+    response = client.post(reverse("bulk:edit-resource"), {**values, "resource": resource.pk}, follow=True)
+    change_set = ChangeSet.objects.get()
+    assert change_set.status == ChangeSet.DRAFT and change_set.items.count() == 1
+    item = change_set.items.get()
+    assert set(item.after) == {"owners", "description", "verified"}, "only what changed is in the preview"
+    assert "Owners" in response.content.decode() and person.display_name in response.content.decode()
+
+    client.post(reverse("bulk:apply", args=[change_set.pk]))
+    services.run_change_set(change_set.pk, client=fast_client(synced))
+    record = synced.workspace.get(resource.pk)
+    assert record["owners"] == [person.pk] and record["description"] == "Orders, one row per order line."
+    page = client.get(reverse("dashboard:resource", args=[resource.pk])).content.decode()
+    assert f"Change set #{change_set.pk}" in page and f"none → {person.display_name}" in page
+
+
+def test_a_form_left_as_it_is_changes_nothing(synced, client, steward):
+    client.force_login(steward)
+    resource = unowned_table()
+    response = client.post(reverse("bulk:edit-resource"), {**form_values(client, resource), "resource": resource.pk},
+                           follow=True)
+    assert "Nothing changed" in response.content.decode()
+    assert not ChangeSet.objects.exists()
+
+
+def test_an_unknown_owner_is_refused_on_the_form_with_nothing_lost(synced, client, steward):
+    client.force_login(steward)
+    resource = unowned_table()
+    values = {**form_values(client, resource), "owners": "Nobody Atall", "description": "kept text"}
+    response = client.post(reverse("bulk:edit-resource"), {**values, "resource": resource.pk})
+    html = response.content.decode()
+    assert response.status_code == 200 and "No person or group called “Nobody Atall”" in html
+    assert "kept text" in html and 'aria-invalid="true"' in html and "autofocus" in html
+    assert not ChangeSet.objects.exists()
+
+
+def test_viewers_get_no_edit_button_and_cannot_edit(synced, client, viewer):
+    client.force_login(viewer)
+    resource = unowned_table()
+    assert "Edit this resource" not in client.get(reverse("dashboard:resource", args=[resource.pk])).content.decode()
+    assert client.get(edit_url(resource)).status_code == 403
+    assert client.post(reverse("bulk:edit-resource"), {"resource": resource.pk, "owners": ""}).status_code == 403
+
+
+def test_an_unknown_resource_is_a_404_not_a_500(synced, client, steward):
+    client.force_login(steward)
+    assert client.get(f"{reverse('bulk:edit-resource')}?resource=nope").status_code == 404
+    assert client.get(reverse("bulk:edit-resource")).status_code == 404
+
+
+def test_a_sync_records_what_changed_in_secoda_and_the_page_shows_it(synced, client, steward):
+    resource = unowned_table()
+    person = SecodaUser.objects.present().exclude(email="").order_by("email").first()
+    synced.workspace.set_owners(resource.pk, [person.pk])
+    synced.workspace.set_description(resource.pk, "Written in Secoda.")
+    run = run_sync(client=fast_client(synced), kind=SyncRun.INCREMENTAL)
+    change = ResourceChange.objects.get(resource_id=resource.pk)
+    assert change.sync_run_id == run.pk
+    assert change.changes["owners"] == [[], [person.pk]] and change.changes["description"][1] == "Written in Secoda."
+    # Usage counts and timestamps moving is not history; an unchanged resource records nothing.
+    assert ResourceChange.objects.count() == 1
+    client.force_login(steward)
+    page = client.get(reverse("dashboard:resource", args=[resource.pk])).content.decode()
+    assert f"seen by sync #{run.pk}" in page and f"none → {person.display_name}" in page
+    assert "Written in Secoda." in page
+
+
+def test_trend_per_team_and_integration_follows_the_snapshots(synced, client, viewer):
+    from catalog_sync.models import Integration, Team
+    from hygiene.dashboard.models import Snapshot
+
+    run_sync(client=fast_client(synced), kind=SyncRun.INCREMENTAL)  # a second point on the chart
+    client.force_login(viewer)
+    latest = Snapshot.objects.filter(reason=Snapshot.SYNC).first()
+    team = Team.objects.present().filter(pk__in=list(latest.by_team)).first()
+    page = client.get(reverse("dashboard:trend"), {"team": team.pk}).content.decode()
+    assert f"Trend for team {team.name}" in page and "<svg" in page
+    assert f">{latest.by_team[team.pk]['unowned']:,}<" in page
+    integration = Integration.objects.present().filter(pk__in=list(latest.by_integration)).first()
+    page = client.get(reverse("dashboard:trend"), {"integration": integration.pk}).content.decode()
+    assert f"Trend for integration {integration.name}" in page
+    teams_page = client.get(reverse("dashboard:teams")).content.decode()
+    assert f"{reverse('dashboard:trend')}?team={team.pk}" in teams_page
+    assert client.get(reverse("dashboard:trend"), {"team": "nope"}).status_code == 404
+    assert client.get(reverse("dashboard:trend")).status_code == 404
+    assert client.get(reverse("dashboard:trend"), {"team": "none"}).status_code == 200
