@@ -26,8 +26,10 @@ class ResourceWriter:
     bumped; new and changed ones are upserted with their owner/tag/team refs.
     """
 
-    def __init__(self, run_id, batch_size=500, on_flush=None, keep_seen=False):
+    def __init__(self, run_id, batch_size=500, on_flush=None, keep_seen=False, ours=()):
         self.run_id = run_id
+        # Ids whose change is our own write read back (a bulk edit's): not history "seen in Secoda".
+        self.ours = frozenset(ours)
         # Records read outside a sync (a bulk edit's re-reads): stored, but each row keeps the sync that last
         # listed it, so a sweep running meanwhile still knows what it listed.
         self.keep_seen = keep_seen
@@ -79,8 +81,8 @@ class ResourceWriter:
             else:
                 changed.append(rid)
         now = timezone.now()
-        seen_changes = [] if self.keep_seen else watched_changes(
-            {rid: rows[rid] for rid in changed if rid in existing}, self.run_id, now)
+        seen_changes = watched_changes(
+            {rid: rows[rid] for rid in changed if rid in existing and rid not in self.ours}, self.run_id, now)
         relaxed_commit = postgres and not connection.in_atomic_block
         with transaction.atomic():
             if relaxed_commit:
@@ -230,10 +232,17 @@ def watched_changes(rows, run_id, now):
     changes = []
     for before in Resource.objects.filter(pk__in=list(rows)).values("id", *fields):
         after = rows[before["id"]]
-        diff = {f: [before[f], after[f]] for f in fields if before[f] != after.get(f, before[f])}
+        diff = {f: [before[f], after[f]] for f in fields if not same(before[f], after.get(f, before[f]))}
         if diff:
             changes.append(ResourceChange(resource_id=before["id"], sync_run_id=run_id, at=now, changes=diff))
     return changes
+
+
+def same(left, right):
+    """Lists (owners, tags, teams) are the same whatever their order."""
+    if isinstance(left, list) and isinstance(right, list):
+        return sorted(map(str, left)) == sorted(map(str, right))
+    return left == right
 
 
 def replace_refs(rows, previously_stored):

@@ -29,9 +29,11 @@ def edit_url(resource):
 
 
 def form_values(client, resource):
-    """What the edit form holds, as a browser would send it back."""
+    """What the edit form holds, as a browser would send it back (line breaks as CR LF, as browsers do)."""
     form = client.get(edit_url(resource)).context["form"]
-    return {name: form.initial.get(name, "") for name in form.fields}
+    values = {name: form.initial.get(name, "") for name in form.fields}
+    values["description"] = values["description"].replace("\n", "\r\n")
+    return values
 
 
 def test_a_steward_edits_one_resource_previews_applies_and_sees_it_in_its_history(synced, client, steward):
@@ -57,6 +59,7 @@ def test_a_steward_edits_one_resource_previews_applies_and_sees_it_in_its_histor
     assert record["owners"] == [person.pk] and record["description"] == "Orders, one row per order line."
     page = client.get(reverse("dashboard:resource", args=[resource.pk])).content.decode()
     assert f"Change set #{change_set.pk}" in page and f"none → {person.display_name}" in page
+    assert "Changed in Secoda" not in page, "the change set's own write is not also history seen in Secoda"
 
 
 def test_a_form_left_as_it_is_changes_nothing(synced, client, steward):
@@ -129,3 +132,76 @@ def test_trend_per_team_and_integration_follows_the_snapshots(synced, client, vi
     assert client.get(reverse("dashboard:trend"), {"team": "nope"}).status_code == 404
     assert client.get(reverse("dashboard:trend")).status_code == 404
     assert client.get(reverse("dashboard:trend"), {"team": "none"}).status_code == 200
+
+
+def test_only_the_fields_changed_are_sent_and_a_field_secoda_changed_meanwhile_is_not_overwritten(synced, client,
+                                                                                                 steward):
+    client.force_login(steward)
+    resource = unowned_table()
+    person = SecodaUser.objects.present().exclude(email="").order_by("email").first()
+    values = form_values(client, resource)
+    # Meanwhile a sync brings an owner from Secoda; the steward changes only the description.
+    synced.workspace.set_owners(resource.pk, [person.pk])
+    run_sync(client=fast_client(synced), kind=SyncRun.INCREMENTAL)
+    values["description"] = "Only this changes."
+    client.post(reverse("bulk:edit-resource"), {**values, "resource": resource.pk})
+    item = ChangeSet.objects.get().items.get()
+    assert set(item.after) == {"description"}, "the owner Secoda set is not undone"
+
+    # Now the steward edits owners on a form opened before Secoda changed them: refused, text kept.
+    ChangeSet.objects.all().delete()
+    values = form_values(client, resource)
+    synced.workspace.set_owners(resource.pk, [])
+    run_sync(client=fast_client(synced), kind=SyncRun.INCREMENTAL)
+    values["owners"] = "Nobody Atall"
+    response = client.post(reverse("bulk:edit-resource"), {**values, "resource": resource.pk})
+    html = response.content.decode()
+    assert "Changed in Secoda since you opened this form, which now holds Owners: “nothing”" in html
+    assert 'value="Nobody Atall"' in html
+    assert not ChangeSet.objects.exists()
+
+
+def test_names_that_no_longer_resolve_do_not_block_an_edit_of_another_field(synced, client, steward):
+    from catalog_sync.models import Tag
+
+    client.force_login(steward)
+    resource = Resource.objects.filter(removed_at__isnull=True, archived=False).exclude(tags=[]).order_by("pk").first()
+    values = form_values(client, resource)
+    Tag.objects.filter(pk__in=resource.tags).update(name="Renamed in Secoda")  # the shown names resolve to nothing
+    values["verified"] = "false" if values["verified"] == "true" else "true"
+    client.post(reverse("bulk:edit-resource"), {**values, "resource": resource.pk})
+    assert set(ChangeSet.objects.get().items.get().after) == {"verified"}
+
+
+def test_a_tampered_form_is_refused_with_a_message(synced, client, steward):
+    client.force_login(steward)
+    resource, other = list(Resource.objects.filter(removed_at__isnull=True, archived=False).order_by("pk")[:2])
+    values = form_values(client, other)  # signed for another resource
+    response = client.post(reverse("bulk:edit-resource"), {**values, "owners": "x", "resource": resource.pk})
+    assert "belongs to another resource" in response.content.decode()
+    response = client.post(reverse("bulk:edit-resource"), {**values, "shown": "forged", "resource": other.pk})
+    assert "damaged on the way back" in response.content.decode()
+    assert not ChangeSet.objects.exists()
+
+
+def test_history_ignores_owners_only_reordered_and_keeps_what_a_bulk_edit_saw_changed_in_secoda(synced, steward):
+    resource = unowned_table()
+    a, b = SecodaUser.objects.present().order_by("pk").values_list("pk", flat=True)[:2]
+    synced.workspace.set_owners(resource.pk, [a, b])
+    run_sync(client=fast_client(synced), kind=SyncRun.INCREMENTAL)
+    assert ResourceChange.objects.filter(resource_id=resource.pk).count() == 1
+    synced.workspace.set_owners(resource.pk, [b, a])  # the same owners, another order
+    run_sync(client=fast_client(synced), kind=SyncRun.INCREMENTAL)
+    assert ResourceChange.objects.filter(resource_id=resource.pk).count() == 1
+
+    # A bulk edit previewed, then Secoda changes the description: the edit skips it, and the history
+    # records what it saw change in Secoda (not the change set's own write).
+    change_set = services.build_change_set(steward, Resource.objects.filter(pk=resource.pk),
+                                           {"description": {"text": "ours", "only_blank": False}}, "describe")
+    synced.workspace.set_description(resource.pk, "theirs")
+    change_set.status = ChangeSet.PENDING
+    change_set.save()
+    services.run_change_set(change_set.pk, client=fast_client(synced))
+    assert change_set.items.get().status == "skipped"
+    seen = ResourceChange.objects.filter(resource_id=resource.pk).first()
+    assert seen.sync_run_id is None and seen.changes["description"][1] == "theirs"

@@ -78,8 +78,11 @@ def unlink(user):
 
 
 def owned_by(person):
-    """Q on Resource: assets the person owns, directly or through a group they belong to."""
-    groups = [g.pk for g in SecodaGroup.objects.present().only("id", "users") if person.pk in (g.users or [])]
-    refs = ResourceRef.objects.filter(Q(kind=ResourceRef.OWNER, ref_id=person.pk)
-                                      | Q(kind=ResourceRef.OWNER_GROUP, ref_id__in=groups))
-    return Q(pk__in=refs.values("resource_id"))
+    """Q on Resource: assets the person owns by name, as the owner filter and the Owners page count them
+    (assets their groups own are the groups' rows there)."""
+    return Q(pk__in=ResourceRef.objects.filter(kind=ResourceRef.OWNER, ref_id=person.pk).values("resource_id"))
+
+
+def groups_of(person):
+    """The present Secoda groups the person belongs to."""
+    return [g for g in SecodaGroup.objects.present().only("id", "name", "users") if person.pk in (g.users or [])]

@@ -2,20 +2,31 @@ from django.contrib import messages
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from hygiene.accounts import services
+from catalog_sync.models import ResourceRef
 from hygiene.accounts.forms import LinkForm, PersonSearchForm
+from hygiene.dashboard.filtersets import ref_q
 from hygiene.dashboard.issues import any_of, open_issue_filters
 from hygiene.roles import is_steward
 from hygiene.rules import in_scope
 
 
 def owned_summary(person):
-    """How many assets the person owns and how many of them have open issues."""
+    """How many assets the person owns and how many of them have open issues; the same for each of their
+    groups. Each count is what its link lists."""
+    issues = any_of(open_issue_filters())
+    link = reverse("dashboard:issues")
     owned = in_scope().filter(services.owned_by(person))
-    counts = owned.aggregate(total=Count("pk"), with_issues=Count("pk", filter=any_of(open_issue_filters())))
-    return {**counts, "issues_link": f"{reverse('dashboard:issues')}?owner=user:{person.pk}"}
+    counts = owned.aggregate(total=Count("pk"), with_issues=Count("pk", filter=issues))
+    groups = []
+    for group in services.groups_of(person):
+        held = in_scope().filter(ref_q(ResourceRef.OWNER_GROUP, group.pk)).aggregate(
+            total=Count("pk"), with_issues=Count("pk", filter=issues))
+        groups.append({"name": group.name, **held, "link": f"{link}?{urlencode({'owner': f'group:{group.pk}'})}"})
+    return {**counts, "issues_link": f"{link}?{urlencode({'owner': f'user:{person.pk}'})}", "groups": groups}
 
 
 def account(request):

@@ -55,11 +55,16 @@ def planned_change(values, edit):
     return {name: values.get(name) for name in changed}, {name: after[name] for name in changed}
 
 
+def one_line_breaks(text):
+    """Browsers send a textarea's line breaks as CR LF: the same text either way."""
+    return (text or "").replace("\r\n", "\n").replace("\r", "\n")
+
+
 def same_value(field, left, right):
     if field in LIST_FIELDS:
         return sorted(left or []) == sorted(right or [])
     if field == "description":
-        return (left or "").strip() == (right or "").strip()
+        return one_line_breaks(left).strip() == one_line_breaks(right).strip()
     return bool(left) == bool(right)
 
 

@@ -1,8 +1,10 @@
 """The bulk edit form: names in, ids out. An unknown or ambiguous name is refused before anything
 reaches Secoda."""
 from django import forms
+from django.core import signing
 
 from catalog_sync.models import SecodaGroup, SecodaUser, Tag, Team
+from hygiene.bulk.edits import one_line_breaks, same_value
 
 LIST_MODES = [("", "Leave as they are"), ("add", "Add these"), ("remove", "Remove these"),
               ("replace", "Replace the list with these")]
@@ -101,7 +103,7 @@ class BulkEditForm(forms.Form):
                 self.add_error(field, problem)
             edit[field] = {"mode": mode, "ids": ids}
         if data.get("description_mode"):
-            text = (data.get("description") or "").strip()
+            text = one_line_breaks(data.get("description")).strip()
             if not text:
                 self.add_error("description", "Write the description to set.")
             edit["description"] = {"text": text, "only_blank": data["description_mode"] == "blank"}
@@ -140,25 +142,36 @@ YES_NO = [("true", "Yes"), ("false", "No")]
 
 
 class ResourceEditForm(forms.Form):
-    """One resource's editable fields, filled with what the mirror holds: what is left as it is does not
-    change; the rest goes through the same change-set engine as a bulk edit."""
+    """One resource's editable fields, filled with what the mirror holds. Only the fields the steward
+    changed become the edit (the rest is neither resolved nor sent), and a signed copy of what the form
+    showed lets the view refuse an edit of a field Secoda changed meanwhile."""
 
-    owners = forms.CharField(required=False, label="Owners", max_length=5000,
+    LIST_FIELDS = ("owners", "tags", "teams")
+    FLAGS = ("verified", "pii", "published")
+    # Form field -> the resource fields it stands for.
+    SOURCES = {"owners": ("owners", "owners_groups"), "tags": ("tags",), "teams": ("teams",),
+               "description": ("description",), "verified": ("verified",), "pii": ("pii",),
+               "published": ("published",)}
+    SALT = "hygiene.resource-edit"
+
+    owners = forms.CharField(required=False, label="Owners", max_length=20_000,
                              help_text="People or groups, by name or e-mail, separated by commas. Empty: no owner.",
                              widget=forms.TextInput(attrs={"list": "people-names", "autocomplete": "off"}))
-    tags = forms.CharField(required=False, label="Tags", max_length=5000, help_text="Separated by commas.",
+    tags = forms.CharField(required=False, label="Tags", max_length=20_000, help_text="Separated by commas.",
                            widget=forms.TextInput(attrs={"list": "tag-names", "autocomplete": "off"}))
-    teams = forms.CharField(required=False, label="Teams", max_length=5000, help_text="Separated by commas.",
+    teams = forms.CharField(required=False, label="Teams", max_length=20_000, help_text="Separated by commas.",
                             widget=forms.TextInput(attrs={"list": "team-names", "autocomplete": "off"}))
-    description = forms.CharField(required=False, label="Description", max_length=5000,
+    description = forms.CharField(required=False, label="Description", max_length=200_000, strip=False,
                                   widget=forms.Textarea(attrs={"rows": 4}))
     verified = forms.ChoiceField(choices=YES_NO, label="Verified")
     pii = forms.ChoiceField(choices=YES_NO, label="PII")
     published = forms.ChoiceField(choices=YES_NO, label="Published")
+    shown = forms.CharField(widget=forms.HiddenInput)
 
-    def __init__(self, *args, lookup=None, **kwargs):
+    def __init__(self, *args, lookup=None, resource_id=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lookup = lookup or Lookup()
+        self.resource_id = resource_id
         for name, field in self.fields.items():
             if field.help_text:
                 field.widget.attrs["aria-describedby"] = f"id_{name}_help"
@@ -175,34 +188,80 @@ class ResourceEditForm(forms.Form):
                 attrs["aria-invalid"] = "true"
                 attrs["aria-describedby"] = " ".join(filter(None, [attrs.get("aria-describedby"), f"id_{name}_error"]))
 
-    @staticmethod
-    def initial_for(resource, directory):
-        """The form's starting values: names a steward reads, unique enough to be resolved back."""
+    @classmethod
+    def initial_for(cls, resource, directory):
+        """The form's starting values (names a steward reads) and the signed copy of them and of the
+        mirror's values they stand for."""
         people = SecodaUser.objects.in_bulk(resource.owners)
         owners = [(people[i].email or people[i].display_name) if i in people else i for i in resource.owners]
         owners += [f"{name} (group)" for name in directory.group_names(resource.owners_groups)]
-        return {
+        values = {
             "owners": ", ".join(owners), "tags": ", ".join(directory.tag_names(resource.tags)),
             "teams": ", ".join(directory.team_names(resource.teams)), "description": resource.description,
-            **{flag: "true" if getattr(resource, flag) else "false" for flag in ("verified", "pii", "published")},
+            **{flag: "true" if getattr(resource, flag) else "false" for flag in cls.FLAGS},
         }
+        mirror = {name: getattr(resource, name) for sources in cls.SOURCES.values() for name in sources}
+        return {**values, "shown": signing.dumps({"id": resource.pk, "values": values, "mirror": mirror},
+                                                 salt=cls.SALT, compress=True)}
+
+    @classmethod
+    def comparable(cls, field, value):
+        if field in cls.LIST_FIELDS:
+            return sorted(name.lower() for name in split_names(value))
+        if field == "description":
+            return one_line_breaks(value).strip()
+        return value or ""
+
+    def clean_shown(self):
+        try:
+            shown = signing.loads(self.cleaned_data["shown"], salt=self.SALT)
+        except signing.BadSignature:
+            raise forms.ValidationError("This form was damaged on the way back. Open the resource's edit "
+                                        "page again.")
+        if shown.get("id") != self.resource_id:
+            raise forms.ValidationError("This form belongs to another resource. Open its edit page again.")
+        return shown
+
+    def changed_fields(self):
+        shown = self.cleaned_data.get("shown") or {}
+        values = shown.get("values", {})
+        return [name for name in self.SOURCES
+                if self.comparable(name, self.data.get(name)) != self.comparable(name, values.get(name))]
 
     def clean(self):
         data = super().clean()
-        resolved, problems = self.lookup.resolve(split_names(data.get("owners")), self.lookup.people,
-                                                 "person or group")
-        for problem in problems:
-            self.add_error("owners", problem)
-        edit = {"owners": {"mode": "replace", "users": [i for kind, i in resolved if kind == "user"],
-                           "groups": [i for kind, i in resolved if kind == "group"]}}
-        for field, what in (("tags", "tag"), ("teams", "team")):
-            ids, problems = self.lookup.resolve(split_names(data.get(field)), getattr(self.lookup, field), what)
+        if "shown" not in data:
+            return data
+        changed = self.changed_fields()
+        edit = {}
+        if "owners" in changed:
+            resolved, problems = self.lookup.resolve(split_names(data.get("owners")), self.lookup.people,
+                                                     "person or group")
             for problem in problems:
-                self.add_error(field, problem)
-            edit[field] = {"mode": "replace", "ids": ids}
-        edit["description"] = {"text": (data.get("description") or "").strip(), "only_blank": False}
-        for flag in ("verified", "pii", "published"):
-            if data.get(flag):
+                self.add_error("owners", problem)
+            edit["owners"] = {"mode": "replace", "users": [i for kind, i in resolved if kind == "user"],
+                              "groups": [i for kind, i in resolved if kind == "group"]}
+        for field, what in (("tags", "tag"), ("teams", "team")):
+            if field in changed:
+                ids, problems = self.lookup.resolve(split_names(data.get(field)), getattr(self.lookup, field), what)
+                for problem in problems:
+                    self.add_error(field, problem)
+                edit[field] = {"mode": "replace", "ids": ids}
+        if "description" in changed:
+            edit["description"] = {"text": one_line_breaks(data.get("description")).strip(), "only_blank": False}
+        for flag in self.FLAGS:
+            if flag in changed and data.get(flag):
                 edit[flag] = data[flag] == "true"
-        data["edit"] = edit
+        data["edit"], data["changed"] = edit, changed
         return data
+
+    def conflicts(self, resource):
+        """The form fields the steward changed that Secoda changed too since the form was opened (the mirror
+        has moved on)."""
+        mirror = self.cleaned_data["shown"].get("mirror", {})
+        found = []
+        for name in self.cleaned_data["changed"]:
+            if any(not same_value(source, mirror.get(source), getattr(resource, source))
+                   for source in self.SOURCES[name]):
+                found.append(name)
+        return found

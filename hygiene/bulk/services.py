@@ -238,7 +238,11 @@ def apply_batch(client, batch):
         item.done_at = now
     # Everything read from Secoda goes into the mirror at once: what was read before the write, then what
     # was read back after it, then the confirmed new values of what the answer named.
-    writer = ResourceWriter(None, keep_seen=True)
+    # What differs from the mirror in the first read was changed in Secoda by someone (the history keeps
+    # it); what was read back after our write, or already held our values, is this change set's own doing.
+    ours = set(read_back) | {item.resource_id for item in batch
+                             if item.status == ChangeItem.APPLIED and item not in to_send}
+    writer = ResourceWriter(None, keep_seen=True, ours=ours)
     writer.add(list(fresh.values()))
     writer.add(list(read_back.values()))  # the later read of a resource wins
     with transaction.atomic():

@@ -100,8 +100,23 @@ def edit_resource(request):
                                  pk=request.POST.get("resource") or request.GET.get("resource") or "")
     directory, lookup = Directory(), Lookup()
     if request.method == "POST":
-        form = ResourceEditForm(request.POST, lookup=lookup)
-        if form.is_valid():
+        form = ResourceEditForm(request.POST, lookup=lookup, resource_id=resource.pk)
+        valid = form.is_valid()
+        if "changed" in form.cleaned_data:  # the snapshot was good: say so even if a name is wrong too
+            conflicts = form.conflicts(resource)
+            if conflicts:
+                # Shown what Secoda holds now; the steward's text stays in the form and a new snapshot lets
+                # them save it once they have checked.
+                now = ResourceEditForm.initial_for(resource, directory)
+                held = "; ".join(f"{form.fields[name].label}: “{now[name] or 'nothing'}”" for name in conflicts)
+                messages.warning(request, f"Changed in Secoda since you opened this form, which now holds {held}. "
+                                          f"Your text is kept below: check it and save again.")
+                data = request.POST.copy()
+                data["shown"] = now["shown"]
+                form = ResourceEditForm(data, lookup=lookup, resource_id=resource.pk)
+                form.is_valid()
+                return render_edit(request, form, resource, directory)
+        if valid:
             edit = form.cleaned_data["edit"]
             before, after = planned_change(current_values(resource), edit)
             if not after:
@@ -113,7 +128,12 @@ def edit_resource(request):
                                                    filter_label=f"One resource: {resource.title_full or resource.pk}")
             return redirect("bulk:change-set", pk=change_set.pk)
     else:
-        form = ResourceEditForm(initial=ResourceEditForm.initial_for(resource, directory), lookup=lookup)
+        form = ResourceEditForm(initial=ResourceEditForm.initial_for(resource, directory), lookup=lookup,
+                                resource_id=resource.pk)
+    return render_edit(request, form, resource, directory)
+
+
+def render_edit(request, form, resource, directory):
     return render(request, "bulk/edit_resource.html", {
         "form": form, "resource": resource,
         "people_names": sorted(set(directory.users.values())) + sorted(f"{g} (group)" for g in directory.groups.values()),

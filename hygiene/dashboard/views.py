@@ -347,10 +347,12 @@ def trend(request):
     key = request.GET[scope][:64]
     field, param = TREND_SCOPES[scope]
     directory = Directory()
-    label = team_label(directory)(key) if scope == "team" else directory.integrations.get(key)
-    if label is None or (scope == "team" and key != "none" and key not in directory.teams):
-        raise Http404(f"No such {scope}.")
     history = list(Snapshot.objects.filter(reason=Snapshot.SYNC).only("taken_at", field)[:TREND_POINTS])[::-1]
+    # Any team or integration the directory knows, or one the snapshots counted (since gone from Secoda).
+    if key not in (directory.teams if scope == "team" else directory.integrations) and not any(
+            key in getattr(s, field) for s in history):
+        raise Http404(f"No such {scope}.")
+    label = team_label(directory)(key) if scope == "team" else directory.integrations.get(key, f"Unknown {key[:8]}")
     points = [(s.taken_at, getattr(s, field).get(key, {})) for s in history]
     latest = points[-1][1] if points else {}
     return render(request, "dashboard/trend.html", {

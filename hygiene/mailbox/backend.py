@@ -12,8 +12,10 @@ class EmailBackend(BaseEmailBackend):
         for email in email_messages:
             html = next((content for content, mimetype in getattr(email, "alternatives", [])
                          if mimetype == "text/html"), "")
+            recipients = [*email.to, *email.cc, *email.bcc]
             Message.objects.create(
-                from_email=email.from_email, to=[*email.to, *email.cc, *email.bcc], subject=email.subject,
+                from_email=email.from_email, to=recipients, recipient_key=Message.key_for(recipients),
+                subject=email.subject,
                 body_text=email.body, body_html=html, headers={k: str(v) for k, v in email.extra_headers.items()},
             )
             kept += 1

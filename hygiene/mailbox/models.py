@@ -13,12 +13,21 @@ class Message(models.Model):
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
+    # "|ann@example.com|bob@example.com|": whole, lower-cased addresses, so a lookup matches one exactly.
+    recipient_key = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-sent_at", "-id"]
 
     def __str__(self):
         return self.subject
+
+    @staticmethod
+    def key_for(addresses):
+        from email.utils import getaddresses
+
+        found = sorted({address.strip().lower() for _, address in getaddresses(addresses) if address.strip()})
+        return "|" + "|".join(found) + "|" if found else ""
 
     @property
     def recipients(self):

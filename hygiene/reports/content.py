@@ -3,8 +3,9 @@ score and the scope's worst assets (for "assets I own", that person's)."""
 from django.conf import settings
 from django.db.models import Avg, Count, Q
 from django.urls import reverse
+from django.utils.http import urlencode
 
-from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
+from catalog_sync.models import ResourceRef, SecodaUser
 from catalog_sync.normalize import http_url
 from catalog_sync.sync import still_missing
 from hygiene.accounts.services import linked_person, owned_by
@@ -16,13 +17,6 @@ from hygiene.reports.models import Subscription
 from hygiene.rules import RULE_LABELS, RULES, health_expression, in_scope
 
 WORST_ASSETS = 25
-
-
-def owner_ids_for(email):
-    """The Secoda user ids with this e-mail, and the groups they belong to."""
-    users = list(SecodaUser.objects.present().filter(email__iexact=email).values_list("id", flat=True))
-    groups = [g.pk for g in SecodaGroup.objects.present() if set(g.users) & set(users)]
-    return users, groups
 
 
 def saved_view_filter(view, snoozes=None):
@@ -57,14 +51,13 @@ def scope_filter(subscription, snoozes=None):
     if subscription.scope == Subscription.INTEGRATION:
         return Q(integration_id=subscription.scope_id), f"integration={subscription.scope_id}", "integration"
     if subscription.scope == Subscription.MINE:
-        person = linked_person(subscription.user).person
-        if person is not None:  # the subscriber's Secoda person, linked by hand or by e-mail
-            return owned_by(person), f"owner=user:{person.pk}", "owner"
-        users, groups = owner_ids_for(subscription.email)
-        refs = ResourceRef.objects.filter(
-            Q(kind=ResourceRef.OWNER, ref_id__in=users) | Q(kind=ResourceRef.OWNER_GROUP, ref_id__in=groups))
-        query = f"owner=user:{users[0]}" if users else ""
-        return Q(pk__in=refs.values("resource_id")), query, "owner"
+        # The subscriber's Secoda person (linked by hand or by e-mail), else the one with the report's address:
+        # the assets they own by name, exactly what the linked list (owner filter) shows.
+        person = linked_person(subscription.user).person or SecodaUser.objects.present().filter(
+            email__iexact=subscription.email).first()
+        if person is None:
+            return Q(pk__in=[]), "", "owner"
+        return owned_by(person), urlencode({"owner": f"user:{person.pk}"}), "owner"
     return Q(), "", "workspace"
 
 
