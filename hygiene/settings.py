@@ -93,7 +93,8 @@ TEMPLATES = [
     },
 ]
 
-DATABASE_URL = env_str("DATABASE_URL", "sqlite:///db.sqlite3")
+# The first-run database lives in the data folder with the rest of what the demo keeps.
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
 except Exception as exc:  # dj-database-url raises several types for bad URLs

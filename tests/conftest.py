@@ -19,6 +19,22 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_hygiene_{os.getpid()}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def quick_password_hashing():
+    """Test users' passwords are hashed with a fast hasher: PBKDF2's million rounds cost half a second of
+    CPU for each user a test creates or signs in, minutes over the suite. Production keeps PBKDF2 (the
+    demo, deployment and recovery tests run the real settings in their own processes)."""
+    from django.conf import settings
+
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher",
+                                 *[h for h in settings.PASSWORD_HASHERS if "MD5" not in h]]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def fresh_shared_limits():
     """Each test starts with an empty shared request budget and write window (they live in Redis)."""

@@ -234,7 +234,8 @@ def issue_list(request, rule=None):
         "explanation": RULE_EXPLANATIONS.get(rule, "Every resource that breaks at least one rule."),
         "filterset": filterset, "table": table, "snoozed": snoozed, "hidden_by_snooze": hidden_by_snooze,
         "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
-        "filters_active": any(v for k, v in query.items() if k not in ("per_page", "snoozed")),
+        # Filters that applied: a list whose every filter was refused offers nothing to snooze.
+        "filters_active": bool(filterset_query(filterset)),
         "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
                                            for name in choosable_columns()],
         "filter_query": filterset_query(filterset),

@@ -1,3 +1,4 @@
+import functools
 from zoneinfo import available_timezones
 
 from django import forms
@@ -15,6 +16,7 @@ COMMON_ZONES = ["UTC", "Europe/London", "Europe/Paris", "Europe/Berlin", "Americ
                 "Asia/Singapore", "Asia/Tokyo", "Australia/Sydney"]
 
 
+@functools.cache
 def zone_choices():
     others = sorted(z for z in available_timezones() if "/" in z and z not in COMMON_ZONES)
     # Grouped: the common zones first, then every zone by region, so nobody scrolls past 400 to find theirs.
