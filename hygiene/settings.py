@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_filters",
     "catalog_sync",
+    "secoda_emulator",  # its command serves the demo workspace (no models)
     "hygiene.dashboard",
     "hygiene.bulk",
     "hygiene.reports",

@@ -4,8 +4,8 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from catalog_sync.client import SecodaClient
-from catalog_sync.emulator.server import EmulatorServer
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.server import EmulatorServer
+from secoda_emulator.workspace import Workspace
 from hygiene.roles import ensure_roles
 
 TOKEN = "test-secret-token-3f9a"
@@ -112,7 +112,7 @@ def capped_server(settings):
     servers = []
 
     def start(workspace, cap=1_000):
-        from catalog_sync.emulator.server import Faults
+        from secoda_emulator.server import Faults
 
         settings.SECODA_LISTING_CAP = cap
         server = EmulatorServer(workspace, token=TOKEN, port=0, faults=Faults(listing_cap=cap)).start()

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 from celery import Celery
 
-from catalog_sync.emulator.server import EmulatorServer
+from secoda_emulator.server import EmulatorServer
 from tests.test_deployment import ADMIN_URL, ROOT, free_port, production_env
 
 TOKEN = "recovery-token"

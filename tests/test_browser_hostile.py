@@ -7,8 +7,8 @@ import pytest
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from catalog_sync.emulator.server import EmulatorServer  # noqa: E402
-from catalog_sync.emulator.workspace import Workspace  # noqa: E402
+from secoda_emulator.server import EmulatorServer  # noqa: E402
+from secoda_emulator.workspace import Workspace  # noqa: E402
 from catalog_sync.models import Resource  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.bulk import services  # noqa: E402

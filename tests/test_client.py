@@ -250,8 +250,8 @@ def test_a_listing_pages_by_what_comes_back_not_by_the_size_asked(small_emulator
 
 @pytest.fixture(params=[(True, False), (False, False), (True, True)], ids=["honoured", "ignored", "meta-total"])
 def small_emulator_pages(request):
-    from catalog_sync.emulator.server import EmulatorServer, Faults
-    from catalog_sync.emulator.workspace import Workspace
+    from secoda_emulator.server import EmulatorServer, Faults
+    from secoda_emulator.workspace import Workspace
 
     honour, in_meta = request.param
     server = EmulatorServer(Workspace.generate(resources=730, seed=2), token="t",
@@ -309,8 +309,8 @@ class OnePageOnly(SecodaClient):
 
 
 def test_a_lookup_by_ids_that_may_be_cut_short_never_reports_a_resource_gone():
-    from catalog_sync.emulator.server import EmulatorServer, Faults
-    from catalog_sync.emulator.workspace import Workspace
+    from secoda_emulator.server import EmulatorServer, Faults
+    from secoda_emulator.workspace import Workspace
 
     # 50 a page: the 100 ids asked for take two pages, and this Secoda only ever shows the first.
     server = EmulatorServer(Workspace.generate(resources=300, seed=2), token="t",

@@ -15,8 +15,8 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
-from catalog_sync.emulator.server import EmulatorServer
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.server import EmulatorServer
+from secoda_emulator.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("DEPLOY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
@@ -162,3 +162,12 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
                 os.killpg(process.pid, signal.SIGKILL)
         smtp.stop()
         emulator.stop()
+
+
+def test_the_image_installs_what_production_runs_and_no_test_tool():
+    runtime = (ROOT / "requirements.txt").read_text().lower()
+    for tool in ("pytest", "playwright", "axe-playwright", "responses", "freezegun", "aiosmtpd"):
+        assert tool not in runtime, f"{tool} belongs in requirements-dev.txt"
+    assert "-r requirements.txt" in (ROOT / "requirements-dev.txt").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "requirements.txt" in dockerfile and "requirements-dev" not in dockerfile

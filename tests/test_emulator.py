@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 import pytest
 import requests
 
-from catalog_sync.emulator import EmulatorServer, Faults, Workspace
-from catalog_sync.emulator.records import FIELDS
+from secoda_emulator import EmulatorServer, Faults, Workspace
+from secoda_emulator.records import FIELDS
 
 TOKEN = "emulator-test-token"
 NOW = datetime(2025, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -586,7 +586,7 @@ def test_serving_a_cached_page_is_fast(big, http):
 # ---------------------------------------------------------------------------- management command
 
 def test_command_builds_a_configured_server(monkeypatch):
-    from catalog_sync.management.commands.secoda_emulator import build_server, startup_line
+    from secoda_emulator.management.commands.secoda_emulator import build_server, startup_line
     monkeypatch.setenv("SECODA_API_TOKEN", "from-env")
     server = build_server(port=0, resources=300, seed=4, error_rate=0.1, latency_ms=5, count_timeout=True,
                           writes_per_minute=10)

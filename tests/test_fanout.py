@@ -9,7 +9,7 @@ import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.workspace import Workspace
 from catalog_sync.models import Resource, SyncRun, SyncSlice
 from catalog_sync.ratelimit import LocalBudget, RedisBudget, RedisWriteThrottle, WriteThrottle
 from catalog_sync.slices import run_slice

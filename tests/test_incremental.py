@@ -6,8 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from catalog_sync import sync as sync_module
-from catalog_sync.emulator.server import EmulatorServer
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.server import EmulatorServer
+from secoda_emulator.workspace import Workspace
 from catalog_sync.models import Resource, SyncRun
 from catalog_sync.sync import run_sync
 from tests.conftest import TOKEN, fast_client

@@ -6,7 +6,7 @@ the real scale (10,000 cap), with the same shape: one integration well over the 
 test_bulk."""
 import pytest
 
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.workspace import Workspace
 from catalog_sync.models import Resource, SyncRun
 from catalog_sync.sync import run_sync
 from hygiene.bulk import services

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.workspace import Workspace
 from tests.recovery_cluster import RECOVERY_BUDGET, Cluster, wait_for
 
 pytestmark = pytest.mark.slow

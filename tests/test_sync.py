@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from catalog_sync import locks
-from catalog_sync.emulator.workspace import Workspace
+from secoda_emulator.workspace import Workspace
 from catalog_sync.models import (
     DbtTestStatus, Integration, Lease, Resource, ResourceRef, SecodaGroup, SecodaUser, SyncRun, Tag, Team,
 )

@@ -192,6 +192,8 @@ class ResourceTable(tables.Table):
             return self.render_health(value)
         if name == "url":
             return self.render_url(value)
+        if name in ("external_usage", "internal_usage"):
+            return f"{value:,}"  # as every other count on the dashboard
         return value
 
     def render_url(self, value):

@@ -1,6 +1,6 @@
 """Emulator of Secoda's REST API: a generated workspace served over HTTP.
 
-    from catalog_sync.emulator import EmulatorServer, Faults, Workspace
+    from secoda_emulator import EmulatorServer, Faults, Workspace
 """
 from .server import EmulatorServer, Faults
 from .workspace import Workspace

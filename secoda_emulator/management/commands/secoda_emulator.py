@@ -4,7 +4,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from catalog_sync.emulator import EmulatorServer, Faults, Workspace
+from secoda_emulator import EmulatorServer, Faults, Workspace
 
 
 def build_server(port=8765, resources=25_000, seed=1, host="127.0.0.1", token=None, error_rate=0.0,
