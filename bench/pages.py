@@ -52,7 +52,7 @@ def add_filter_snoozes(count, user):
     from catalog_sync.models import Integration, Tag, Team
     from django.utils import timezone
     from hygiene.dashboard.models import Snapshot, Snooze
-    from hygiene.dashboard.snapshots import take_snapshot
+    from hygiene.domain.snapshots import take_snapshot
 
     teams = list(Team.objects.present().order_by("id").values_list("id", flat=True))
     tags = list(Tag.objects.present().order_by("id").values_list("id", flat=True))
@@ -69,7 +69,7 @@ def add_filter_snoozes(count, user):
 
 def remove_bench_snoozes():
     from hygiene.dashboard.models import Snapshot, Snooze
-    from hygiene.dashboard.snapshots import take_snapshot
+    from hygiene.domain.snapshots import take_snapshot
 
     if Snooze.objects.filter(reason=BENCH_SNOOZE).delete()[0]:
         take_snapshot(Snapshot.SNOOZE)
@@ -86,7 +86,7 @@ def seed_mirror(resources, seed, port):
     from catalog_sync.models import DbtTestStatus, Resource, ResourceRef, SyncRun
     from django.db import connection
     from hygiene.dashboard.models import Snapshot
-    from hygiene.dashboard.snapshots import take_snapshot
+    from hygiene.domain.snapshots import take_snapshot
 
     present = Resource.objects.present().count()
     if present == resources:

@@ -150,7 +150,7 @@ class Resource(Mirrored):
     created_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(null=True, blank=True)
     external_updated_at = models.DateTimeField(null=True, blank=True)
-    # Derived at sync time from the hygiene rules, so counts use plain indexes.
+    # Facts about the record (normalize.is_owned, is_documented), stored so counts use plain indexes.
     is_owned = models.BooleanField(default=False)
     is_documented = models.BooleanField(default=False)
     # The 0-100 health score with snoozes applied, refreshed with every snapshot (lists sort on it).

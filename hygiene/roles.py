@@ -1,4 +1,8 @@
 """Roles: viewers read; stewards also change things (edits, snoozes); admins run the admin."""
+import functools
+
+from django.core.exceptions import PermissionDenied
+
 STEWARDS = "Stewards"
 VIEWERS = "Viewers"
 
@@ -31,6 +35,18 @@ def can_read(user):
     if not user.is_authenticated:
         return False
     return user.is_superuser or user.is_staff or bool(roles(user))
+
+
+def steward_required(view):
+    """The view answers 403 to anyone but a steward."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_steward(request.user):
+            raise PermissionDenied("Only stewards can change anything here.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
 
 
 class RoleRequiredMiddleware:

@@ -17,6 +17,9 @@ from django.conf import settings
 from django.db.models import Case, Count, IntegerField, Q, Value, When
 from django.db.models.functions import Greatest
 
+from catalog_sync.models import DbtTestStatus, Integration, Resource
+
+
 # The rules of the report command (issue contract), in display order.
 REPORT_RULES = ("stale", "unowned", "undocumented", "failing_dbt_tests", "warning_dbt_tests")
 RULES = REPORT_RULES + ("unused",)
@@ -41,8 +44,6 @@ RULE_EXPLANATIONS = {
 
 
 def in_scope():
-    from catalog_sync.models import Resource
-
     return Resource.objects.filter(removed_at__isnull=True, archived=False)
 
 
@@ -51,8 +52,6 @@ def scope_q(prefix=""):
 
 
 def _dbt_ids(status):
-    from catalog_sync.models import DbtTestStatus
-
     return DbtTestStatus.objects.filter(status=status, integration__removed_at__isnull=True).values("resource_id")
 
 
@@ -65,8 +64,6 @@ def _unused(prefix):
 
 def rule_filters(prefix="", rules=RULES):
     """Rule name -> Q on Resource (through `prefix`), in display order."""
-    from catalog_sync.models import DbtTestStatus
-
     failing = Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.FAILING)})
     builders = {
         "stale": lambda: Q(**{f"{prefix}stale": True}),
@@ -100,8 +97,6 @@ def health_expression(broken):
 
 def summary():
     """The report: counts per rule, overall and per entity type, for resources in scope (snoozes ignored)."""
-    from catalog_sync.models import Integration
-
     filters = rule_filters(rules=REPORT_RULES)
     counts = {name: Count("pk", filter=q) for name, q in filters.items()}
     totals = in_scope().aggregate(resources=Count("pk"), **counts)

@@ -6,9 +6,8 @@ of truth (a restart never overwrites an interval someone changed).
 """
 from django.conf import settings
 
-SYNC_TASK_NAME = "Sync the Secoda mirror"  # incremental: what changed since the last sync
-FULL_SWEEP_TASK_NAME = "Full sweep of the Secoda mirror"  # everything; the only run that marks removals
-WATCH_SYNCS_TASK_NAME = "Watch fanned-out syncs"
+from catalog_sync.status import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
+
 RESUME_EDITS_TASK_NAME = "Resume waiting bulk edits"
 SEND_REPORTS_TASK_NAME = "Send due e-mail reports"
 

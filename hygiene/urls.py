@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from hygiene.dashboard.views import healthz
+from hygiene.health import healthz
 
 admin.site.site_header = "Catalog Hygiene administration"
 admin.site.site_title = "Catalog Hygiene"

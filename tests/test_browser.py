@@ -22,7 +22,7 @@ from playwright.sync_api import expect  # noqa: E402
 from catalog_sync.models import Resource  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.dashboard.models import Snapshot, Snooze  # noqa: E402
-from hygiene.dashboard.snapshots import take_snapshot  # noqa: E402
+from hygiene.domain.snapshots import take_snapshot  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
     DESKTOP, SHOTS, chromium, list_total, log_in, new_tab, number)
 from tests.conftest import fast_client  # noqa: E402

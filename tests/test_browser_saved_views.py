@@ -14,7 +14,7 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.sync import run_sync  # noqa: E402
-from hygiene.dashboard.issues import open_issue_filters  # noqa: E402
+from hygiene.domain.issues import open_issue_filters  # noqa: E402
 from hygiene.dashboard.models import SavedView  # noqa: E402
 from hygiene.reports.content import build_report  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402

@@ -153,7 +153,7 @@ def test_bad_query_strings_get_a_clear_message_not_an_error(synced, as_viewer, p
 
 
 def summary_total_with_issues():
-    from hygiene.dashboard.lists import issue_queryset
+    from hygiene.domain.lists import issue_queryset
 
     return issue_queryset().count()
 
@@ -371,7 +371,7 @@ def test_the_stale_list_shows_how_long_each_has_been_stale_and_sorts_on_it(synce
 
 
 def test_long_owner_lists_collapse_to_the_first_name_and_a_count(synced, as_viewer):
-    from hygiene.dashboard.directory import Directory
+    from hygiene.domain.directory import Directory
 
     resource = Resource.objects.filter(archived=False, removed_at__isnull=True, is_documented=False,
                                        owners_groups=[]).exclude(owners=[]).first()

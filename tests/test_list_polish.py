@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from catalog_sync.models import Integration
 from catalog_sync.sync import run_sync
-from hygiene.dashboard.lists import issue_queryset
+from hygiene.domain.lists import issue_queryset
 from hygiene.dashboard.models import Snapshot, Snooze
-from hygiene.dashboard.snapshots import take_snapshot
+from hygiene.domain.snapshots import take_snapshot
 from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db

@@ -22,11 +22,11 @@ from django.utils import timezone
 
 from catalog_sync.models import DbtTestStatus, Integration, Resource, ResourceRef, SyncRun, Tag, Team
 from catalog_sync.sync import run_sync
-from hygiene.dashboard.directory import Directory
-from hygiene.dashboard.issues import any_of
-from hygiene.dashboard.lists import CSV_HEADER
+from hygiene.domain.directory import Directory
+from hygiene.domain.issues import any_of
+from hygiene.domain.lists import CSV_HEADER
 from hygiene.dashboard.models import Snapshot, Snooze
-from hygiene.dashboard.snapshots import latest_snapshot, take_snapshot
+from hygiene.domain.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
 from hygiene.rules import RULES, in_scope, rule_filters, summary
 from tests.conftest import fast_client

@@ -18,8 +18,8 @@ from django.utils import timezone
 from catalog_sync.models import ResourceRef, Team
 from catalog_sync.sync import run_sync
 from hygiene.dashboard.filtersets import filterset_from_query
-from hygiene.dashboard.issues import open_issue_filters
-from hygiene.dashboard.lists import issue_queryset
+from hygiene.domain.issues import open_issue_filters
+from hygiene.domain.lists import issue_queryset
 from hygiene.dashboard.models import SavedView
 from hygiene.reports import services
 from hygiene.reports.content import WORST_ASSETS, build_report

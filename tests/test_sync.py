@@ -418,7 +418,7 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
 def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the_rules(capped_server):
     """Event categories > events > properties, as the Events reference pages describe them: listed whole even
     when the integration holds more than one listing returns, and every rule counts them."""
-    from hygiene.dashboard.snapshots import take_snapshot
+    from hygiene.domain.snapshots import take_snapshot
 
     workspace = Workspace.generate(resources=3_000, seed=8)
     segment = workspace.integration_id("segment")

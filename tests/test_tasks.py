@@ -6,7 +6,7 @@ from celery.contrib.testing.worker import start_worker
 from django_celery_beat.models import PeriodicTask
 
 from catalog_sync.models import Resource, SyncRun
-from hygiene.schedule import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
+from catalog_sync.status import FULL_SWEEP_TASK_NAME, SYNC_TASK_NAME, WATCH_SYNCS_TASK_NAME
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
 from tests.concurrency import finished_run

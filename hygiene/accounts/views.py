@@ -9,7 +9,7 @@ from hygiene.accounts import services
 from catalog_sync.models import ResourceRef
 from hygiene.accounts.forms import LinkForm, PersonSearchForm
 from hygiene.dashboard.filtersets import ref_q
-from hygiene.dashboard.issues import any_of, open_issue_filters
+from hygiene.domain.issues import any_of, open_issue_filters
 from hygiene.roles import is_steward
 from hygiene.rules import in_scope
 

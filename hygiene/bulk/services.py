@@ -6,6 +6,7 @@ import logging
 import math
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Value
@@ -18,8 +19,12 @@ from catalog_sync.mirror import ResourceWriter, replace_refs
 from catalog_sync.models import Resource
 from hygiene.bulk.edits import EDITABLE_FIELDS, LIST_FIELDS, current_values, matches, planned_change
 from hygiene.bulk.models import ChangeItem, ChangeSet
+from hygiene.dashboard.models import Snapshot
+from hygiene.domain.snapshots import take_snapshot
 
+APPLY_TASK = "hygiene.bulk.tasks.apply_change_set"
 logger = logging.getLogger(__name__)
+
 
 class NothingToChange(Exception):
     """The edit would not change any selected resource."""
@@ -94,10 +99,9 @@ def enqueue(change_set_id):
 
 def queue_now(change_set_id):
     """Hand the change set to the broker now; if it is down, the change set stays pending, unqueued."""
-    from hygiene.bulk.tasks import apply_change_set
-
     try:
-        apply_change_set.delay(change_set_id)
+        # By name from the Celery app: the tasks module calls this one, so this one does not import it.
+        current_app.tasks[APPLY_TASK].delay(change_set_id)
     except Exception as exc:  # broker down: nothing is lost, the change set is stored as pending
         logger.warning("Could not queue change set #%s (%s); it stays pending.", change_set_id, exc)
         return
@@ -279,9 +283,6 @@ def update_mirror(items):
 
 
 def refresh_counts():
-    from hygiene.dashboard.models import Snapshot
-    from hygiene.dashboard.snapshots import take_snapshot
-
     take_snapshot(Snapshot.REFRESH)
 
 

@@ -11,12 +11,11 @@ from hygiene.bulk import services
 from hygiene.bulk.edits import current_values, planned_change
 from hygiene.bulk.forms import BulkEditForm, Lookup, ResourceEditForm
 from hygiene.bulk.models import ChangeItem, ChangeSet
-from hygiene.dashboard.directory import Directory
+from hygiene.domain.directory import Directory
 from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.dashboard.history import differences
-from hygiene.dashboard.lists import SNOOZED_ONLY, issue_queryset
-from hygiene.dashboard.views import steward_required
-from hygiene.roles import is_steward
+from hygiene.domain.lists import SNOOZED_ONLY, issue_queryset
+from hygiene.roles import is_steward, steward_required
 from hygiene.rules import RULE_LABELS, RULES, in_scope
 
 SELECTION_FIELDS = ("select_all", "filter_query", "rule", "snoozed")

@@ -14,7 +14,7 @@ class DashboardConfig(AppConfig):
         post_migrate.connect(ensure_periodic_tasks, sender=self)
 
         from catalog_sync.signals import sync_succeeded
-        from hygiene.dashboard.snapshots import snapshot_after_sync
+        from hygiene.domain.snapshots import snapshot_after_sync
 
         sync_succeeded.connect(snapshot_after_sync, dispatch_uid="dashboard-snapshot-after-sync")
 

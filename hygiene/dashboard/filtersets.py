@@ -5,9 +5,12 @@ import functools
 import django_filters
 from django import forms
 from django.db.models import Q
+from django.http import QueryDict
 
 from catalog_sync.models import Integration, Resource, ResourceRef, SecodaGroup, SecodaUser, Tag, Team
 from catalog_sync.sweep import TYPE_ORDER
+from hygiene.dashboard.models import Snapshot
+from hygiene.rules import in_scope
 
 NO_OWNER = "none"
 YES_NO_ANY = forms.Select(choices=[("", "Any"), ("true", "Yes"), ("false", "No")])
@@ -34,9 +37,7 @@ def owner_choices():
 
 
 def entity_type_choices():
-    from hygiene.dashboard.snapshots import latest_snapshot
-
-    snapshot = latest_snapshot(refresh=False)
+    snapshot = Snapshot.objects.first()  # the newest, as it is (no refresh from here)
     known = set(snapshot.by_entity_type) if snapshot else set()
     ordered = [t for t in TYPE_ORDER if t in known] + sorted(known - set(TYPE_ORDER))
     return [(t, t.replace("_", " ").capitalize()) for t in (ordered or TYPE_ORDER)]
@@ -135,8 +136,4 @@ class ResourceFilterSet(django_filters.FilterSet):
 
 def filterset_from_query(query, queryset=None):
     """A bound filterset from a stored query string (snoozes, saved selections)."""
-    from django.http import QueryDict
-
-    from hygiene.rules import in_scope
-
     return ResourceFilterSet(QueryDict(query), queryset=queryset if queryset is not None else in_scope())

@@ -147,6 +147,23 @@ class ResourceTable(tables.Table):
         names = self.directory.tag_names(record.tags)
         return format_html_join(" ", '<span class="tag">{}</span>', ((n,) for n in names)) if names else "—"
 
+    # -- which columns show ------------------------------------------------------------
+
+    @classmethod
+    def choosable_columns(cls):
+        return [name for name in cls.base_columns if name not in cls.ALWAYS and name not in cls.STEWARD_ONLY]
+
+    @classmethod
+    def visible_columns(cls, request, steward, rule=None):
+        """Columns chosen by the user (kept in the session), always with the title (and, for stewards,
+        the selection checkboxes)."""
+        if "columns" in request.GET:
+            chosen = [c for c in request.GET.getlist("columns") if c in cls.choosable_columns()]
+            request.session["resource_columns"] = chosen
+        chosen = set(request.session.get("resource_columns") or cls.default_columns(rule))
+        chosen |= set(cls.ALWAYS) | (set(cls.STEWARD_ONLY) if steward else set())
+        return [c for c in cls.base_columns if c in chosen]
+
     # -- fast body ----------------------------------------------------------------------
     # django-tables2 renders each cell through signature inspection and per-cell attribute
     # objects (about 1 ms a row here); the body of this table is rendered directly instead,

@@ -1,34 +1,29 @@
 import csv
-from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import connection
-from django.db.models import Count
-from django.http import Http404, HttpResponseRedirect, JsonResponse, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
-from catalog_sync.models import DbtTestStatus, Resource, SyncRun
-from catalog_sync.sync import missing_after
-from hygiene.dashboard import lists, saved_views
+from catalog_sync.models import DbtTestStatus, Resource
+from catalog_sync.status import mirror_status
+from hygiene.dashboard import saved_views
 from hygiene.dashboard.charts import trend_chart
-from hygiene.dashboard.directory import Directory
+from hygiene.domain.directory import Directory
 from hygiene.dashboard.filtersets import ResourceFilterSet, filterset_from_query
-from hygiene.dashboard.history import resource_history
 from hygiene.dashboard.forms import SavedViewForm, SnoozeForm
-from hygiene.dashboard.issues import active_snoozes, flags, open_issue_filters, snoozed_issue_filters
+from hygiene.dashboard.history import resource_history
+from hygiene.domain.issues import active_snoozes, flags, open_issue_filters, snoozed_issue_filters
 from hygiene.dashboard.models import Snapshot, Snooze
-from hygiene.dashboard.snapshots import latest_snapshot, take_snapshot
+from hygiene.domain.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
-from hygiene.roles import is_steward
+from hygiene.domain import lists
+from hygiene.roles import is_steward, steward_required
 from hygiene.rules import RULE_EXPLANATIONS, RULE_LABELS, RULES, health_expression
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
@@ -36,50 +31,6 @@ TREND_POINTS = 60
 
 
 # -- shared pieces -------------------------------------------------------------------
-
-def mirror_status():
-    """The last finished sync, the running one, and what a steward should be warned about."""
-    runs = list(SyncRun.objects.exclude(status=SyncRun.REFUSED)[:8])
-    last_finished = next((r for r in runs if r.status != SyncRun.RUNNING), None)
-    # An incomplete sync mirrored all it could list: the mirror dates from it (its banner says what is missing).
-    mirrored = (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE)
-    last_success = SyncRun.objects.filter(status__in=mirrored).first()
-    running = next((r for r in runs if r.status == SyncRun.RUNNING), None)
-    warnings = []
-    if last_success is None:
-        warnings.append("The mirror has never been synced successfully: the numbers below are empty or partial.")
-    elif timezone.now() - last_success.finished_at > timedelta(hours=settings.MIRROR_STALE_AFTER_HOURS):
-        warnings.append(f"The last successful sync finished {timezone.localtime(last_success.finished_at):%Y-%m-%d %H:%M}; "
-                        "the mirror may be out of date.")
-    if last_finished and last_finished.status == SyncRun.FAILED:
-        warnings.append(f"The last sync failed: {last_finished.error}")
-    missing = missing_after(last_success)  # the latest run that mirrored anything: no query of its own
-    if last_finished and last_finished.status == SyncRun.INCOMPLETE and not missing:
-        # Nothing named piece by piece: its message says what happened.
-        warnings.append(f"The last sync was incomplete. {last_finished.error}")
-    last_full = SyncRun.objects.filter(status__in=mirrored, kind=SyncRun.FULL).only("finished_at", "status").first()
-    if running is not None and running.kind == SyncRun.FULL:
-        counts = dict(running.slices.values_list("status").annotate(n=Count("id")).order_by())
-        total = sum(counts.values())
-        finished = counts.get("done", 0) + counts.get("failed", 0)
-        running.slice_progress = {"done": finished, "total": total, "percent": percent(finished, total)}
-    return {"runs": runs, "last_success": last_success, "last_full": last_full, "running": running,
-            "warnings": warnings, "missing": missing, "schedule": sync_schedule()}
-
-
-def sync_schedule():
-    """How often the periodic sync runs and roughly when it runs next (None when disabled)."""
-    from django_celery_beat.models import PeriodicTask
-
-    from hygiene.schedule import SYNC_TASK_NAME
-
-    task = PeriodicTask.objects.select_related("interval").filter(name=SYNC_TASK_NAME, enabled=True).first()
-    if task is None or task.interval is None:
-        return None
-    every = timedelta(**{task.interval.period: task.interval.every})
-    next_run = (task.last_run_at or task.date_changed) + every
-    return {"every": every, "next_run": max(next_run, timezone.now())}
-
 
 def percent(part, whole):
     return 100 * part / whole if whole else 0
@@ -98,15 +49,6 @@ def team_label(directory):
     return lambda key: "No team" if key == "none" else directory.teams.get(key, f"Unknown team {key[:8]}")
 
 
-def steward_required(view):
-    def wrapped(request, *args, **kwargs):
-        if not is_steward(request.user):
-            raise PermissionDenied("Only stewards can change anything here.")
-        return view(request, *args, **kwargs)
-
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
-    return wrapped
 
 
 # -- overview ------------------------------------------------------------------------
@@ -170,22 +112,6 @@ def filtered_issues(request, rule):
     return filterset, snoozed, known_count
 
 
-def choosable_columns():
-    return [name for name in ResourceTable.base_columns
-            if name not in ResourceTable.ALWAYS and name not in ResourceTable.STEWARD_ONLY]
-
-
-def visible_columns(request, steward, rule=None):
-    """Columns chosen by the user (kept in the session), always with the title (and, for stewards,
-    the selection checkboxes)."""
-    if "columns" in request.GET:
-        chosen = [c for c in request.GET.getlist("columns") if c in choosable_columns()]
-        request.session["resource_columns"] = chosen
-    chosen = set(request.session.get("resource_columns") or ResourceTable.default_columns(rule))
-    chosen |= set(ResourceTable.ALWAYS) | (set(ResourceTable.STEWARD_ONLY) if steward else set())
-    return [c for c in ResourceTable.base_columns if c in chosen]
-
-
 def issue_list(request, rule=None):
     if rule is not None and rule not in RULES:
         raise Http404("There is no such rule.")
@@ -199,7 +125,7 @@ def issue_list(request, rule=None):
     filterset, snoozed, known_count = filtered_issues(request, rule)
     directory = Directory()
     steward = is_steward(request.user)
-    columns = visible_columns(request, steward, rule)
+    columns = ResourceTable.visible_columns(request, steward, rule)
     table = ResourceTable(filterset.qs, directory=directory,
                           exclude=[c for c in ResourceTable.base_columns if c not in columns])
     per_page = parse_positive(request.GET.get("per_page"))
@@ -237,7 +163,7 @@ def issue_list(request, rule=None):
         # Filters that applied: a list whose every filter was refused offers nothing to snooze.
         "filters_active": bool(filterset_query(filterset)),
         "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
-                                           for name in choosable_columns()],
+                                           for name in ResourceTable.choosable_columns()],
         "filter_query": filterset_query(filterset),
         "kept_params": kept_params(filterset, snoozed, per_page or 50),
         "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
@@ -453,13 +379,3 @@ def snoozes(request):
         "ended": [s for s in all_snoozes if s.cancelled_at is not None or s.expires_at <= now][:100],
         "rule_labels": RULE_LABELS, "can_edit": is_steward(request.user),
     })
-
-
-@login_not_required
-@require_GET
-def healthz(request):
-    """For load balancers and docker-compose: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
-

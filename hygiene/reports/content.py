@@ -9,10 +9,10 @@ from catalog_sync.models import ResourceRef, SecodaUser
 from catalog_sync.normalize import http_url
 from catalog_sync.sync import still_missing
 from hygiene.accounts.services import linked_person, owned_by
-from hygiene.dashboard.directory import Directory
+from hygiene.domain.directory import Directory
 from hygiene.dashboard.filtersets import filterset_from_query, ref_q
-from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters
-from hygiene.dashboard.lists import issue_queryset
+from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters
+from hygiene.domain.lists import issue_queryset
 from hygiene.reports.models import Subscription
 from hygiene.rules import RULE_LABELS, RULES, health_expression, in_scope
 

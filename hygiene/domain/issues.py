@@ -8,12 +8,12 @@ from functools import reduce
 
 from django.db.models import BooleanField, Case, Q, Value, When
 
+from hygiene.dashboard.filtersets import filterset_from_query
+from hygiene.dashboard.models import Snooze
 from hygiene.rules import RULES, health_expression, rule_filters
 
 
 def active_snoozes(now=None):
-    from hygiene.dashboard.models import Snooze
-
     return list(Snooze.objects.active(now))
 
 
@@ -34,8 +34,6 @@ def snoozed_q(rule, snoozes, prefix=""):
 
 def matching_ids(snooze):
     """The ids a filter-wide snooze covers, as a subquery; its filter is validated once per request."""
-    from hygiene.dashboard.filtersets import filterset_from_query
-
     if not hasattr(snooze, "_matching_ids"):
         snooze._matching_ids = filterset_from_query(snooze.filter_query).qs.order_by().values("pk")
     return snooze._matching_ids

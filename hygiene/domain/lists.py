@@ -1,7 +1,7 @@
 """Issue lists: the queryset behind a list page, its CSV export and its bulk actions."""
 from django.db.models import F, Q
 
-from hygiene.dashboard.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
+from hygiene.domain.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
 from hygiene.rules import RULE_LABELS, RULES, in_scope
 
 SNOOZED_HIDE, SNOOZED_ONLY = "hide", "only"

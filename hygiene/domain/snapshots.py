@@ -3,10 +3,12 @@ successful sync and whenever a snooze changes, so pages read one row."""
 import logging
 
 from django.db.models import Avg, Count, Q
+from django.utils import timezone
 
 from catalog_sync.models import ResourceRef
-from hygiene.dashboard.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
-from hygiene.rules import RULES, health_expression, in_scope, scope_q
+from hygiene.dashboard.models import Snapshot, Snooze
+from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
+from hygiene.rules import health_expression, in_scope, scope_q
 
 logger = logging.getLogger(__name__)
 
@@ -68,18 +70,12 @@ def store_health_scores(snoozes):
 
 
 def take_snapshot(reason, sync_run=None):
-    from hygiene.dashboard.models import Snapshot
-
     store_health_scores(active_snoozes())
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
 
 
 def latest_snapshot(refresh=True):
     """The newest snapshot; with `refresh`, a new one when a snooze expired since (or none exists yet)."""
-    from django.utils import timezone
-
-    from hygiene.dashboard.models import Snapshot, Snooze
-
     snapshot = Snapshot.objects.first()
     if not refresh:
         return snapshot
@@ -93,9 +89,7 @@ def latest_snapshot(refresh=True):
 
 
 def snapshot_after_sync(sender, run, **kwargs):
-    from hygiene.dashboard.models import Snapshot
-
     take_snapshot(Snapshot.SYNC, sync_run=run)
 
 
-__all__ = ["RULES", "compute", "latest_snapshot", "take_snapshot", "snapshot_after_sync"]
+__all__ = ["compute", "latest_snapshot", "take_snapshot", "snapshot_after_sync"]
