@@ -28,22 +28,35 @@ class LeaseLost(Exception):
 
 
 def new_holder():
+    """The one name a worker holds leases under: host, process and a nonce (a process may hold several)."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def take(queryset, free, holder, seconds, now=None, **also):
+    """The conditional UPDATE every lease is taken with: the rows of `queryset` that are `free` get this
+    holder and a lease of `seconds` (and the `also` updates). Returns how many rows it took.
+
+    Keep `queryset` and `free` to the rows' own columns: PostgreSQL re-checks those against a row another
+    worker just took, so only one of them wins (a join would become `id IN (subquery)`, whose stale answer
+    both would trust)."""
+    now = now or timezone.now()
+    return queryset.filter(free).update(holder=holder, lease_until=now + timedelta(seconds=seconds), **also)
+
+
+def prolong(queryset, holder, seconds):
+    """Renew the lease on the rows of `queryset` this holder still has. Returns how many it renewed."""
+    return queryset.filter(holder=holder).update(lease_until=timezone.now() + timedelta(seconds=seconds))
 
 
 def acquire(name, holder, seconds):
     now = timezone.now()
     try:
         with transaction.atomic():
-            Lease.objects.get_or_create(name=name, defaults={"expires_at": now - timedelta(seconds=1)})
+            Lease.objects.get_or_create(name=name, defaults={"lease_until": now - timedelta(seconds=1)})
     except IntegrityError:  # another process created it at the same moment
         pass
-    taken = (
-        Lease.objects.filter(name=name)
-        .filter(Q(expires_at__lt=now) | Q(holder=holder))
-        .update(holder=holder, acquired_at=now, expires_at=now + timedelta(seconds=seconds))
-    )
-    return taken == 1
+    return take(Lease.objects.filter(name=name), Lease.lapsed(now) | Q(holder=holder), holder, seconds, now=now,
+                acquired_at=now) == 1
 
 
 def renew(name, holder, seconds):
@@ -53,17 +66,16 @@ def renew(name, holder, seconds):
 
 def extend(name, holder, seconds):
     """Renew the lease if this holder still has it. Returns whether it did."""
-    now = timezone.now()
-    return bool(Lease.objects.filter(name=name, holder=holder).update(expires_at=now + timedelta(seconds=seconds)))
+    return bool(prolong(Lease.objects.filter(name=name), holder, seconds))
 
 
 def release(name, holder):
-    Lease.objects.filter(name=name, holder=holder).update(holder="", expires_at=timezone.now() - timedelta(seconds=1))
+    Lease.objects.filter(name=name, holder=holder).update(holder="", lease_until=timezone.now() - timedelta(seconds=1))
 
 
 def current(name):
     """The live lease, or None."""
-    return Lease.objects.filter(name=name, expires_at__gte=timezone.now()).exclude(holder="").first()
+    return Lease.objects.filter(name=name, lease_until__gte=timezone.now()).exclude(holder="").first()
 
 
 def recover_connection():

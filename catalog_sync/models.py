@@ -4,6 +4,7 @@ Rows are never deleted by a sync: something that vanished upstream gets
 `removed_at`, so history and audit trails keep pointing at real rows.
 """
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -25,6 +26,22 @@ class Mirrored(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Leased(models.Model):
+    """A row one worker holds at a time, until `lease_until`: a crashed holder's lease lapses
+    (`catalog_sync.locks.take` takes one, `locks.prolong` renews it)."""
+
+    holder = models.CharField(max_length=200, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @staticmethod
+    def lapsed(now):
+        """Rows whose lease ran out: whoever held them is gone."""
+        return Q(lease_until__lt=now)
 
 
 class Integration(Mirrored):
@@ -300,7 +317,7 @@ class SyncRun(models.Model):
         return self.finished_at - self.started_at
 
 
-class SyncSlice(models.Model):
+class SyncSlice(Leased):
     """One listing (or a range of its pages) of a full sweep, run by whichever worker claims it first.
 
     A slice whose listing turns out capped splits into narrower slices (`spawned_by` points back);
@@ -329,8 +346,6 @@ class SyncSlice(models.Model):
     remainder = models.BooleanField(default=False)  # lists what its siblings did not; may be refused
     status = models.CharField(max_length=16, choices=STATUSES, default=PENDING, db_index=True)
     attempts = models.PositiveIntegerField(default=0)
-    holder = models.CharField(max_length=200, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
     expected = models.IntegerField(null=True, blank=True)  # the listing's count, when it was probed
     listed = models.IntegerField(default=0)
     requests = models.IntegerField(default=0)
@@ -354,13 +369,11 @@ class SyncSlice(models.Model):
         return f"{self.label}{pages}"
 
 
-class Lease(models.Model):
-    """A named lock held until `expires_at`: survives a crashed holder by expiring."""
+class Lease(Leased):
+    """A named lock held until `lease_until`: survives a crashed holder by expiring."""
 
     name = models.CharField(primary_key=True, max_length=100)
-    holder = models.CharField(max_length=200, blank=True)
     acquired_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField()
 
     def __str__(self):
         return self.name

@@ -63,13 +63,12 @@ def claim(slice_id, holder):
     now = timezone.now()
     if not SyncSlice.objects.filter(pk=slice_id, run__status=SyncRun.RUNNING).exists():
         return None
-    # Only the slice's own columns in this WHERE: PostgreSQL re-checks them against a row another worker
-    # just claimed (a join would turn this into `id IN (subquery)`, whose stale answer both would trust).
+    # Only the slice's own columns in the WHERE (see locks.take): the run's status was checked above.
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
-    taken = SyncSlice.objects.filter(pk=slice_id).filter(
-        (Q(status=SyncSlice.PENDING) & due) | Q(status=SyncSlice.RUNNING, lease_until__lt=now)
-    ).update(status=SyncSlice.RUNNING, holder=holder, attempts=F("attempts") + 1, started_at=now,
-             lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS), error="", not_before=None)
+    free = (Q(status=SyncSlice.PENDING) & due) | (Q(status=SyncSlice.RUNNING) & SyncSlice.lapsed(now))
+    taken = locks.take(SyncSlice.objects.filter(pk=slice_id), free, holder, settings.WORK_LEASE_SECONDS, now=now,
+                       status=SyncSlice.RUNNING, attempts=F("attempts") + 1, started_at=now, error="",
+                       not_before=None)
     return SyncSlice.objects.select_related("run").get(pk=slice_id) if taken else None
 
 
@@ -77,8 +76,8 @@ def lease_renewals(piece):
     """What a worker running this slice keeps alive: the slice's lease and the sync lock."""
     def renew():
         # The sync lock is kept alive only by a worker that still holds its slice.
-        if SyncSlice.objects.filter(pk=piece.pk, holder=piece.holder, status=SyncSlice.RUNNING).update(
-                lease_until=timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS)):
+        if locks.prolong(SyncSlice.objects.filter(pk=piece.pk, status=SyncSlice.RUNNING), piece.holder,
+                         settings.WORK_LEASE_SECONDS):
             locks.extend(locks.SYNC_LOCK, piece.run.holder, settings.SYNC_LOCK_SECONDS)
 
     return (renew,)

@@ -237,23 +237,87 @@ def retry_missing(run):
 RETRY_MISSING = 3  # incremental syncs that try a missing piece again before leaving it to the nightly sweep
 
 
+class SliceLoop:
+    """Runs a sweep's slices one after another in this process, through one writer for every slice (see
+    SliceRunner)."""
+
+    running = ()
+
+    def __init__(self, run, client, holder, on_done):
+        self.client, self.holder, self.on_done = client, holder, on_done
+        self.writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def start(self, slice_id):
+        self.on_done(slices.run_slice(slice_id, self.client, self.holder, self.writer))
+
+    def wait(self):
+        pass
+
+    def flush(self):
+        self.writer.flush()  # what comes next may pack parents listed so far
+
+
+class SliceThreads:
+    """Runs a sweep's slices `concurrency` at a time, each thread with its own client and connection."""
+
+    def __init__(self, client, holder, on_done, concurrency):
+        self.client, self.holder, self.on_done = client, holder, on_done
+        self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="sweep")
+        self.local = threading.local()
+        self.running = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.pool.shutdown(wait=True)
+        return False
+
+    def work(self, slice_id):
+        try:
+            if not hasattr(self.local, "client"):
+                self.local.client = self.client.clone()
+            return slices.run_slice(slice_id, self.local.client, self.holder)
+        finally:
+            connection.close()
+
+    def start(self, slice_id):
+        if slice_id not in self.running.values():
+            self.running[self.pool.submit(self.work, slice_id)] = slice_id
+
+    def wait(self):
+        if not self.running:
+            return
+        done, _ = wait(self.running, return_when=FIRST_COMPLETED)
+        for future in done:
+            self.running.pop(future)
+            self.on_done(future.result())
+
+    def flush(self):
+        pass  # each slice flushes its own writer
+
+
 def sweep_in_process(run, client, concurrency, listener=None):
-    """Run the sweep's slices here, `concurrency` at a time (threads with their own client and connection)."""
+    """Run the sweep's slices here: one loop, whether they run one by one or on threads."""
     holder = f"{run.holder}:sweep"  # the same on a re-entry after a dropped connection
     # Slices this sweep was running when its connection dropped are nobody else's: run them again.
     run.slices.filter(status=SyncSlice.RUNNING, holder=holder).update(status=SyncSlice.PENDING, lease_until=None)
 
-    def report():
-        if listener:
-            run.refresh_from_db(fields=["fetched", "created", "updated", "unchanged", "requests"])
-            listener(run, "resources")
-
-    def after(piece):
+    def done(piece):
         if piece is None:  # in-process, nobody else runs this sweep's slices: a lost claim means a stall
             raise SweepStalled("The sweep stalled: a slice could not be claimed (is the run still running?).")
         stop = outage(run, piece)
         if stop is not None:
             raise stop
+        if listener:
+            run.refresh_from_db(fields=["fetched", "created", "updated", "unchanged", "requests"])
+            listener(run, "resources")
 
     def sweep_over():
         """Nothing left to run: move the sweep on (new slices, or its end). True when it is over."""
@@ -266,43 +330,18 @@ def sweep_in_process(run, client, concurrency, listener=None):
         time.sleep(delay)  # a slice waits to be retried
         return False
 
-    if concurrency <= 1:
-        writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)  # one for every slice: see SliceRunner
+    executor = (SliceThreads(client, holder, done, concurrency) if concurrency > 1
+                else SliceLoop(run, client, holder, done))
+    with executor:
         while True:
             for slice_id in slices.runnable_ids(run):
-                after(slices.run_slice(slice_id, client, holder, writer))
-                report()
-            if slices.runnable_ids(run):
+                executor.start(slice_id)
+            executor.wait()
+            if executor.running or slices.runnable_ids(run):
                 continue
-            writer.flush()  # what comes next may pack parents listed so far
+            executor.flush()
             if sweep_over():
                 return
-
-    local = threading.local()
-
-    def work(slice_id):
-        try:
-            if not hasattr(local, "client"):
-                local.client = client.clone()
-            after(slices.run_slice(slice_id, local.client, holder))
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(concurrency, thread_name_prefix="sweep") as pool:
-        running = {}
-        while True:
-            for slice_id in slices.runnable_ids(run):
-                if slice_id not in running.values():
-                    running[pool.submit(work, slice_id)] = slice_id
-            if not running:
-                if sweep_over():
-                    return
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                running.pop(future)
-                future.result()
-            report()
 
 
 def incremental(run, client, progress, requests_before):
@@ -367,21 +406,47 @@ NEWEST_FIRST = {"field": "updated_at", "order": "desc", "tie_breaker": {"field":
 
 
 def finish(run, client, listener=None, finisher=None):
-    """Everything after the listing: dbt results, removals (full sweeps that listed everything), the
-    high-water mark, the outcome, the lock, and the dashboard's snapshot.
+    """Everything after the listing, step by step: dbt results, what left the complete listings, the
+    sweep's or the retry's outcome, deletions (incremental), then the outcome is recorded, the lock freed
+    and the dashboard told.
 
     The outcome is written only if the run is still running (and, for a fanned-out sweep, this worker
     still holds the finish lease): a run the watcher failed meanwhile stays failed."""
     run.refresh_from_db()
-    progress = Progress(run, run.holder, listener)
-    progress.update("finishing", force=True)
+    Progress(run, run.holder, listener).update("finishing", force=True)
     requests_before = client.requests_made
-    warnings = []
-    if run.options.get("sort_refused"):
-        warnings.append("Secoda refused sorting by created_at; listed in its default order.")
-    integrations = list(Integration.objects.filter(last_seen_run=run.pk).values("id", "name", "type"))
-    dbt_status, dbt_unreadable = {}, []
-    for row in integrations:
+    warnings = ["Secoda refused sorting by created_at; listed in its default order."] \
+        if run.options.get("sort_refused") else []
+    warnings += read_dbt_results(run, client)
+    mark_gone_from_listings(run)
+    removed, failed, incomplete = 0, False, False
+    if run.kind == SyncRun.FULL:
+        removed, failed, incomplete = settle_sweep(run, client, warnings)
+    elif run.slices.exists() or run.options.get("missing_waiting"):
+        incomplete = settle_retry(run)
+    if run.kind == SyncRun.INCREMENTAL and settings.SYNC_RECONCILE_DELETIONS:
+        removed = check_deletions(run, client, run.options.get("missing") if incomplete else [], warnings)
+    changes = run.created + run.updated + removed
+    if changes and (run.kind == SyncRun.FULL or changes >= STATISTICS_AFTER_CHANGES):
+        refresh_planner_statistics()  # a few hundred changed rows leave the statistics good enough
+    run.removed = removed
+    run.requests += client.requests_made - requests_before
+    run.warnings = "\n".join(filter(None, [run.warnings, *warnings]))
+    run.status = SyncRun.FAILED if failed else SyncRun.INCOMPLETE if incomplete else SyncRun.SUCCEEDED
+    if not record_outcome(run, finisher):
+        logger.warning("Sync #%s ended elsewhere while this worker finished it; its outcome stands.", run.pk)
+        run.refresh_from_db()
+        return run
+    locks.release(LOCK_NAME, run.holder)
+    announce(run, listener)
+    return run
+
+
+def read_dbt_results(run, client):
+    """Replace the dbt test results of the dbt integrations this run listed; returns warnings. An
+    integration whose results cannot be read keeps its previous ones."""
+    warnings, dbt_status, dbt_unreadable = [], {}, []
+    for row in Integration.objects.filter(last_seen_run=run.pk).values("id", "name", "type"):
         if not is_dbt_type(row["type"]):
             continue
         try:
@@ -392,68 +457,82 @@ def finish(run, client, listener=None, finisher=None):
                             "the previous ones were kept.")
     with transaction.atomic():
         replace_dbt_status(dbt_status, keep=dbt_unreadable)
+    return warnings
+
+
+def mark_gone_from_listings(run):
+    """Integrations, people, groups, teams and tags are listed whole in every kind of run: what this run
+    did not see is gone. Rows a newer run saw are not this run's to judge (a sweep resumed after an outage
+    ends late)."""
     now = timezone.now()
-    for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):  # complete listings, in every kind of run
-        # Rows a newer run saw are not this run's to judge (a sweep resumed after an outage ends late).
+    for model in (Integration, SecodaUser, SecodaGroup, Team, Tag):
         model.objects.present().filter(last_seen_run__lt=run.pk).update(removed_at=now)
-    removed, failed, incomplete = 0, False, False
-    if run.kind == SyncRun.FULL:
-        found = slices.problems(run)
-        failed = run.slices.filter(status=SyncSlice.FAILED).exists()
-        if not found:
-            writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
-            removed, confirm_notes = mark_removed_resources(run, client, writer)
-            warnings.extend(confirm_notes)
-            run.removals_checked = True
-            run.updated += writer.updated
-            run.created += writer.created
-        elif not failed:
-            # Never a silent partial mirror: the run says what it could not list, and is not a success.
-            incomplete = True
-            run.error = ("Not every resource could be listed, so counts may be partial and nothing was marked "
-                         "removed: " + "; ".join(found) + " The next sync tries these again.")
-            run.options = {**run.options, "missing": with_names(slices.missing_pieces(run))}
-        if failed:
-            run.error = "Nothing was marked removed. " + "; ".join(found) + \
-                " The failed slices can be retried from the admin (Sync runs)."
-        count_slices(run)
-        # A slice re-run after its worker died counted its rows twice in the running totals; what the
-        # slices listed is exact.
-        listed = run.slices.aggregate(total=Sum("listed"))["total"] or 0
-        run.fetched = listed
-        run.unchanged = max(0, run.fetched - run.created - run.updated)
-        if not failed:  # what was listed is mirrored up to here, even when some pieces could not be
-            run.high_water_mark = full_sweep_mark(run)
-    elif run.slices.exists() or run.options.get("missing_waiting"):
-        # An incremental sync after an incomplete one: it tried again what that one could not list.
-        retry_failed = run.slices.filter(status=SyncSlice.FAILED).exists()
-        retried, waiting = run.options.get("retrying", []), run.options.get("missing_waiting", [])
-        missing = retried if retry_failed else carry_attempts(with_names(slices.missing_pieces(run)), retried)
-        count_slices(run)
-        if missing or waiting:
-            incomplete = True
-            found = slices.problems(run) + [slices.describe_missing(p) for p in waiting]
-            if retry_failed:  # the failed slices say why; what they were retrying is still missing
-                found += [slices.describe_missing(p) for p in retried]
-            run.error = ("Still not every resource could be listed, so counts may be partial: " + "; ".join(found)
-                         + (" The next sync tries these again." if missing else "")
-                         + (" Pieces Secoda refused, or tried three times, wait for the nightly full sweep."
-                            if waiting else ""))
-            run.options = {**run.options, "missing": missing + waiting}
-    if run.kind == SyncRun.INCREMENTAL and settings.SYNC_RECONCILE_DELETIONS:
+
+
+def settle_sweep(run, client, warnings):
+    """A full sweep's outcome: removals when it listed everything; otherwise what is missing, named (never
+    a silent partial mirror). Returns (removed, failed, incomplete)."""
+    removed, incomplete = 0, False
+    found = slices.problems(run)
+    failed = run.slices.filter(status=SyncSlice.FAILED).exists()
+    if not found:
         writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
-        # What is known to be missing from the mirror is no sign of deletions elsewhere being masked.
-        removed, notes = reconcile.deletions(run, client, writer, run.options.get("missing") if incomplete else [])
-        warnings.extend(notes)
+        removed, confirm_notes = mark_removed_resources(run, client, writer)
+        warnings.extend(confirm_notes)
+        run.removals_checked = True
         run.updated += writer.updated
         run.created += writer.created
-    changes = run.created + run.updated + removed
-    if changes and (run.kind == SyncRun.FULL or changes >= STATISTICS_AFTER_CHANGES):
-        refresh_planner_statistics()  # a few hundred changed rows leave the statistics good enough
-    run.removed = removed
-    run.requests += client.requests_made - requests_before
-    run.warnings = "\n".join(filter(None, [run.warnings, *warnings]))
-    run.status = SyncRun.FAILED if failed else SyncRun.INCOMPLETE if incomplete else SyncRun.SUCCEEDED
+    elif not failed:
+        incomplete = True
+        run.error = ("Not every resource could be listed, so counts may be partial and nothing was marked "
+                     "removed: " + "; ".join(found) + " The next sync tries these again.")
+        run.options = {**run.options, "missing": with_names(slices.missing_pieces(run))}
+    if failed:
+        run.error = "Nothing was marked removed. " + "; ".join(found) + \
+            " The failed slices can be retried from the admin (Sync runs)."
+    count_slices(run)
+    # A slice re-run after its worker died counted its rows twice in the running totals; what the slices
+    # listed is exact.
+    run.fetched = run.slices.aggregate(total=Sum("listed"))["total"] or 0
+    run.unchanged = max(0, run.fetched - run.created - run.updated)
+    if not failed:  # what was listed is mirrored up to here, even when some pieces could not be
+        run.high_water_mark = full_sweep_mark(run)
+    return removed, failed, incomplete
+
+
+def settle_retry(run):
+    """An incremental sync after an incomplete one tried again what that one could not list: what is still
+    missing, named. Returns whether the run is incomplete."""
+    retry_failed = run.slices.filter(status=SyncSlice.FAILED).exists()
+    retried, waiting = run.options.get("retrying", []), run.options.get("missing_waiting", [])
+    missing = retried if retry_failed else carry_attempts(with_names(slices.missing_pieces(run)), retried)
+    count_slices(run)
+    if not (missing or waiting):
+        return False
+    found = slices.problems(run) + [slices.describe_missing(p) for p in waiting]
+    if retry_failed:  # the failed slices say why; what they were retrying is still missing
+        found += [slices.describe_missing(p) for p in retried]
+    run.error = ("Still not every resource could be listed, so counts may be partial: " + "; ".join(found)
+                 + (" The next sync tries these again." if missing else "")
+                 + (" Pieces Secoda refused, or tried three times, wait for the nightly full sweep."
+                    if waiting else ""))
+    run.options = {**run.options, "missing": missing + waiting}
+    return True
+
+
+def check_deletions(run, client, known_missing, warnings):
+    """An incremental sync notices deletions by comparing counts (catalog_sync.reconcile). What is known to
+    be missing from the mirror is no sign of deletions elsewhere being masked. Returns how many it removed."""
+    writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
+    removed, notes = reconcile.deletions(run, client, writer, known_missing)
+    warnings.extend(notes)
+    run.updated += writer.updated
+    run.created += writer.created
+    return removed
+
+
+def record_outcome(run, finisher=None):
+    """Write the run's outcome if it is still running (and still this finisher's). Returns whether it did."""
     run.stage = SyncRun.DONE
     run.finished_at = timezone.now()
     run.lease_until = None
@@ -462,18 +541,17 @@ def finish(run, client, listener=None, finisher=None):
     still_ours = SyncRun.objects.filter(pk=run.pk, status=SyncRun.RUNNING)
     if finisher is not None:
         still_ours = still_ours.filter(finisher=finisher)
-    if not still_ours.update(**outcome):
-        logger.warning("Sync #%s ended elsewhere while this worker finished it; its outcome stands.", run.pk)
-        run.refresh_from_db()
-        return run
-    locks.release(LOCK_NAME, run.holder)
-    if run.status in (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE):  # the dashboard shows what was mirrored
+    return bool(still_ours.update(**outcome))
+
+
+def announce(run, listener=None):
+    """Tell the rest of the product: the dashboard snapshots what was mirrored."""
+    if run.status in (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE):
         for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
             if error is not None:
                 logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)
     if listener:
         listener(run, "finished")
-    return run
 
 
 def finish_sweep(run_id, client):

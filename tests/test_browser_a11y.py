@@ -81,7 +81,7 @@ def workspace(mirror, emulator, steward):
     running = services.build_change_set(steward, Resource.objects.filter(pk__in=[r.pk for r in unpublished[:25]]),
                                         {"published": True}, "Published on")
     ChangeSet.objects.filter(pk=running.pk).update(status=ChangeSet.RUNNING, applied_by=steward, applied_at=now,
-                                                   started_at=now, claimed_by="a11y-test",
+                                                   started_at=now, holder="a11y-test",
                                                    lease_until=now + timedelta(hours=1))
     applied = list(running.items.values_list("pk", flat=True)[:18])
     ChangeItem.objects.filter(pk__in=applied).update(status=ChangeItem.APPLIED, done_at=now)
@@ -390,7 +390,7 @@ def test_keyboard_and_screen_reader_users_can_do_what_a_steward_does(live_server
     expect(page.get_by_role("progressbar", name="Progress")).to_have_attribute("aria-valuenow", "0")
     # A worker picks it up and gets most of the way.
     now = timezone.now()
-    ChangeSet.objects.filter(pk=waiting.pk).update(status=ChangeSet.RUNNING, started_at=now, claimed_by="a11y-test",
+    ChangeSet.objects.filter(pk=waiting.pk).update(status=ChangeSet.RUNNING, started_at=now, holder="a11y-test",
                                                    lease_until=now + timedelta(hours=1))
     ChangeItem.objects.filter(pk__in=list(waiting.items.values_list("pk", flat=True)[:18])).update(
         status=ChangeItem.APPLIED, done_at=now)

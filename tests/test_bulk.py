@@ -276,7 +276,7 @@ def test_a_crashed_workers_claim_expires(synced, steward):
 
     resource = Resource.objects.filter(pii=False, archived=False).first()
     change_set = build(steward, Resource.objects.filter(pk=resource.pk), {"pii": True})
-    ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.RUNNING, claimed_by="dead:1",
+    ChangeSet.objects.filter(pk=change_set.pk).update(status=ChangeSet.RUNNING, holder="dead:1",
                                                       lease_until=timezone.now() - timedelta(seconds=1))
     assert services.run_change_set(change_set.pk, client=fast_client(synced)).status == ChangeSet.COMPLETED
 

@@ -206,7 +206,7 @@ def test_a_second_sync_is_refused_while_one_holds_the_lock(emulator):
 
 def test_a_crashed_workers_lock_expires(emulator):
     Lease.objects.create(name=LOCK_NAME, holder="dead-worker", acquired_at=timezone.now() - timedelta(hours=2),
-                         expires_at=timezone.now() - timedelta(minutes=1))
+                         lease_until=timezone.now() - timedelta(minutes=1))
     run = run_sync(client=fast_client(emulator))
     assert run.status == SyncRun.SUCCEEDED
     assert Lease.objects.get(name=LOCK_NAME).holder == ""

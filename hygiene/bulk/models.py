@@ -5,8 +5,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from catalog_sync.models import Leased
 
-class ChangeSet(models.Model):
+
+class ChangeSet(Leased):
     DRAFT = "draft"          # previewed, not applied
     PENDING = "pending"      # applied by a steward, waiting for a worker
     RUNNING = "running"
@@ -35,8 +37,6 @@ class ChangeSet(models.Model):
     applied_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=200, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
     queued_at = models.DateTimeField(null=True, blank=True)  # last handed to the broker
     retry_at = models.DateTimeField(null=True, blank=True)  # waiting out a Secoda or database outage until then
     retries = models.IntegerField(default=0)  # outages waited out so far (the backoff grows with them)

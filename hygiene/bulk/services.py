@@ -112,15 +112,11 @@ def claim(change_set_id, worker):
     """Take the change set for this worker: only one worker at a time (pending and due, or running under a
     lease that lapsed because its worker died). A resumed change set keeps the time it first started."""
     now = timezone.now()
-    return ChangeSet.objects.filter(pk=change_set_id).filter(
-        (Q(status=ChangeSet.PENDING) & (Q(retry_at__isnull=True) | Q(retry_at__lte=now)))
-        | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
-    ).update(status=ChangeSet.RUNNING, claimed_by=worker, lease_until=lease_end(), retry_at=None,
-             started_at=Coalesce(F("started_at"), Value(now))) == 1
-
-
-def lease_end():
-    return timezone.now() + timedelta(seconds=settings.WORK_LEASE_SECONDS)
+    due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
+    free = (Q(status=ChangeSet.PENDING) & due) | (Q(status=ChangeSet.RUNNING) & ChangeSet.lapsed(now))
+    return locks.take(ChangeSet.objects.filter(pk=change_set_id), free, worker, settings.WORK_LEASE_SECONDS,
+                      now=now, status=ChangeSet.RUNNING, retry_at=None,
+                      started_at=Coalesce(F("started_at"), Value(now))) == 1
 
 
 def run_change_set(change_set_id, client=None, worker=None):
@@ -139,8 +135,8 @@ def run_change_set(change_set_id, client=None, worker=None):
     client.before_request = lambda: ChangeSet.objects.filter(pk=change_set_id).update(api_calls=F("api_calls") + 1)
 
     def renew():
-        return ChangeSet.objects.filter(pk=change_set_id, claimed_by=worker, status=ChangeSet.RUNNING).update(
-            lease_until=lease_end())
+        return locks.prolong(ChangeSet.objects.filter(pk=change_set_id, status=ChangeSet.RUNNING), worker,
+                             settings.WORK_LEASE_SECONDS)
 
     def next_batch():
         """Apply the next batch. False when none is left; None when another worker took over."""
@@ -166,7 +162,7 @@ def run_change_set(change_set_id, client=None, worker=None):
         delay = min(600, 30 * 2 ** change_set.retries)
         message = client.redact(str(exc))[:1000]
         logger.warning("Change set #%s waits %ss to retry: %s", change_set.pk, delay, message)
-        locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+        locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, holder=worker).update(
             status=ChangeSet.PENDING, lease_until=None, retry_at=timezone.now() + timedelta(seconds=delay),
             retries=F("retries") + 1, queued_at=None,
             error=f"Waiting to retry at {timezone.localtime(timezone.now() + timedelta(seconds=delay)):%H:%M:%S}: "
@@ -177,13 +173,13 @@ def run_change_set(change_set_id, client=None, worker=None):
         logger.exception("Change set #%s failed", change_set.pk)
         locks.recover_connection()
         error = client.redact(str(exc))[:2000]
-        locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+        locks.with_reconnect(lambda: ChangeSet.objects.filter(pk=change_set.pk, holder=worker).update(
             status=ChangeSet.FAILED, error=error, finished_at=timezone.now(), lease_until=None))
         raise
     finally:
         client.before_request = None
     failed = change_set.items.filter(status=ChangeItem.FAILED).exists()
-    ChangeSet.objects.filter(pk=change_set.pk, claimed_by=worker).update(
+    ChangeSet.objects.filter(pk=change_set.pk, holder=worker).update(
         status=ChangeSet.PARTIAL if failed else ChangeSet.COMPLETED, finished_at=timezone.now(),
         lease_until=None, error="", retries=0)
     refresh_counts()
@@ -340,5 +336,5 @@ def resumable():
     due = Q(retry_at__isnull=True) | Q(retry_at__lte=now)
     unqueued = Q(queued_at__isnull=True) | Q(queued_at__lt=now - timedelta(seconds=settings.WORK_LEASE_SECONDS))
     return list(ChangeSet.objects.filter(
-        (Q(status=ChangeSet.PENDING) & due & unqueued) | Q(status=ChangeSet.RUNNING, lease_until__lt=now)
+        (Q(status=ChangeSet.PENDING) & due & unqueued) | (Q(status=ChangeSet.RUNNING) & ChangeSet.lapsed(now))
     ).values_list("pk", flat=True))
