@@ -32,15 +32,17 @@ def new_holder():
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def take(queryset, free, holder, seconds, now=None, **also):
+def take(queryset, free, holder, seconds, now=None, holder_field="holder", **also):
     """The conditional UPDATE every lease is taken with: the rows of `queryset` that are `free` get this
-    holder and a lease of `seconds` (and the `also` updates). Returns how many rows it took.
+    holder (in `holder_field`) and a lease of `seconds` (and the `also` updates). Returns how many rows it
+    took.
 
     Keep `queryset` and `free` to the rows' own columns: PostgreSQL re-checks those against a row another
     worker just took, so only one of them wins (a join would become `id IN (subquery)`, whose stale answer
     both would trust)."""
     now = now or timezone.now()
-    return queryset.filter(free).update(holder=holder, lease_until=now + timedelta(seconds=seconds), **also)
+    return queryset.filter(free).update(**{holder_field: holder}, lease_until=now + timedelta(seconds=seconds),
+                                        **also)
 
 
 def prolong(queryset, holder, seconds):

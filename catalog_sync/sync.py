@@ -557,11 +557,11 @@ def announce(run, listener=None):
 def finish_sweep(run_id, client):
     """Finish a fanned-out sweep whose slices are over, unless a live worker is finishing it already
     (a lease on the run, renewed by a heartbeat; the watcher takes over from a finisher that died)."""
-    now = timezone.now()
     finisher = locks.new_holder()
-    claimed = SyncRun.objects.filter(pk=run_id, status=SyncRun.RUNNING, stage=SyncRun.FINISHING).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    ).update(lease_until=now + timedelta(seconds=settings.WORK_LEASE_SECONDS), finisher=finisher)
+    # The run's `holder` is the sync lock's; the finish lease is held in `finisher`.
+    claimed = locks.take(SyncRun.objects.filter(pk=run_id, status=SyncRun.RUNNING, stage=SyncRun.FINISHING),
+                         Q(lease_until__isnull=True) | Q(lease_until__lt=timezone.now()), finisher,
+                         settings.WORK_LEASE_SECONDS, holder_field="finisher")
     if not claimed:
         return None
     run = SyncRun.objects.get(pk=run_id)
