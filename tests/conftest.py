@@ -1,7 +1,9 @@
 import os
+from datetime import datetime, timezone
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 
 from catalog_sync.client import SecodaClient
 from secoda_emulator.server import EmulatorServer
@@ -9,6 +11,9 @@ from secoda_emulator.workspace import Workspace
 from hygiene.roles import ensure_roles
 
 TOKEN = "test-secret-token-3f9a"
+# Every test's emulated workspace is generated for the same moment, so it is the same workspace whichever
+# test builds it, and the mirror synced from it once per process (`mirror_dump`) matches it exactly.
+SESSION_NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture(scope="session")
@@ -70,9 +75,61 @@ def small_workspace_spec():
 @pytest.fixture
 def emulator():
     """A fresh emulated workspace (600 resources) served over real HTTP."""
-    server = EmulatorServer(Workspace.generate(resources=600, seed=3), token=TOKEN, port=0).start()
+    server = EmulatorServer(Workspace.generate(resources=600, seed=3, now=SESSION_NOW), token=TOKEN, port=0).start()
     yield server
     server.stop()
+
+
+def mirror_tables():
+    """The tables a first sync fills, in an order their foreign keys accept."""
+    from catalog_sync.models import (DbtTestStatus, Integration, Lease, Resource, ResourceChange, ResourceRef,
+                                     SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team)
+    from hygiene.dashboard.models import Snapshot
+
+    models = (Integration, SecodaUser, SecodaGroup, Team, Tag, SyncRun, SyncSlice, Resource, ResourceRef,
+              ResourceChange, DbtTestStatus, Lease, Snapshot)
+    return [(model._meta.db_table, model._meta.pk.get_internal_type() in ("AutoField", "BigAutoField"))
+            for model in models]
+
+
+@pytest.fixture(scope="session")
+def mirror_dump(django_db_setup, django_db_blocker):
+    """The 600-resource workspace synced once per test process, its rows kept as COPY text; the tables
+    are emptied again, so every test still starts from an empty mirror unless it asks for this one."""
+    from catalog_sync.sync import run_sync
+
+    with django_db_blocker.unblock():
+        server = EmulatorServer(Workspace.generate(resources=600, seed=3, now=SESSION_NOW), token=TOKEN,
+                                port=0).start()
+        try:
+            run = run_sync(client=fast_client(server))
+            assert run.status == "succeeded", run.error
+            dump = {}
+            with connection.cursor() as cursor:
+                for table, _ in mirror_tables():
+                    with cursor.cursor.copy(f"COPY {table} TO STDOUT") as copy:
+                        dump[table] = b"".join(bytes(chunk) for chunk in copy)
+                cursor.execute(f"TRUNCATE {', '.join(table for table, _ in mirror_tables())} CASCADE")
+        finally:
+            server.stop()
+    return dump
+
+
+@pytest.fixture
+def synced_mirror(mirror_dump, emulator):
+    """The mirror as a first full sync of `emulator` leaves it (copied, not synced again: a sync costs
+    a third of a second, a copy a few milliseconds). Returns that sync's run."""
+    from catalog_sync.models import SyncRun
+
+    with connection.cursor() as cursor:
+        for table, serial in mirror_tables():
+            if mirror_dump[table]:
+                with cursor.cursor.copy(f"COPY {table} FROM STDIN") as copy:
+                    copy.write(mirror_dump[table])
+            if serial:  # rows copied with their ids: new ones come after them
+                cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), GREATEST(MAX(id), 1)) "
+                               f"FROM {table}")
+    return SyncRun.objects.order_by("-pk").first()
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from django.db.models import Count
 from django.urls import reverse
 
 from catalog_sync.models import ResourceRef, SecodaUser
-from catalog_sync.sync import run_sync
 from hygiene.accounts.models import PersonLink
 from hygiene.accounts.services import BY_EMAIL, BY_HAND, linked_person
 from hygiene.mailbox.models import Message
@@ -14,14 +13,12 @@ from hygiene.reports import services
 from hygiene.reports.content import build_report
 from hygiene.reports.models import Subscription
 from hygiene.rules import in_scope
-from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def synced(emulator):
-    run_sync(client=fast_client(emulator))
+def synced(emulator, synced_mirror):
     return emulator
 
 

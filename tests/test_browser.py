@@ -20,12 +20,10 @@ from django.utils import timezone  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.models import Resource  # noqa: E402
-from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.dashboard.models import Snapshot, Snooze  # noqa: E402
 from hygiene.domain.snapshots import take_snapshot  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
     DESKTOP, SHOTS, chromium, list_total, log_in, new_tab, number)
-from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -40,9 +38,9 @@ def tab(new_tab):
 
 
 @pytest.fixture
-def mirror(transactional_db, emulator):
+def mirror(transactional_db, emulator, synced_mirror):
     """The mirror filled from the 600-resource emulated workspace (also stores the overview's snapshot)."""
-    run = run_sync(client=fast_client(emulator))
+    run = synced_mirror
     assert run.status == "succeeded", run.error
     return run
 

@@ -44,10 +44,10 @@ AXE_OPTIONS = {"resultTypes": ["violations"],
 # -- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture
-def mirror(transactional_db, emulator):
+def mirror(transactional_db, emulator, synced_mirror):
     """The mirror filled from the 600-resource emulated workspace (also stores the overview's snapshot)."""
     emulator.faults.writes_per_minute = 1000
-    run = run_sync(client=fast_client(emulator))
+    run = synced_mirror
     assert run.status == "succeeded", run.error
     return run
 

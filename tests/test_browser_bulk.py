@@ -19,13 +19,11 @@ from celery.contrib.testing.worker import start_worker  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.models import SecodaGroup, SecodaUser  # noqa: E402
-from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.bulk import tasks  # noqa: E402
 from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.celery import app  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
     DESKTOP, SHOTS, TIMEOUT_MS, chromium, list_total, log_in, number)
-from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,9 +52,9 @@ def quick_writes(emulator, emulator_settings):
 
 
 @pytest.fixture
-def mirror(transactional_db, quick_writes):
+def mirror(transactional_db, quick_writes, synced_mirror):
     """The mirror filled from the 600-resource emulated workspace (also stores the overview's snapshot)."""
-    run = run_sync(client=fast_client(quick_writes))
+    run = synced_mirror
     assert run.status == "succeeded", run.error
     return run
 

@@ -13,7 +13,6 @@ os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 from playwright.sync_api import expect  # noqa: E402
 
-from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.domain.issues import open_issue_filters  # noqa: E402
 from hygiene.dashboard.models import SavedView  # noqa: E402
 from hygiene.reports.content import build_report  # noqa: E402
@@ -21,14 +20,13 @@ from hygiene.reports.models import Subscription  # noqa: E402
 from hygiene.rules import in_scope  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
     SHOTS, chromium, list_total, log_in, new_tab)
-from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def mirror(transactional_db, emulator):
-    run = run_sync(client=fast_client(emulator))
+def mirror(transactional_db, emulator, synced_mirror):
+    run = synced_mirror
     assert run.status == "succeeded", run.error
     return run
 

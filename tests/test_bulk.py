@@ -9,7 +9,6 @@ from django.test import TestCase
 from django.urls import reverse
 
 from catalog_sync.models import Resource, ResourceRef, SecodaUser, Tag
-from catalog_sync.sync import run_sync
 from hygiene.bulk import services
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.dashboard.models import Snapshot
@@ -20,9 +19,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def synced(emulator, emulator_settings):
+def synced(emulator, emulator_settings, synced_mirror):
     emulator.faults.writes_per_minute = 1000
-    run_sync(client=fast_client(emulator))
     return emulator
 
 

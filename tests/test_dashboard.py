@@ -21,8 +21,8 @@ NEXT_MONTH = (timezone.localdate() + timedelta(days=30)).isoformat()
 
 
 @pytest.fixture
-def synced(emulator):
-    run = run_sync(client=fast_client(emulator))
+def synced(emulator, synced_mirror):
+    run = synced_mirror
     assert run.status == "succeeded", run.error
     return emulator
 

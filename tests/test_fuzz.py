@@ -6,11 +6,9 @@ import pytest
 from django.urls import reverse
 
 from catalog_sync.models import Resource
-from catalog_sync.sync import run_sync
 from hygiene.bulk.models import ChangeSet
 from hygiene.dashboard.models import Snooze
 from hygiene.reports.models import Subscription
-from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +21,7 @@ LIST_PARAMS = ["q", "integration", "entity_type", "native_type", "team", "owner"
 
 
 @pytest.fixture
-def steward_client(client, steward, emulator):
-    run_sync(client=fast_client(emulator))
+def steward_client(client, steward, synced_mirror):
     client.force_login(steward)
     client.raise_request_exception = False  # a 500 comes back as a response, to be counted
     return client

@@ -10,18 +10,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog_sync.models import Integration
-from catalog_sync.sync import run_sync
 from hygiene.domain.lists import issue_queryset
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.snapshots import take_snapshot
-from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def synced(emulator):
-    run_sync(client=fast_client(emulator))
+def synced(emulator, synced_mirror):
     return emulator
 
 

@@ -155,8 +155,8 @@ def make_snoozes(count, creator, canceller=None, rule="unowned"):
 # -- fixtures ----------------------------------------------------------------------------
 
 @pytest.fixture
-def mirror(emulator):
-    run = run_sync(client=fast_client(emulator))
+def mirror(emulator, synced_mirror):
+    run = synced_mirror
     assert run.status == SyncRun.SUCCEEDED, run.error
     return run
 

@@ -13,7 +13,6 @@ from django.utils import timezone
 from freezegun import freeze_time
 
 from catalog_sync.models import ResourceRef, SecodaGroup, SecodaUser
-from catalog_sync.sync import run_sync
 from hygiene.dashboard.models import Snapshot
 from hygiene.reports import services
 from hygiene.reports.content import build_report
@@ -21,15 +20,13 @@ from hygiene.reports.emails import unsubscribe_token
 from hygiene.reports.models import Delivery, Subscription
 from hygiene.reports.schedule import next_due
 from tests.concurrency import race
-from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
 UTC = dt_timezone.utc
 
 
 @pytest.fixture
-def synced(emulator):
-    run_sync(client=fast_client(emulator))
+def synced(emulator, synced_mirror):
     return emulator
 
 

@@ -13,9 +13,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def synced(emulator, emulator_settings):
+def synced(emulator, emulator_settings, synced_mirror):
     emulator.faults.writes_per_minute = 1000
-    run_sync(client=fast_client(emulator))
     return emulator
 
 

@@ -16,7 +16,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalog_sync.models import ResourceRef, Team
-from catalog_sync.sync import run_sync
 from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.domain.issues import open_issue_filters
 from hygiene.domain.lists import issue_queryset
@@ -25,7 +24,6 @@ from hygiene.reports import services
 from hygiene.reports.content import WORST_ASSETS, build_report
 from hygiene.reports.models import Subscription
 from hygiene.rules import in_scope
-from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
 
@@ -34,8 +32,8 @@ HIDDEN = re.compile(r'<input type="hidden" name="(rule|filter_query|next)" value
 
 
 @pytest.fixture
-def synced(emulator):
-    run = run_sync(client=fast_client(emulator))
+def synced(emulator, synced_mirror):
+    run = synced_mirror
     assert run.status == "succeeded", run.error
     return emulator
 

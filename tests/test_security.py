@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from catalog_sync.models import Resource
 from catalog_sync.normalize import http_url, resource_row
-from catalog_sync.sync import run_sync
 from hygiene.bulk import services
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from tests.conftest import fast_client
@@ -25,8 +24,7 @@ HOSTILE_URLS = ["javascript:alert(1)", " JavaScript:alert(1)", "\tjavascript:ale
 
 
 @pytest.fixture
-def synced(emulator):
-    run_sync(client=fast_client(emulator))
+def synced(emulator, synced_mirror):
     return emulator
 
 

@@ -121,10 +121,10 @@ def edit_resource(request):
             if not after:
                 messages.info(request, "Nothing changed: the form holds the values the resource already has.")
                 return redirect("dashboard:resource", pk=resource.pk)
-            summary = "Edit " + (resource.title or resource.pk) + ": " + ", ".join(
-                label.lower() for label, _, _ in differences(before, after, directory))
+            summary = f"Edit {resource.title or resource.pk} (" + ", ".join(
+                label.lower() for label, _, _ in differences(before, after, directory)) + ")"
             change_set = services.build_change_set(request.user, in_scope().filter(pk=resource.pk), edit, summary,
-                                                   filter_label=f"One resource: {resource.title_full or resource.pk}")
+                                                   filter_label=f"the resource {resource.title_full or resource.pk}")
             return redirect("bulk:change-set", pk=change_set.pk)
     else:
         form = ResourceEditForm(initial=ResourceEditForm.initial_for(resource, directory), lookup=lookup,
@@ -245,4 +245,4 @@ def change_sets(request):
                                                .values("pk")[:1]))
                      .order_by("-created_at", "-id"),
                      50).get_page(request.GET.get("page"))
-    return render(request, "bulk/change_sets.html", {"page": page})
+    return render(request, "bulk/change_sets.html", {"page": page, "steward": is_steward(request.user)})

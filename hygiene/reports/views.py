@@ -67,7 +67,8 @@ def subscription_preview(request, pk):
     subscription = get_object_or_404(own_subscriptions(request), pk=pk)
     html = render_to_string("emails/report-body.html", {
         "subscription": subscription, "report": build_report(subscription),
-        "unsubscribe_link": unsubscribe_url(subscription), "preview": True,
+        # Shown in the browser, not sent: no "sent on request" line.
+        "unsubscribe_link": unsubscribe_url(subscription), "preview": False,
     })
     return HttpResponse(html)
 
