@@ -154,7 +154,11 @@ def path_of(url):
 
 # -- axe on every page -------------------------------------------------------------------
 
-def test_axe_finds_no_serious_violation_on_any_page(live_server, workspace, steward, viewer, outsider, new_tab,
+AXE_PARTS = ["signed out", "steward pages", "menus, forms and viewers", "768 px"]
+
+
+@pytest.mark.parametrize("part", AXE_PARTS)  # in parts, so parallel workers share them
+def test_axe_finds_no_serious_violation_on_any_page(part, live_server, workspace, steward, viewer, outsider, new_tab,
                                                      settings):
     from catalog_sync.models import Integration, Team
     from hygiene.mailbox.backend import BACKEND
@@ -166,109 +170,119 @@ def test_axe_finds_no_serious_violation_on_any_page(live_server, workspace, stew
     settings.EMAIL_BACKEND = BACKEND  # the demo's mailbox: a page of its own
     reports.send_now(workspace["subscription"])
 
-    # Signed out: the login page, the unsubscribe page (valid and spoilt link).
-    page = new_tab()
-    page.goto(f"{base}/accounts/login/")
-    audit.check(page, "login")
-    page.fill("#id_username", "stella")
-    page.fill("#id_password", "wrong")
-    page.click("form[action$='/login/'] button[type=submit]")
-    audit.check(page, "login-failed")
-    page.goto(base + path_of(unsubscribe_url(workspace["subscription"])))
-    audit.check(page, "unsubscribe")
-    page.goto(f"{base}/reports/unsubscribe/not-a-token/")
-    audit.check(page, "unsubscribe-invalid")
+    if part == "signed out":
+        # Signed out: the login page, the unsubscribe page (valid and spoilt link).
+        page = new_tab()
+        page.goto(f"{base}/accounts/login/")
+        audit.check(page, "login")
+        page.fill("#id_username", "stella")
+        page.fill("#id_password", "wrong")
+        page.click("form[action$='/login/'] button[type=submit]")
+        audit.check(page, "login-failed")
+        page.goto(base + path_of(unsubscribe_url(workspace["subscription"])))
+        audit.check(page, "unsubscribe")
+        page.goto(f"{base}/reports/unsubscribe/not-a-token/")
+        audit.check(page, "unsubscribe-invalid")
 
-    # A signed-in account that is neither viewer nor steward.
-    page = new_tab()
-    log_in(page, base, "olive", "pw-outsider-1")
-    audit.check(page, "no-access")
+    if part == "signed out":
+        # A signed-in account that is neither viewer nor steward.
+        page = new_tab()
+        log_in(page, base, "olive", "pw-outsider-1")
+        audit.check(page, "no-access")
 
-    # The steward, everywhere.
-    page = new_tab()
-    log_in(page, base, "stella", "pw-steward-1")
-    audit.check(page, "overview")
-    for path, name in (("/issues/", "issues"), ("/issues/stale/", "rule-stale"),
-                       ("/issues/unowned/?sort=-health", "rule-unowned-sorted"),
-                       ("/issues/?snoozed=only", "issues-snoozed"),
-                       ("/issues/?per_page=25&page=2", "issues-page-2"),
-                       ("/owners/", "owners"), ("/teams/", "teams"), ("/snoozes/", "snoozes"),
-                       ("/changes/", "change-sets"), ("/reports/", "reports"),
-                       (f"/resources/{workspace['resource'].pk}/", "resource"),
-                       (f"/changes/{workspace['draft'].pk}/", "bulk-preview"),
-                       (f"/changes/{workspace['finished'].pk}/", "change-set-finished"),
-                       (f"/changes/{workspace['running'].pk}/", "change-set-running"),
-                       ("/resources/no-such-resource/", "not-found"),
-                       (f"/trend/?team={Team.objects.present().order_by('name').first().pk}", "trend-team"),
-                       (f"/trend/?integration={Integration.objects.present().order_by('name').first().pk}",
-                        "trend-integration"),
-                       ("/views/", "saved-views"), ("/account/", "account"),
-                       (f"/changes/edit-resource/?resource={workspace['resource'].pk}", "resource-edit"),
-                       ("/mailbox/", "mailbox"),
-                       (f"/mailbox/{Message.objects.latest('sent_at').pk}/", "mailbox-message")):
-        page.goto(base + path)
-        audit.check(page, name)
+    if part == "steward pages":
+        # The steward, everywhere.
+        page = new_tab()
+        log_in(page, base, "stella", "pw-steward-1")
+        audit.check(page, "overview")
+        for path, name in (("/issues/", "issues"), ("/issues/stale/", "rule-stale"),
+                           ("/issues/unowned/?sort=-health", "rule-unowned-sorted"),
+                           ("/issues/?snoozed=only", "issues-snoozed"),
+                           ("/issues/?per_page=25&page=2", "issues-page-2"),
+                           ("/owners/", "owners"), ("/teams/", "teams"), ("/snoozes/", "snoozes"),
+                           ("/changes/", "change-sets"), ("/reports/", "reports"),
+                           (f"/resources/{workspace['resource'].pk}/", "resource"),
+                           (f"/changes/{workspace['draft'].pk}/", "bulk-preview"),
+                           (f"/changes/{workspace['finished'].pk}/", "change-set-finished"),
+                           (f"/changes/{workspace['running'].pk}/", "change-set-running"),
+                           ("/resources/no-such-resource/", "not-found"),
+                           (f"/trend/?team={Team.objects.present().order_by('name').first().pk}", "trend-team"),
+                           (f"/trend/?integration={Integration.objects.present().order_by('name').first().pk}",
+                            "trend-integration"),
+                           ("/views/", "saved-views"), ("/account/", "account"),
+                           (f"/changes/edit-resource/?resource={workspace['resource'].pk}", "resource-edit"),
+                           ("/mailbox/", "mailbox"),
+                           (f"/mailbox/{Message.objects.latest('sent_at').pk}/", "mailbox-message")):
+            page.goto(base + path)
+            audit.check(page, name)
 
-    # Menus open: the columns chooser, and the snooze forms (a filter's and a resource's).
-    page.goto(f"{base}/issues/unowned/?q=a")
-    page.locator("details.dropdown summary", has_text="Columns").click()
-    audit.check(page, "columns-menu")
-    page.keyboard.press("Escape")
-    page.locator("details.dropdown summary", has_text="Snooze this filter").click()
-    audit.check(page, "snooze-filter-form")
-    page.goto(f"{base}/resources/{workspace['resource'].pk}/")
-    page.locator("summary", has_text="Snooze an issue").click()
-    audit.check(page, "snooze-resource-form")
-    form = page.locator("details.inline-form form")
-    form.get_by_label("Snooze until").fill((timezone.localdate() + timedelta(days=20)).isoformat())
-    form.get_by_label("Why").fill("Checked with the owner")
-    with page.expect_navigation():
-        form.get_by_role("button", name="Snooze").click()
-    expect(page.locator(".msg-success")).to_contain_text("Snoozed")
-    audit.check(page, "snooze-created")
+    if part == "menus, forms and viewers":
+        page = new_tab()
+        log_in(page, base, "stella", "pw-steward-1")
+        # Menus open: the columns chooser, and the snooze forms (a filter's and a resource's).
+        page.goto(f"{base}/issues/unowned/?q=a")
+        page.locator("details.dropdown summary", has_text="Columns").click()
+        audit.check(page, "columns-menu")
+        page.keyboard.press("Escape")
+        page.locator("details.dropdown summary", has_text="Snooze this filter").click()
+        audit.check(page, "snooze-filter-form")
+        page.goto(f"{base}/resources/{workspace['resource'].pk}/")
+        page.locator("summary", has_text="Snooze an issue").click()
+        audit.check(page, "snooze-resource-form")
+        form = page.locator("details.inline-form form")
+        form.get_by_label("Snooze until").fill((timezone.localdate() + timedelta(days=20)).isoformat())
+        form.get_by_label("Why").fill("Checked with the owner")
+        with page.expect_navigation():
+            form.get_by_role("button", name="Snooze").click()
+        expect(page.locator(".msg-success")).to_contain_text("Snoozed")
+        audit.check(page, "snooze-created")
 
-    # The bulk edit form with a selection, then after a submit it refuses.
-    page.goto(f"{base}/issues/unowned/")
-    boxes = page.locator("input.row-check")
-    boxes.nth(0).check()
-    boxes.nth(1).check()
-    audit.check(page, "issues-selected")
-    page.locator("#select-page").check()
-    audit.check(page, "issues-page-selected")
-    with page.expect_navigation():
-        page.locator("#edit-selected").click()
-    audit.check(page, "bulk-edit")
-    page.select_option("select[name=owners_mode]", "add")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Preview the changes").click()
-    audit.check(page, "bulk-edit-refused")
+    if part == "menus, forms and viewers":
+        # The bulk edit form with a selection, then after a submit it refuses.
+        page.goto(f"{base}/issues/unowned/")
+        boxes = page.locator("input.row-check")
+        boxes.nth(0).check()
+        boxes.nth(1).check()
+        audit.check(page, "issues-selected")
+        page.locator("#select-page").check()
+        audit.check(page, "issues-page-selected")
+        with page.expect_navigation():
+            page.locator("#edit-selected").click()
+        audit.check(page, "bulk-edit")
+        page.select_option("select[name=owners_mode]", "add")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Preview the changes").click()
+        audit.check(page, "bulk-edit-refused")
 
-    # The report preview (an e-mail shown in the browser).
-    page.goto(f"{base}/reports/{workspace['subscription'].pk}/preview")
-    audit.check(page, "report-preview")
+    if part == "menus, forms and viewers":
+        # The report preview (an e-mail shown in the browser).
+        page.goto(f"{base}/reports/{workspace['subscription'].pk}/preview")
+        audit.check(page, "report-preview")
 
-    # A viewer's view of the lists (no checkboxes, no snooze forms).
-    page = new_tab()
-    log_in(page, base, "victor", "pw-viewer-1")
-    for path, name in (("/issues/", "viewer-issues"), (f"/changes/{workspace['finished'].pk}/", "viewer-change-set")):
-        page.goto(base + path)
-        audit.check(page, name)
+    if part == "menus, forms and viewers":
+        # A viewer's view of the lists (no checkboxes, no snooze forms).
+        page = new_tab()
+        log_in(page, base, "victor", "pw-viewer-1")
+        for path, name in (("/issues/", "viewer-issues"), (f"/changes/{workspace['finished'].pk}/", "viewer-change-set")):
+            page.goto(base + path)
+            audit.check(page, name)
 
-    # 768 px wide: the pages with the widest content.
-    page = new_tab(TABLET)
-    log_in(page, base, "stella", "pw-steward-1")
-    for path, name in (("/", "768-overview"), ("/issues/", "768-issues"), ("/issues/stale/", "768-rule-stale"),
-                       (f"/resources/{workspace['resource'].pk}/", "768-resource"),
-                       (f"/changes/{workspace['draft'].pk}/", "768-bulk-preview"), ("/reports/", "768-reports")):
-        page.goto(base + path)
-        audit.check(page, name)
-        audit.fits(page, name)
-    page.goto(f"{base}/issues/unowned/")
-    page.locator("#select-page").check()
-    with page.expect_navigation():
-        page.locator("#edit-selected").click()
-    audit.check(page, "768-bulk-edit")
-    audit.fits(page, "768-bulk-edit")
+    if part == "768 px":
+        # 768 px wide: the pages with the widest content.
+        page = new_tab(TABLET)
+        log_in(page, base, "stella", "pw-steward-1")
+        for path, name in (("/", "768-overview"), ("/issues/", "768-issues"), ("/issues/stale/", "768-rule-stale"),
+                           (f"/resources/{workspace['resource'].pk}/", "768-resource"),
+                           (f"/changes/{workspace['draft'].pk}/", "768-bulk-preview"), ("/reports/", "768-reports")):
+            page.goto(base + path)
+            audit.check(page, name)
+            audit.fits(page, name)
+        page.goto(f"{base}/issues/unowned/")
+        page.locator("#select-page").check()
+        with page.expect_navigation():
+            page.locator("#edit-selected").click()
+        audit.check(page, "768-bulk-edit")
+        audit.fits(page, "768-bulk-edit")
 
     audit.assert_clean()
 
