@@ -41,7 +41,9 @@ ALONE = {
     **{f"bulk answers {answer}": {"bulk_answer": answer} for answer in ("ids", "empty", "objects", "records", "count",
                                                                        "no_content")},
 }
-CASES = [pytest.param(answers, id=name) for name, answers in VARIANTS.items()] + [
+# All end-to-end (a sync over the cap and a bulk edit of 1,000 each): marked slow, so the quick loop skips
+# them; the smaller tests of each answer run there.
+CASES = [pytest.param(answers, id=name, marks=pytest.mark.slow) for name, answers in VARIANTS.items()] + [
     pytest.param({**answers, "writes_per_minute": None}, id=name, marks=pytest.mark.slow)
     for name, answers in ALONE.items()]
 
