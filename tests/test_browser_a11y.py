@@ -140,9 +140,10 @@ class Audit:
         if width > page.viewport_size["width"]:
             self.problems.append(f"== {name}: the page is {width} px wide in a {page.viewport_size['width']} px window")
 
-    def assert_clean(self):
+    def assert_clean(self, part=""):
         # Every violation, blocking or not, for whoever wants to read further.
-        (SHOTS / "a11y-axe.json").write_text(json.dumps(self.results, indent=1))
+        name = f"a11y-axe-{part.replace(' ', '-').replace(',', '')}.json" if part else "a11y-axe.json"
+        (SHOTS / name).write_text(json.dumps(self.results, indent=1))
         assert not self.problems, (f"axe found critical or serious violations on {len(self.problems)} of "
                                    f"{len(self.pages)} pages:\n\n" + "\n\n".join(self.problems))
 
@@ -284,7 +285,7 @@ def test_axe_finds_no_serious_violation_on_any_page(part, live_server, workspace
         audit.check(page, "768-bulk-edit")
         audit.fits(page, "768-bulk-edit")
 
-    audit.assert_clean()
+    audit.assert_clean(part)
 
 
 # -- widths --------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ class Subscription(models.Model):
     time_zone = models.CharField(max_length=64, default="UTC")
     active = models.BooleanField(default=True)
     next_due_at = models.DateTimeField(db_index=True)
-    claimed_until = models.DateTimeField(null=True, blank=True)
     last_sent_at = models.DateTimeField(null=True, blank=True)
     last_counts = models.JSONField(default=dict, blank=True, help_text="Counts in the last report sent.")
     failures = models.PositiveIntegerField(default=0)
