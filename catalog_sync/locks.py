@@ -57,8 +57,8 @@ def acquire(name, holder, seconds):
             Lease.objects.get_or_create(name=name, defaults={"lease_until": now - timedelta(seconds=1)})
     except IntegrityError:  # another process created it at the same moment
         pass
-    return take(Lease.objects.filter(name=name), Lease.lapsed(now) | Q(holder=holder), holder, seconds, now=now,
-                acquired_at=now) == 1
+    free = Lease.lapsed(now) | Q(lease_until__isnull=True) | Q(holder=holder)  # a lock with no lease is free
+    return take(Lease.objects.filter(name=name), free, holder, seconds, now=now, acquired_at=now) == 1
 
 
 def renew(name, holder, seconds):

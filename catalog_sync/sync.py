@@ -547,11 +547,9 @@ def record_outcome(run, finisher=None):
 def announce(run, listener=None):
     """Tell the rest of the product: the dashboard snapshots what was mirrored."""
     if run.status in (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE):
-        try:  # a connection dropped meanwhile is opened again; the run's outcome stands either way
-            locks.with_reconnect(lambda: sync_succeeded.send(sender=SyncRun, run=run))
-        except Exception as exc:
-            logger.error("After sync #%s, the dashboard could not be told (%s); the next sync tells it.",
-                         run.pk, exc)
+        for receiver, error in sync_succeeded.send_robust(sender=SyncRun, run=run):
+            if error is not None:  # the run's outcome stands either way
+                logger.error("After sync #%s, %s failed: %s", run.pk, getattr(receiver, "__name__", receiver), error)
     if listener:
         listener(run, "finished")
 

@@ -94,8 +94,11 @@ TEMPLATES = [
     },
 ]
 
-# The first-run database lives in the data folder with the rest of what the demo keeps.
-DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}")
+# The first-run database lives in the data folder with the rest of what the demo keeps (a demo database
+# from before, at the top of the checkout, is still used).
+_FIRST_RUN_DB = BASE_DIR / "db.sqlite3" if (BASE_DIR / "db.sqlite3").exists() and not (
+    DATA_DIR / "db.sqlite3").exists() else DATA_DIR / "db.sqlite3"
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{_FIRST_RUN_DB}")
 try:
     _db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0))
 except Exception as exc:  # dj-database-url raises several types for bad URLs

@@ -58,3 +58,18 @@ def test_a_real_worker_on_redis_runs_the_sync(emulator_settings, emulator):
     assert run is not None, "the worker never finished a sync"
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert Resource.objects.present().count() == len(emulator.workspace.ids())
+
+
+def test_the_web_process_can_queue_a_change_set_without_importing_the_tasks_itself():
+    """Apply queues the task by name: every process must have it registered, not only the worker's."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import os, sys, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'hygiene.settings'; django.setup(); "
+            "import hygiene.urls; from celery import current_app; from hygiene.bulk.services import APPLY_TASK; "
+            "print(APPLY_TASK in current_app.tasks)")
+    env = {**__import__("os").environ, "DJANGO_SECRET_KEY": "x"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=60)
+    assert out.stdout.strip().endswith("True"), out.stdout + out.stderr

@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,7 @@ class BulkConfig(AppConfig):
     name = "hygiene.bulk"
     label = "bulk"
     verbose_name = "Bulk edits"
+
+    def ready(self):
+        # Registers the apply task with Celery in every process, the web's too: services queue it by name.
+        import_module("hygiene.bulk.tasks")

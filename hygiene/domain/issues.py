@@ -10,7 +10,7 @@ from django.db.models import BooleanField, Case, Q, Value, When
 
 from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.dashboard.models import Snooze
-from hygiene.rules import RULES, health_expression, rule_filters
+from hygiene.rules import RULES, rule_filters
 
 
 def active_snoozes(now=None):
@@ -62,11 +62,6 @@ def snoozed_issue_filters(prefix="", snoozes=None, rules=RULES):
 
 def any_of(filters):
     return reduce(operator.or_, filters.values())
-
-
-def health(snoozes=None, prefix=""):
-    """The 0-100 health expression, where snoozed issues do not count."""
-    return health_expression(open_issue_filters(prefix, snoozes))
 
 
 

@@ -5,6 +5,7 @@ import logging
 from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
+from catalog_sync import locks
 from catalog_sync.models import ResourceRef
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
@@ -89,7 +90,8 @@ def latest_snapshot(refresh=True):
 
 
 def snapshot_after_sync(sender, run, **kwargs):
-    take_snapshot(Snapshot.SYNC, sync_run=run)
+    # A connection dropped under it is opened again: the counts follow every sync that mirrored anything.
+    locks.with_reconnect(lambda: take_snapshot(Snapshot.SYNC, sync_run=run))
 
 
 __all__ = ["compute", "latest_snapshot", "take_snapshot", "snapshot_after_sync"]
