@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from catalog_sync.client import PermanentError, SecodaError, listing_cap
 from catalog_sync.models import Integration, Resource, SyncRun
-from catalog_sync.sweep import STABLE_SORT, TYPE_ORDER, among, both, exact, pack_parents
+from catalog_sync.filters import STABLE_SORT, TYPE_ORDER, among, both, exact, pack_parents
 
 logger = logging.getLogger(__name__)
 

@@ -19,6 +19,8 @@ slice succeeded.
 """
 import logging
 import math
+import queue
+import threading
 import resource as os_resource
 from datetime import timedelta
 
@@ -28,15 +30,78 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from catalog_sync import locks
-from catalog_sync.client import PermanentError, RetryableError, SecodaError, listing_cap, next_page_number
+from catalog_sync.client import (
+    TIMED_OUT_COUNT, PermanentError, RetryableError, SecodaError, listing_cap, next_page_number,
+)
+from catalog_sync.filters import PARENT_TYPES, STABLE_SORT, TYPE_ORDER, among, both, exact, negate, pack_parents
 from catalog_sync.mirror import ResourceWriter
 from catalog_sync.models import Integration, Resource, SyncRun, SyncSlice
-from catalog_sync.sweep import (
-    PARENT_TYPES, STABLE_SORT, TYPE_ORDER, among, both, candidate_parents, exact, negate, pack_parents,
-    prefetched, real_count,
-)
 
 logger = logging.getLogger(__name__)
+
+
+def real_count(page):
+    """The count when it is a real number (not missing, not the timed-out marker)."""
+    if page.count is None or page.count == TIMED_OUT_COUNT:
+        return None
+    return page.count
+
+
+def prefetched(pages, depth=16):
+    """Fetch the next pages in a thread while the caller stores the current one.
+
+    Only the thread makes HTTP calls while this runs; the caller keeps the
+    database work, so each side waits on its own I/O.
+    """
+    buffer = queue.Queue(depth)
+    stop = threading.Event()
+
+    def fetch():
+        try:
+            for page in pages:
+                buffer.put(("page", page))
+                if stop.is_set():
+                    return
+            buffer.put(("end", None))
+        except BaseException as exc:  # handed to the caller, raised there
+            buffer.put(("error", exc))
+
+    worker = threading.Thread(target=fetch, name="sweep-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, value = buffer.get()
+            if kind == "page":
+                yield value
+            elif kind == "end":
+                return
+            else:
+                raise value
+    finally:
+        stop.set()
+        while worker.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
+
+
+def candidate_parents(integration_id, entity_type):
+    """(id, children_count or None) of resources that may hold `entity_type` children, smallest id first.
+
+    A children_count of 0 is not trusted (Secoda answers 0 unless a listing asks it to count, and some
+    never count): every resource of a parent type is a candidate, its count None when it says 0, and a
+    pack that turns out over the cap is halved until it fits."""
+    query = Resource.objects.filter(integration_id=integration_id, removed_at__isnull=True)
+    parent_types = PARENT_TYPES.get(entity_type)
+    if parent_types:
+        query = query.filter(entity_type__in=parent_types)
+    else:
+        # Types without a known parent type (jobs, say) may nest in their own type: Airflow tasks sit
+        # under DAGs, both "job". Those that say they have children; all of them when none says so.
+        counted = query.filter(children_count__gt=0)
+        query = counted if counted.exists() else query.filter(entity_type=entity_type)
+    return [(pid, count or None) for pid, count in query.order_by("id").values_list("id", "children_count")]
 
 ACTIVE = (SyncSlice.PENDING, SyncSlice.RUNNING)
 

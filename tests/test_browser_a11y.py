@@ -122,7 +122,6 @@ class Audit:
 
     def check(self, page, name):
         page.wait_for_load_state()
-        page.screenshot(path=str(SHOTS / f"a11y-{name}.png"), full_page=True)
         results = AXE.run(page, options=AXE_OPTIONS).response
         missing = described_by_missing(page)
         if missing:  # axe lets this pass when one id of several exists
@@ -130,7 +129,8 @@ class Audit:
         blocking = [v for v in results["violations"] if v["impact"] in BLOCKING]
         self.pages.append(name)
         self.results[name] = [{key: v[key] for key in ("id", "impact", "help", "nodes")} for v in results["violations"]]
-        if blocking:
+        if blocking:  # a picture of the page that failed (the walk-through takes the others)
+            page.screenshot(path=str(SHOTS / f"a11y-{name}.png"), full_page=True)
             self.problems.append(f"== {name} ({page.url})\n{describe(blocking)}")
         return results
 

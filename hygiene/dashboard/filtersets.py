@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.http import QueryDict
 
 from catalog_sync.models import Integration, Resource, ResourceRef, SecodaGroup, SecodaUser, Tag, Team
-from catalog_sync.sweep import TYPE_ORDER
+from catalog_sync.filters import TYPE_ORDER
 from hygiene.dashboard.models import Snapshot
 from hygiene.rules import in_scope
 
