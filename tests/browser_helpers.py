@@ -1,9 +1,9 @@
-"""Helpers shared by the browser tests: Debian's chromium, one per module, and page helpers."""
+"""Helpers shared by the browser tests (their chromium, one per test process, is in conftest.py)."""
 import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 SHOTS = Path("/tmp/browser-shots")
 CHROMIUM = "/usr/bin/chromium"
@@ -11,16 +11,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1440, "height": 900}
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    """One headless chromium for the whole module."""
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -180,3 +180,19 @@ def capped_server(settings):
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless chromium (Debian's) for each test process; every test opens its own context, with its
+    own cookies. Here, not in browser_helpers: a session fixture imported into several modules would be
+    one per module."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser_helpers import CHROMIUM, CHROMIUM_ARGS, SHOTS
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

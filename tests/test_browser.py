@@ -1,6 +1,6 @@
 """Browser tests: a real chromium (Debian's) drives the dashboard on pytest-django's live server.
 
-One browser per module; every test gets its own context (cookies) and page. The mirror is filled
+One browser per test process (conftest.py); every test gets its own context (cookies) and page. The mirror is filled
 from the in-process Secoda emulator. Screenshots of each flow's final state go to /tmp/browser-shots/.
 """
 import csv
@@ -22,8 +22,8 @@ from playwright.sync_api import expect  # noqa: E402
 from catalog_sync.models import Resource  # noqa: E402
 from hygiene.dashboard.models import Snapshot, Snooze  # noqa: E402
 from hygiene.domain.snapshots import take_snapshot  # noqa: E402
-from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
-    DESKTOP, SHOTS, chromium, list_total, log_in, new_tab, number)
+from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
+    DESKTOP, SHOTS, list_total, log_in, new_tab, number)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -26,7 +26,7 @@ from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.dashboard.models import Snooze  # noqa: E402
 from hygiene.reports.emails import unsubscribe_url  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
-from tests.browser_helpers import SHOTS, chromium, log_in, new_tab  # noqa: E402, F401
+from tests.browser_helpers import SHOTS, log_in, new_tab  # noqa: E402, F401
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

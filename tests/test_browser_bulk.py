@@ -22,8 +22,8 @@ from catalog_sync.models import SecodaGroup, SecodaUser  # noqa: E402
 from hygiene.bulk import tasks  # noqa: E402
 from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.celery import app  # noqa: E402
-from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
-    DESKTOP, SHOTS, TIMEOUT_MS, chromium, list_total, log_in, number)
+from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
+    DESKTOP, SHOTS, TIMEOUT_MS, list_total, log_in, number)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -12,7 +12,7 @@ from secoda_emulator.workspace import Workspace  # noqa: E402
 from catalog_sync.models import Resource  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.bulk import services  # noqa: E402
-from tests.browser_helpers import DESKTOP, SHOTS, TIMEOUT_MS, chromium, log_in  # noqa: E402, F401
+from tests.browser_helpers import DESKTOP, SHOTS, TIMEOUT_MS, log_in  # noqa: E402, F401
 from tests.conftest import TOKEN, fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

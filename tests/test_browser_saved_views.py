@@ -18,8 +18,8 @@ from hygiene.dashboard.models import SavedView  # noqa: E402
 from hygiene.reports.content import build_report  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
 from hygiene.rules import in_scope  # noqa: E402
-from tests.browser_helpers import (  # noqa: E402, F401  (chromium is a fixture)
-    SHOTS, chromium, list_total, log_in, new_tab)
+from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
+    SHOTS, list_total, log_in, new_tab)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

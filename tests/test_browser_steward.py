@@ -13,7 +13,7 @@ from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.models import Resource, ResourceRef, SecodaUser  # noqa: E402
 from hygiene.mailbox.models import Message  # noqa: E402
-from tests.browser_helpers import SHOTS, chromium, log_in  # noqa: E402, F401  (chromium is a fixture)
+from tests.browser_helpers import SHOTS, log_in  # noqa: E402
 from tests.test_browser_bulk import (  # noqa: E402, F401  (fixtures)
     WORKER_TIMEOUT_MS, mirror, quick_writes, tab, worker)
 
