@@ -92,26 +92,48 @@ def run_sync(trigger="manual", client=None, listener=None, kind=SyncRun.FULL, co
     """
     client = client or SecodaClient.from_settings()
     run = start_run(trigger, kind, client, concurrency=concurrency)
-    return drive(run, client, listener, concurrency, fan_out)
+    return drive(run, client, FanOut(fan_out) if fan_out is not None else InProcess(concurrency), listener)
 
 
 def resume_in_process(run, client=None, concurrency=1, listener=None):
     """Run a retried sweep's slices here and finish it."""
-    return drive(run, client or SecodaClient.from_settings(), listener, concurrency, begin_first=False)
+    return drive(run, client or SecodaClient.from_settings(), InProcess(concurrency), listener, begin_first=False)
 
 
-def drive(run, client, listener=None, concurrency=1, fan_out=None, begin_first=True):
-    """start → begin → sweep → finish, or fail: the one path every sync takes in a process."""
+class InProcess:
+    """Runs a sweep's slices in this process (one by one, or `concurrency` threads); the sweep is over
+    when it returns."""
+
+    def __init__(self, concurrency=1):
+        self.concurrency = concurrency
+
+    def sweep(self, run, client, listener=None):
+        locks.with_reconnect(lambda: sweep_in_process(run, client, self.concurrency, listener))
+        return True
+
+
+class FanOut:
+    """Hands a sweep's slices to Celery workers through `dispatch`: the worker that ends the last slice
+    finishes the sweep (`tasks.sync_slice`, then `finish_sweep`)."""
+
+    def __init__(self, dispatch):
+        self.dispatch = dispatch
+
+    def sweep(self, run, client, listener=None):
+        SyncRun.objects.filter(pk=run.pk).update(mode=SyncRun.FAN_OUT, progress_at=timezone.now())
+        run.mode = SyncRun.FAN_OUT
+        self.dispatch(slices.runnable_ids(run))
+        return False
+
+
+def drive(run, client, executor, listener=None, begin_first=True):
+    """begin → sweep (with the executor: here, or on workers) → finish, or fail: the one path every sync
+    takes, whoever runs its slices."""
     try:
         with holding_lock(run):
             sweeping = locks.with_reconnect(lambda: begin(run, client, listener)) if begin_first else True
-            if sweeping and fan_out is not None:
-                SyncRun.objects.filter(pk=run.pk).update(mode=SyncRun.FAN_OUT, progress_at=timezone.now())
-                run.mode = SyncRun.FAN_OUT
-                fan_out(slices.runnable_ids(run))
-                return run
-            if sweeping:
-                locks.with_reconnect(lambda: sweep_in_process(run, client, concurrency, listener))
+            if sweeping and not executor.sweep(run, client, listener):
+                return run  # handed on: the worker that ends the last slice finishes the sweep
             locks.with_reconnect(lambda: finish(run, client, listener))
     except Exception as exc:  # record every failure; the mirror keeps what it had
         fail(run, client, exc, resume_when_reachable=isinstance(exc, SecodaUnreachable))
