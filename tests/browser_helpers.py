@@ -3,6 +3,7 @@ import re
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 SHOTS = Path("/tmp/browser-shots")
@@ -11,6 +12,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000
 DESKTOP = {"width": 1440, "height": 900}
+AXE = Axe()  # axe-core, bundled: no network at run time
+# The WCAG 2.0/2.1 A and AA rules, the bar the issue sets (axe's best-practice rules are left out: they are
+# advice, not WCAG, and double the time of every check).
+AXE_OPTIONS = {"resultTypes": ["violations"],
+               "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+BLOCKING = ("critical", "serious")
 
 
 @pytest.fixture

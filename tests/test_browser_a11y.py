@@ -15,7 +15,6 @@ import pytest
 # pytest-django's live server and the ORM calls below run next to Playwright's event loop.
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
-from axe_playwright_python.sync_playwright import Axe  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from playwright.sync_api import expect  # noqa: E402
 
@@ -26,19 +25,13 @@ from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.dashboard.models import Snooze  # noqa: E402
 from hygiene.reports.emails import unsubscribe_url  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
-from tests.browser_helpers import SHOTS, log_in, new_tab  # noqa: E402, F401
+from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, SHOTS, log_in, new_tab  # noqa: E402, F401
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TABLET = {"width": 768, "height": 1024}
 LAPTOP = {"width": 1280, "height": 800}
-BLOCKING = ("critical", "serious")
-AXE = Axe()
-# The WCAG 2.0/2.1 A and AA rules, the bar the issue sets (axe's best-practice rules are left out: they are
-# advice, not WCAG, and double the time of every check).
-AXE_OPTIONS = {"resultTypes": ["violations"],
-               "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 
 
 # -- fixtures --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from hygiene.reports.content import build_report  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
 from hygiene.rules import in_scope  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
-    SHOTS, list_total, log_in, new_tab)
+    AXE, AXE_OPTIONS, BLOCKING, SHOTS, list_total, log_in, new_tab)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,8 +38,7 @@ def busiest_unowned_integration():
 
 def assert_no_serious_axe_violation(page, what):
     """axe-core (bundled with axe-playwright-python) finds nothing critical or serious on the page."""
-    axe = pytest.importorskip("axe_playwright_python.sync_playwright").Axe()
-    violations = [v for v in axe.run(page).response["violations"] if v["impact"] in ("critical", "serious")]
+    violations = [v for v in AXE.run(page, options=AXE_OPTIONS).response["violations"] if v["impact"] in BLOCKING]
     assert not violations, f"{what}: " + "; ".join(
         f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}" for v in violations)
 

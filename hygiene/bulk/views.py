@@ -13,7 +13,7 @@ from hygiene.bulk.forms import BulkEditForm, Lookup, ResourceEditForm
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.domain.directory import Directory
 from hygiene.dashboard.filtersets import filterset_from_query
-from hygiene.dashboard.history import differences
+from hygiene.dashboard.history import FIELD_LABELS, describe, differences
 from hygiene.domain.lists import SNOOZED_ONLY, issue_queryset
 from hygiene.roles import is_steward, steward_required
 from hygiene.rules import RULE_LABELS, RULES, in_scope
@@ -141,22 +141,8 @@ def render_edit(request, form, resource, directory):
 
 
 def describe_values(values, directory):
-    """Field -> readable value, for the before/after columns."""
-    shown = {}
-    for field, value in values.items():
-        if field == "owners":
-            shown["Owners"] = ", ".join(directory.user_names(value)) or "none"
-        elif field == "owners_groups":
-            shown["Owning groups"] = ", ".join(directory.group_names(value)) or "none"
-        elif field == "tags":
-            shown["Tags"] = ", ".join(directory.tag_names(value)) or "none"
-        elif field == "teams":
-            shown["Teams"] = ", ".join(directory.team_names(value)) or "none"
-        elif field == "description":
-            shown["Description"] = value or "blank"
-        else:
-            shown[{"pii": "PII"}.get(field, field.capitalize())] = "yes" if value else "no"
-    return shown
+    """Field -> readable value, for the before/after columns (the whole description)."""
+    return {FIELD_LABELS[field]: describe(field, value, directory) for field, value in values.items()}
 
 
 def change_set_detail(request, pk):

@@ -134,6 +134,18 @@ class ResourceFilterSet(django_filters.FilterSet):
         return "; ".join(parts)
 
 
+def applied_query(filterset):
+    """The query string of the filters that applied (invalid ones dropped): only filter parameters, in the
+    form's order, each one's values stripped, de-duplicated and sorted, no empty ones. Two equal filters
+    give one string (snoozes, selections and saved views store it)."""
+    query = QueryDict(mutable=True)
+    for name in filterset.form.fields:
+        values = sorted({value.strip() for value in filterset.data.getlist(name) if value.strip()})
+        if values:
+            query.setlist(name, values)
+    return query.urlencode()
+
+
 def filterset_from_query(query, queryset=None):
     """A bound filterset from a stored query string (snoozes, saved selections)."""
     return ResourceFilterSet(QueryDict(query), queryset=queryset if queryset is not None else in_scope())

@@ -9,7 +9,8 @@ FIELD_LABELS = {"title": "Title", "description": "Description", "owners": "Owner
                 "stale": "Stale", "archived": "Archived"}
 
 
-def describe(field, value, directory):
+def describe(field, value, directory, limit=None):
+    """A field's value in words: names for ids, yes/no for flags, text cut to `limit` characters."""
     if field == "owners":
         return ", ".join(directory.user_names(value or [])) or "none"
     if field == "owners_groups":
@@ -20,7 +21,7 @@ def describe(field, value, directory):
         return ", ".join(directory.team_names(value or [])) or "none"
     if field in ("title", "description"):
         text = value or ""
-        return (text[:117] + "…" if len(text) > 120 else text) or "blank"
+        return (text[:limit - 1] + "…" if limit and len(text) > limit else text) or "blank"
     return "yes" if value else "no"
 
 
@@ -29,8 +30,8 @@ def differences(before, after, directory):
     rows = []
     for field in FIELD_LABELS:
         if field in after and before.get(field) != after[field]:
-            rows.append((FIELD_LABELS[field], describe(field, before.get(field), directory),
-                         describe(field, after[field], directory)))
+            rows.append((FIELD_LABELS[field], describe(field, before.get(field), directory, limit=120),
+                         describe(field, after[field], directory, limit=120)))
     return rows
 
 

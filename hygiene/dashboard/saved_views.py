@@ -10,7 +10,7 @@ from django.db.models.functions import Lower
 from django.http import QueryDict
 from django.utils import timezone
 
-from hygiene.dashboard.filtersets import ResourceFilterSet, filterset_from_query
+from hygiene.dashboard.filtersets import ResourceFilterSet, applied_query, filterset_from_query
 from hygiene.dashboard.models import SavedView
 from hygiene.roles import is_steward
 from hygiene.rules import RULE_LABELS, RULES
@@ -35,17 +35,6 @@ def can_change(user, view):
     return is_steward(user) or (view.owner_id == user.pk and not view.shared)
 
 
-def normalised_query(filterset):
-    """The query string of a filterset's filters: only filter parameters, in the form's order, each one's
-    values stripped and sorted, no empty ones. Two equal filters give one string."""
-    query = QueryDict(mutable=True)
-    for name in filterset.form.fields:
-        values = sorted({value.strip() for value in filterset.data.getlist(name) if value.strip()})
-        if values:
-            query.setlist(name, values)
-    return query.urlencode()
-
-
 def checked_filter(rule, query):
     """(the normalised query string, the filter in words) of a rule and a query string from a form;
     SavedViewError saying what is wrong when anything is (a tampered form, a value the list would drop)."""
@@ -63,7 +52,7 @@ def checked_filter(rule, query):
         name, errors = next(iter(filterset.errors.items()))
         label = filterset.form.fields[name].label if name in filterset.form.fields else name
         raise SavedViewError(f"the filter “{label}” is not valid: {' '.join(errors)}")
-    return normalised_query(filterset), filterset.describe()[:300]
+    return applied_query(filterset), filterset.describe()[:300]
 
 
 def clean_name(name):
@@ -136,7 +125,7 @@ def views_page(user):
 
 def matching_view(user, rule, filterset):
     """The visible saved view that is exactly this list (rule and filter), if any: one query."""
-    return visible_views(user).filter(rule=rule or "", filter_query=normalised_query(filterset)).first()
+    return visible_views(user).filter(rule=rule or "", filter_query=applied_query(filterset)).first()
 
 
 def describe(view):

@@ -15,7 +15,7 @@ from catalog_sync.status import mirror_status
 from hygiene.dashboard import saved_views
 from hygiene.dashboard.charts import trend_chart
 from hygiene.domain.directory import Directory
-from hygiene.dashboard.filtersets import ResourceFilterSet, filterset_from_query
+from hygiene.dashboard.filtersets import ResourceFilterSet, applied_query, filterset_from_query
 from hygiene.dashboard.forms import SavedViewForm, SnoozeForm
 from hygiene.dashboard.history import resource_history
 from hygiene.domain.issues import active_snoozes, flags, open_issue_filters, snoozed_issue_filters
@@ -107,9 +107,10 @@ def filtered_issues(request, rule):
         filterset = ResourceFilterSet(data, queryset=base)
     # An unfiltered list of open issues has the snapshot's count: no COUNT over the whole mirror.
     known_count = None
-    if snoozed == lists.SNOOZED_HIDE and not filterset_query(filterset):
+    query = applied_query(filterset)
+    if snoozed == lists.SNOOZED_HIDE and not query:
         known_count = snapshot.totals.get(rule or "issues")
-    return filterset, snoozed, known_count
+    return filterset, snoozed, known_count, query
 
 
 def issue_list(request, rule=None):
@@ -122,7 +123,7 @@ def issue_list(request, rule=None):
             if [v for v in values if v]:
                 kept.setlist(name, [v for v in values if v])
         return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}" if kept else request.path)
-    filterset, snoozed, known_count = filtered_issues(request, rule)
+    filterset, snoozed, known_count, filter_query = filtered_issues(request, rule)
     directory = Directory()
     steward = is_steward(request.user)
     columns = ResourceTable.visible_columns(request, steward, rule)
@@ -161,20 +162,20 @@ def issue_list(request, rule=None):
         "filterset": filterset, "table": table, "snoozed": snoozed, "hidden_by_snooze": hidden_by_snooze,
         "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
         # Filters that applied: a list whose every filter was refused offers nothing to snooze.
-        "filters_active": bool(filterset_query(filterset)),
+        "filters_active": bool(filter_query),
         "columns": columns, "all_columns": [(name, ResourceTable.base_columns[name].verbose_name)
                                            for name in ResourceTable.choosable_columns()],
-        "filter_query": filterset_query(filterset),
-        "kept_params": kept_params(filterset, snoozed, per_page or 50),
+        "filter_query": filter_query,
+        "kept_params": kept_params(filter_query, snoozed),
         "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
         "rules": [(key, RULE_LABELS[key]) for key in RULES],
         "can_edit": steward,
-        "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": filterset_query(filterset),
+        "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": filter_query,
                                            "next": request.get_full_path()}),
         "saved_view": saved_views.matching_view(request.user, rule, filterset) if snoozed != lists.SNOOZED_ONLY
         else None,
         "save_view_form": SavedViewForm(steward=steward, initial={
-            "rule": rule or "", "filter_query": filterset_query(filterset), "next": request.get_full_path()}),
+            "rule": rule or "", "filter_query": filter_query, "next": request.get_full_path()}),
     })
 
 
@@ -187,19 +188,9 @@ class KnownCountPaginator(Paginator):
             self.count = known_count
 
 
-def filterset_query(filterset):
-    """The query string of the filters that applied (invalid ones were dropped)."""
-    query = QueryDict(mutable=True)
-    for name in filterset.form.fields:
-        values = [value for value in filterset.data.getlist(name) if value]
-        if values:
-            query.setlist(name, values)
-    return query.urlencode()
-
-
-def kept_params(filterset, snoozed, per_page):
+def kept_params(filter_query, snoozed):
     """(name, value) pairs the Columns and Rows forms carry along: valid filters and the view."""
-    pairs = [(name, value) for name, values in QueryDict(filterset_query(filterset)).lists() for value in values]
+    pairs = [(name, value) for name, values in QueryDict(filter_query).lists() for value in values]
     if snoozed == lists.SNOOZED_ONLY:
         pairs.append(("snoozed", snoozed))
     return pairs
@@ -213,7 +204,7 @@ class Echo:
 def issue_export(request, rule=None):
     if rule is not None and rule not in RULES:
         raise Http404("There is no such rule.")
-    filterset, _, _ = filtered_issues(request, rule)
+    filterset = filtered_issues(request, rule)[0]
     writer = csv.writer(Echo())
     queryset = filterset.qs.order_by("title_full", "id")
     if request.GET.get("sort"):  # the order the steward chose on the list, ties broken by id
