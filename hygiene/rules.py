@@ -1,5 +1,5 @@
-"""The hygiene rules: the one place that says what each rule means. The report
-command, the dashboard, the snapshots and the e-mails all count through here.
+"""The built-in hygiene rules: the one place that says what each means. They are rows of the rule registry
+(`hygiene.rulebook`) beside the rules stewards write; everything counts through the registry.
 
 - in scope: present upstream (not removed from the mirror) and not archived
 - stale: Secoda's `stale` flag is true
@@ -13,14 +13,12 @@ command, the dashboard, the snapshots and the e-mails all count through here.
 Every Q builder takes a `prefix` so the same rule can be applied through a
 relation (for example "resource__" from ResourceRef).
 """
-from django.conf import settings
-from django.db.models import Case, Count, IntegerField, Q, Value, When
-from django.db.models.functions import Greatest
+from django.db.models import Q
 
-from catalog_sync.models import DbtTestStatus, Integration, Resource
+from catalog_sync.models import DbtTestStatus, Resource
 
 
-# The rules of the report command (issue contract), in display order.
+# The built-in rules, in display order; the report command's contract names the first five.
 REPORT_RULES = ("stale", "unowned", "undocumented", "failing_dbt_tests", "warning_dbt_tests")
 RULES = REPORT_RULES + ("unused",)
 
@@ -62,56 +60,19 @@ def _unused(prefix):
     return none_or_zero("external_usage") & none_or_zero("internal_usage")
 
 
-def rule_filters(prefix="", rules=RULES):
-    """Rule name -> Q on Resource (through `prefix`), in display order."""
+def builtin_filter(key, prefix=""):
+    """Q on Resource (through `prefix`) for the built-in rule `key`."""
     failing = Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.FAILING)})
-    builders = {
-        "stale": lambda: Q(**{f"{prefix}stale": True}),
-        "unowned": lambda: Q(**{f"{prefix}is_owned": False}),
-        "undocumented": lambda: Q(**{f"{prefix}is_documented": False}),
-        "failing_dbt_tests": lambda: failing,
-        "warning_dbt_tests": lambda: Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.WARNING)}) & ~failing,
-        "unused": lambda: _unused(prefix),
-    }
-    return {name: builders[name]() for name in rules}
-
-
-def health_weights():
-    return {rule: settings.HEALTH_WEIGHTS.get(rule, 0) for rule in RULES}
-
-
-def health_expression(broken):
-    """A 0-100 score: 100 minus the weights of the rules a resource breaks.
-
-    `broken` maps rule name -> Q meaning "breaks this rule" (callers decide
-    whether snoozed issues count).
-    """
-    weights = health_weights()
-    penalty = sum(
-        (Case(When(q, then=Value(weights[name])), default=Value(0), output_field=IntegerField())
-         for name, q in broken.items() if weights[name]),
-        Value(0),
-    )
-    return Greatest(Value(0), Value(100) - penalty, output_field=IntegerField())
-
-
-def summary():
-    """The report: counts per rule, overall and per entity type, for resources in scope (snoozes ignored)."""
-    filters = rule_filters(rules=REPORT_RULES)
-    counts = {name: Count("pk", filter=q) for name, q in filters.items()}
-    totals = in_scope().aggregate(resources=Count("pk"), **counts)
-    per_type_rules = ("stale", "unowned", "undocumented", "failing_dbt_tests")
-    by_type = (
-        in_scope().order_by().values("entity_type")
-        .annotate(resources=Count("pk"), **{name: counts[name] for name in per_type_rules})
-        .order_by("entity_type")
-    )
-    return {
-        "resources": totals["resources"],
-        "integrations": Integration.objects.present().count(),
-        **{name: totals[name] for name in filters},
-        "by_entity_type": {
-            row["entity_type"] or "unknown": {key: row[key] for key in ("resources", *per_type_rules)}
-            for row in by_type
-        },
-    }
+    if key == "stale":
+        return Q(**{f"{prefix}stale": True})
+    if key == "unowned":
+        return Q(**{f"{prefix}is_owned": False})
+    if key == "undocumented":
+        return Q(**{f"{prefix}is_documented": False})
+    if key == "failing_dbt_tests":
+        return failing
+    if key == "warning_dbt_tests":
+        return Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.WARNING)}) & ~failing
+    if key == "unused":
+        return _unused(prefix)
+    raise KeyError(key)

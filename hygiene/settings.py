@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "hygiene.reports",
     "hygiene.accounts",
     "hygiene.mailbox",
+    "hygiene.rulebook",
     "axes",
 ]
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 from catalog_sync.models import DbtTestStatus, Resource, ResourceRef, SecodaUser
 from catalog_sync.sync import run_sync
 from hygiene.dashboard.models import Snapshot, Snooze
-from hygiene.rules import rule_filters, summary
+from hygiene.rulebook.registry import rule_filters, summary
 from tests.conftest import TOKEN, fast_client
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from catalog_sync.models import SyncRun
 from catalog_sync.sync import run_sync
-from hygiene.rules import summary
+from hygiene.rulebook.registry import summary
 from tests.conftest import TOKEN, fast_client
 
 pytestmark = pytest.mark.django_db

@@ -28,28 +28,30 @@ from hygiene.domain.lists import CSV_HEADER
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
-from hygiene.rules import RULES, in_scope, rule_filters, summary
+from hygiene.rulebook.registry import rule_filters, summary
+from hygiene.rules import RULES, in_scope
 from tests.conftest import fast_client
 
 pytestmark = pytest.mark.django_db
 
 # Queries per request, measured (600 emulated resources, a logged-in steward, no filter-wide snooze).
-# Each includes the session, user and role look-ups (3) every logged-in request makes.
+# Each includes the session, user and role look-ups (3) every logged-in request makes, and the rules in force
+# (1, however many there are: see test_custom_rules_add_no_query_per_rule).
 CEILINGS = {
-    "home": 15,
+    "home": 16,
     # Lists and exports check first whether a snooze ran out since the last snapshot (2 queries).
-    "issues": 19,
-    "unowned": 19,
+    "issues": 20,
+    "unowned": 20,
     # Filtered lists also look up the saved view that is exactly this list (1 query).
-    "undocumented, snowflake, no owner": 25,
-    "stale, q=transactions": 20,
-    "unowned, -health, page 50": 19,
-    "issues, per_page=200": 19,
-    "resource (table with children)": 16,  # + its history: change items and sync changes
-    "owners": 10,
-    "teams": 10,
-    "snoozes": 4,
-    "unowned CSV export": 12,
+    "undocumented, snowflake, no owner": 26,
+    "stale, q=transactions": 21,
+    "unowned, -health, page 50": 20,
+    "issues, per_page=200": 20,
+    "resource (table with children)": 17,  # + its history: change items and sync changes
+    "owners": 11,
+    "teams": 11,
+    "snoozes": 5,
+    "unowned CSV export": 13,
 }
 RESOURCE_CEILING = CEILINGS["resource (table with children)"]
 SNOOZES_CEILING = CEILINGS["snoozes"]
@@ -243,25 +245,25 @@ def list_variants():
     has more than 25 results. Each of the integration, team, tag and owner filters costs 1-4 fixed queries."""
     every_column = "&".join(f"columns={name}" for name in ResourceTable.base_columns)
     return [
-        ("all issues", "/issues/", 19),
-        ("unowned", "/issues/unowned/", 19),
-        ("undocumented", "/issues/undocumented/", 19),
-        ("stale", "/issues/stale/", 19),
-        ("unused", "/issues/unused/", 19),
+        ("all issues", "/issues/", 20),
+        ("unowned", "/issues/unowned/", 20),
+        ("undocumented", "/issues/undocumented/", 20),
+        ("stale", "/issues/stale/", 20),
+        ("unused", "/issues/unused/", 20),
         # +1 on filtered lists: the saved view that is exactly this list ("Saved view: …").
-        ("integration", "/issues/?integration={snowflake}", 21),
-        ("integration and no owner", "/issues/undocumented/?integration={snowflake}&owner=none", 25),
-        ("search", "/issues/?q=_", 20),
-        ("team", "/issues/?team={team}", 20),
-        ("types and flags", "/issues/?entity_type=column&entity_type=chart&pii=false&verified=false", 24),
-        ("owner", "/issues/?owner=user:{owner}", 24),
-        ("owning group", "/issues/?owner=group:{group}", 24),
-        ("usage range and dates", "/issues/unused/?usage_max=0&updated_after=2000-01-01", 20),
-        ("sorted by health", "/issues/unowned/?sort=-health", 19),
-        ("sorted by integration", "/issues/?sort=integration", 19),
-        ("every column", f"/issues/?{every_column}", 22),  # choosing columns also writes the session
+        ("integration", "/issues/?integration={snowflake}", 22),
+        ("integration and no owner", "/issues/undocumented/?integration={snowflake}&owner=none", 26),
+        ("search", "/issues/?q=_", 21),
+        ("team", "/issues/?team={team}", 21),
+        ("types and flags", "/issues/?entity_type=column&entity_type=chart&pii=false&verified=false", 25),
+        ("owner", "/issues/?owner=user:{owner}", 25),
+        ("owning group", "/issues/?owner=group:{group}", 25),
+        ("usage range and dates", "/issues/unused/?usage_max=0&updated_after=2000-01-01", 21),
+        ("sorted by health", "/issues/unowned/?sort=-health", 20),
+        ("sorted by integration", "/issues/?sort=integration", 20),
+        ("every column", f"/issues/?{every_column}", 23),  # choosing columns also writes the session
         # One filter-wide snooze ("entity_type=column"): 1 more query, validating its filter (see the xfail test).
-        ("snoozed only", "/issues/unowned/?snoozed=only", 20),
+        ("snoozed only", "/issues/unowned/?snoozed=only", 21),
     ]
 
 

@@ -434,7 +434,8 @@ def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the
     assert Resource.objects.get(pk=event.parent_id).entity_type == "event"
     assert run.slices.filter(integration_id=segment, entity_type="event_property").count() > 1, "split by events"
     from hygiene.dashboard.models import Snapshot
-    from hygiene.rules import in_scope, rule_filters
+    from hygiene.rulebook.registry import rule_filters
+    from hygiene.rules import in_scope
 
     counts = take_snapshot(Snapshot.SYNC).by_integration[segment]
     assert counts["resources"] == len(events)

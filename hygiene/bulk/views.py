@@ -16,7 +16,8 @@ from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.dashboard.history import FIELD_LABELS, describe, differences
 from hygiene.domain.lists import SNOOZED_ONLY, issue_queryset
 from hygiene.roles import is_steward, steward_required
-from hygiene.rules import RULE_LABELS, RULES, in_scope
+from hygiene.rulebook import registry
+from hygiene.rules import in_scope
 
 SELECTION_FIELDS = ("select_all", "filter_query", "rule", "snoozed")
 
@@ -28,7 +29,7 @@ class Selection:
     def __init__(self, data):
         self.select_all = data.get("select_all") == "1"
         self.filter_query = data.get("filter_query", "")
-        self.rule = data.get("rule") if data.get("rule") in RULES else ""
+        self.rule = data.get("rule") if data.get("rule") in registry.keys() else ""
         self.snoozed = data.get("snoozed", "")
         self.ids = [pk for pk in data.getlist("pk") if pk][:10_000]
 
@@ -43,7 +44,7 @@ class Selection:
         if not self.select_all:
             return ""
         filterset = filterset_from_query(self.filter_query)
-        rule = RULE_LABELS.get(self.rule, "any issue")
+        rule = registry.labels().get(self.rule, "any issue")
         described = filterset.describe()
         return f"{rule}{'; ' + described if described else ''}"
 

@@ -3,13 +3,14 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.utils import timezone
 
-from hygiene.rules import RULE_LABELS
+from hygiene.rulebook import registry
 
 MAX_SNOOZE_DAYS = 366
 
 
 class SnoozeForm(forms.Form):
-    rule = forms.ChoiceField(choices=[("", "Every rule"), *RULE_LABELS.items()], required=False,
+    rule = forms.ChoiceField(choices=lambda: [("", "Every rule"), *((r.key, r.label) for r in registry.rules())],
+                             required=False,
                              label="Which issue")
     until = forms.DateField(label="Snooze until", widget=forms.DateInput(attrs={"type": "date"}),
                             help_text="The issue comes back on this date.")

@@ -10,8 +10,9 @@ class Snapshot(models.Model):
 
     SYNC = "sync"
     SNOOZE = "snooze"
+    RULES = "rules"
     REFRESH = "refresh"
-    REASONS = [(SYNC, "After a sync"), (SNOOZE, "After a snooze changed"), (REFRESH, "Refreshed")]
+    REASONS = [(SYNC, "After a sync"), (SNOOZE, "After a snooze changed"), (RULES, "After a rule changed"), (REFRESH, "Refreshed")]
 
     taken_at = models.DateTimeField(default=timezone.now, db_index=True)
     reason = models.CharField(max_length=16, choices=REASONS, default=SYNC)

@@ -13,7 +13,7 @@ from django.utils import timezone
 from hygiene.dashboard.filtersets import ResourceFilterSet, applied_query, filterset_from_query
 from hygiene.dashboard.models import SavedView
 from hygiene.roles import is_steward
-from hygiene.rules import RULE_LABELS, RULES
+from hygiene.rulebook import registry
 
 MAX_QUERY_LENGTH = 4000
 
@@ -38,7 +38,7 @@ def can_change(user, view):
 def checked_filter(rule, query):
     """(the normalised query string, the filter in words) of a rule and a query string from a form;
     SavedViewError saying what is wrong when anything is (a tampered form, a value the list would drop)."""
-    if rule and rule not in RULES:
+    if rule and rule not in registry.keys():
         raise SavedViewError(f"“{rule[:40]}” is not a rule.")
     if len(query) > MAX_QUERY_LENGTH:
         raise SavedViewError("That filter is too long to save.")
@@ -130,5 +130,5 @@ def matching_view(user, rule, filterset):
 
 def describe(view):
     """"Unowned · Integration: Snowflake" for a view."""
-    rule = RULE_LABELS.get(view.rule, "All issues")
+    rule = registry.labels().get(view.rule, "All issues") if view.rule else "All issues"
     return f"{rule} · {view.filter_label}" if view.filter_label else rule

@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from catalog_sync.normalize import http_url
-from hygiene.rules import RULE_LABELS, RULES
+from hygiene.rulebook import registry
 
 
 def _nulls_last(field, descending):
@@ -103,13 +103,14 @@ class ResourceTable(tables.Table):
         return value.replace("_", " ").capitalize()
 
     def render_issues(self, record):
-        broken = [rule for rule in RULES if getattr(record, f"breaks_{rule}", False)]
-        snoozed = [rule for rule in RULES if getattr(record, f"snoozed_{rule}", False)]
+        rules = registry.rules()
+        broken = [rule for rule in rules if getattr(record, f"breaks_{rule.key}", False)]
+        snoozed = [rule for rule in rules if getattr(record, f"snoozed_{rule.key}", False)]
         if not broken and not snoozed:
             return mark_safe('<span class="muted">None</span>')
         return format_html_join(" ", '<span class="pill rule-pill rule-{}{}" title="{}">{}</span>', (
-            *((rule, "", "Open issue", RULE_LABELS[rule]) for rule in broken),
-            *((rule, " snoozed", "Snoozed", f"{RULE_LABELS[rule]} (snoozed)") for rule in snoozed),
+            *((rule.css, "", "Open issue", rule.label) for rule in broken),
+            *((rule.css, " snoozed", "Snoozed", f"{rule.label} (snoozed)") for rule in snoozed),
         ))
 
     def render_health(self, value):

@@ -24,7 +24,8 @@ from hygiene.domain.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
 from hygiene.domain import lists
 from hygiene.roles import is_steward, steward_required
-from hygiene.rules import RULE_EXPLANATIONS, RULE_LABELS, RULES, health_expression
+from hygiene.rulebook import registry
+from hygiene.rulebook.registry import health_expression
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 TREND_POINTS = 60
@@ -51,6 +52,15 @@ def team_label(directory):
 
 
 
+def gone_rule(key):
+    """Why a rule's list is not there: never existed, switched off, or deleted (its history stays)."""
+    rule = registry.known(key)
+    if rule is None:
+        return "There is no such rule."
+    return f"The rule “{rule.label}” was {'deleted' if rule.deleted else 'switched off'}; its past counts stay " \
+           f"in the trends."
+
+
 # -- overview ------------------------------------------------------------------------
 
 def home(request):
@@ -59,12 +69,14 @@ def home(request):
     totals = snapshot.totals
     total = totals.get("resources", 0)
     rules = [
-        {"key": key, "label": RULE_LABELS[key], "count": totals.get(key, 0),
-         "coverage": 100 - percent(totals.get(key, 0), total), "explanation": RULE_EXPLANATIONS[key]}
-        for key in RULES
+        {"key": rule.key, "label": rule.label, "count": totals.get(rule.key, 0), "css": rule.css,
+         "builtin": rule.builtin, "counted": rule.key in totals,
+         "coverage": 100 - percent(totals.get(rule.key, 0), total), "explanation": rule.explanation}
+        for rule in registry.rules()
     ]
     history = list(Snapshot.objects.filter(reason=Snapshot.SYNC).only("taken_at", "totals")[:TREND_POINTS])[::-1]
-    trend = trend_chart([(s.taken_at, s.totals) for s in history], RULES, RULE_LABELS)
+    points = [(s.taken_at, s.totals) for s in history]
+    trend = trend_chart(points, registry.history_keys(points), registry.history_labels())
     return render(request, "dashboard/home.html", {
         "snapshot": snapshot, "totals": totals, "rules": rules, "trend": trend,
         "integration_count": len(snapshot.by_integration),
@@ -74,7 +86,7 @@ def home(request):
                                          "entity_type"),
         "by_team": breakdown_rows(snapshot.by_team, team_label(directory),
                                   "team"),
-        "rule_keys": RULES, "rule_labels": RULE_LABELS, **mirror_status(),
+        "rule_keys": registry.keys(), "rule_labels": registry.labels(), **mirror_status(),
     })
 
 
@@ -114,8 +126,8 @@ def filtered_issues(request, rule):
 
 
 def issue_list(request, rule=None):
-    if rule is not None and rule not in RULES:
-        raise Http404("There is no such rule.")
+    if rule is not None and registry.get(rule) is None:
+        raise Http404(gone_rule(rule))
     if any("" in values for _, values in request.GET.lists()):
         # A filter form sends every field, empty or not: keep the address short and shareable.
         kept = QueryDict(mutable=True)
@@ -157,8 +169,9 @@ def issue_list(request, rule=None):
     open_query = query.copy()
     open_query.pop("snoozed", None)
     return render(request, "dashboard/issue_list.html", {
-        "rule": rule, "rule_label": RULE_LABELS.get(rule, "All issues"),
-        "explanation": RULE_EXPLANATIONS.get(rule, "Every resource that breaks at least one rule."),
+        "rule": rule, "rule_label": registry.get(rule).label if rule else "All issues",
+        "rule_def": registry.get(rule) if rule else None,
+        "explanation": registry.get(rule).explanation if rule else "Every resource that breaks at least one rule.",
         "filterset": filterset, "table": table, "snoozed": snoozed, "hidden_by_snooze": hidden_by_snooze,
         "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
         # Filters that applied: a list whose every filter was refused offers nothing to snooze.
@@ -168,7 +181,7 @@ def issue_list(request, rule=None):
         "filter_query": filter_query,
         "kept_params": kept_params(filter_query, snoozed),
         "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
-        "rules": [(key, RULE_LABELS[key]) for key in RULES],
+        "rules": [(r.key, r.label) for r in registry.rules()],
         "can_edit": steward,
         "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": filter_query,
                                            "next": request.get_full_path()}),
@@ -202,8 +215,8 @@ class Echo:
 
 
 def issue_export(request, rule=None):
-    if rule is not None and rule not in RULES:
-        raise Http404("There is no such rule.")
+    if rule is not None and registry.get(rule) is None:
+        raise Http404(gone_rule(rule))
     filterset = filtered_issues(request, rule)[0]
     writer = csv.writer(Echo())
     queryset = filterset.qs.order_by("title_full", "id")
@@ -237,9 +250,10 @@ def resource_detail(request, pk):
     children = resource.children.filter(removed_at__isnull=True).order_by("title", "id")
     dbt = DbtTestStatus.objects.filter(resource_id=resource.pk).select_related("integration")
     own_snoozes = Snooze.objects.filter(resource=resource).select_related("created_by").order_by("-created_at")
-    filter_snoozed_rules = [RULE_LABELS[rule] for rule in by_filter if getattr(resource, f"covered_{rule}")]
-    broken = [(rule, RULE_LABELS[rule], RULE_EXPLANATIONS[rule]) for rule in RULES
-              if getattr(resource, f"breaks_{rule}")]
+    labels = registry.labels()
+    filter_snoozed_rules = [labels[rule] for rule in by_filter if getattr(resource, f"covered_{rule}")]
+    broken = [(rule.key, rule.label, rule.explanation, rule.css) for rule in registry.rules()
+              if getattr(resource, f"breaks_{rule.key}")]
     return render(request, "dashboard/resource.html", {
         "resource": resource, "broken": broken,
         "owners": directory.owner_names(resource), "teams": directory.team_names(resource.teams),
@@ -247,7 +261,7 @@ def resource_detail(request, pk):
         "children_count": children.count(), "dbt": dbt, "snoozes": own_snoozes,
         "filter_snoozed_rules": filter_snoozed_rules, "can_edit": is_steward(request.user),
         "snooze_form": SnoozeForm(initial={"resource": resource.pk, "next": request.get_full_path()}),
-        "rules": [(key, RULE_LABELS[key]) for key in RULES], "rule_labels": RULE_LABELS,
+        "rules": [(r.key, r.label) for r in registry.rules()], "rule_labels": labels,
         "history": resource_history(resource, directory),
     })
 
@@ -275,10 +289,11 @@ def trend(request):
     latest = points[-1][1] if points else {}
     return render(request, "dashboard/trend.html", {
         "scope": scope, "label": label, "key": key, "param": param,
-        "chart": trend_chart(points, RULES, RULE_LABELS), "latest": latest,
-        "rules": [{"key": rule, "label": RULE_LABELS[rule], "count": latest.get(rule, 0),
-                   "first": points[0][1].get(rule, 0) if points else 0,
-                   "change": latest.get(rule, 0) - (points[0][1].get(rule, 0) if points else 0)} for rule in RULES],
+        "chart": trend_chart(points, registry.history_keys(points), registry.history_labels()), "latest": latest,
+        "rules": [{"key": rule.key, "label": rule.label, "count": latest.get(rule.key, 0),
+                   "first": points[0][1].get(rule.key, 0) if points else 0,
+                   "change": latest.get(rule.key, 0) - (points[0][1].get(rule.key, 0) if points else 0)}
+                  for rule in registry.rules()],
         "since": points[0][0] if points else None,
     })
 
@@ -292,8 +307,8 @@ def owners(request):
         "intro": "Every person and group that owns assets, with the most open issues first: who to talk to first.",
         "unowned": snapshot.totals.get("unowned_all", snapshot.totals.get("unowned", 0)),
         "unowned_snoozed": max(0, snapshot.totals.get("unowned_all", 0) - snapshot.totals.get("unowned", 0)),
-        "rule_labels": RULE_LABELS,
-        "rule_keys": [rule for rule in RULES if rule != "unowned"],
+        "rule_labels": registry.labels(),
+        "rule_keys": [rule for rule in registry.keys() if rule != "unowned"],
     })
 
 
@@ -304,7 +319,7 @@ def teams(request):
     return render(request, "dashboard/breakdown.html", {
         "title": "Teams", "rows": rows, "param": "team", "snapshot": snapshot,
         "intro": "Every Secoda team with assets, with the most open issues first.",
-        "rule_keys": RULES, "rule_labels": RULE_LABELS,
+        "rule_keys": registry.keys(), "rule_labels": registry.labels(),
     })
 
 
@@ -345,7 +360,7 @@ def snooze_create(request):
         target = f"everything matching {snooze.filter_label}"
     snooze.save()
     take_snapshot(Snapshot.SNOOZE)
-    what = RULE_LABELS.get(snooze.rule, "every rule").lower() if snooze.rule else "every rule"
+    what = registry.labels().get(snooze.rule, "every rule").lower() if snooze.rule else "every rule"
     messages.success(request, f"Snoozed {what} for {target} until {data['until']:%b %-d, %Y}. The counts are updated.")
     return HttpResponseRedirect(safe_next(request, fallback))
 
@@ -368,5 +383,5 @@ def snoozes(request):
     return render(request, "dashboard/snoozes.html", {
         "active": [s for s in all_snoozes if s.cancelled_at is None and s.expires_at > now],
         "ended": [s for s in all_snoozes if s.cancelled_at is not None or s.expires_at <= now][:100],
-        "rule_labels": RULE_LABELS, "can_edit": is_steward(request.user),
+        "rule_labels": registry.labels(), "can_edit": is_steward(request.user),
     })

@@ -1,6 +1,6 @@
 """Rules with exceptions applied: what counts as an open issue right now.
 
-`hygiene.rules` says what each rule means; this module leaves out what
+`hygiene.rulebook.registry` says what each rule in force means; this module leaves out what
 stewards snoozed, and is what lists, snapshots and scores count with.
 """
 import operator
@@ -10,7 +10,7 @@ from django.db.models import BooleanField, Case, Q, Value, When
 
 from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.dashboard.models import Snooze
-from hygiene.rules import RULES, rule_filters
+from hygiene.rulebook.registry import rule_filters
 
 
 def active_snoozes(now=None):
@@ -39,7 +39,7 @@ def matching_ids(snooze):
     return snooze._matching_ids
 
 
-def open_issue_filters(prefix="", snoozes=None, rules=RULES):
+def open_issue_filters(prefix="", snoozes=None, rules=None):
     """Rule -> Q for issues that are not snoozed."""
     snoozes = active_snoozes() if snoozes is None else snoozes
     filters = {}
@@ -49,7 +49,7 @@ def open_issue_filters(prefix="", snoozes=None, rules=RULES):
     return filters
 
 
-def snoozed_issue_filters(prefix="", snoozes=None, rules=RULES):
+def snoozed_issue_filters(prefix="", snoozes=None, rules=None):
     """Rule -> Q for issues that are snoozed (rules nobody snoozed are left out)."""
     snoozes = active_snoozes() if snoozes is None else snoozes
     filters = {}

@@ -2,7 +2,8 @@
 from django.db.models import F, Q
 
 from hygiene.domain.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
-from hygiene.rules import RULE_LABELS, RULES, in_scope
+from hygiene.rulebook import registry
+from hygiene.rules import in_scope
 
 SNOOZED_HIDE, SNOOZED_ONLY = "hide", "only"
 # Fields a list never shows: kept out of the SELECT (documentation can be long).
@@ -56,7 +57,7 @@ def csv_rows(queryset, directory):
 def csv_values(r, directory):
     return [
             r.pk, r.title_full, r.entity_type, r.native_type, r.integration.name if r.integration else "",
-            "; ".join(RULE_LABELS[rule] for rule in RULES if getattr(r, f"breaks_{rule}", False)),
+            "; ".join(rule.label for rule in registry.rules() if getattr(r, f"breaks_{rule.key}", False)),
             r.health,
             "; ".join(directory.user_names(r.owners)),
             "; ".join(directory.group_names(r.owners_groups)),

@@ -9,7 +9,8 @@ from catalog_sync import locks
 from catalog_sync.models import ResourceRef
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
-from hygiene.rules import health_expression, in_scope, scope_q
+from hygiene.rulebook.registry import health_expression
+from hygiene.rules import in_scope, scope_q
 
 logger = logging.getLogger(__name__)
 

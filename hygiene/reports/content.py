@@ -14,7 +14,9 @@ from hygiene.dashboard.filtersets import filterset_from_query, ref_q
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters
 from hygiene.domain.lists import issue_queryset
 from hygiene.reports.models import Subscription
-from hygiene.rules import RULE_LABELS, RULES, health_expression, in_scope
+from hygiene.rulebook import registry
+from hygiene.rulebook.registry import health_expression
+from hygiene.rules import in_scope
 
 WORST_ASSETS = 25
 
@@ -35,7 +37,9 @@ def saved_view_filter(view, snoozes=None):
     if view.rule:
         rule_q = open_issue_filters(snoozes=snoozes).get(view.rule)
         if rule_q is None:
-            problems.append(f"The rule “{view.rule}” no longer exists, so nothing is counted.")
+            gone = registry.known(view.rule)
+            name = gone.label if gone else view.rule
+            problems.append(f"The rule “{name}” is no longer in force, so nothing is counted.")
             rule_q = Q(pk__in=[])
         q &= rule_q
     return q, problems
@@ -108,12 +112,12 @@ def build_report(subscription):
     counts["health"] = round(counts["health"]) if counts["health"] is not None else None
     previous = subscription.last_counts or {}
     rules = []
-    for rule in RULES:
-        now, before = counts[rule], previous.get(rule)
+    for rule in registry.rules():
+        now, before = counts[rule.key], previous.get(rule.key)
         rules.append({
-            "key": rule, "label": RULE_LABELS[rule], "count": now,
+            "key": rule.key, "label": rule.label, "count": now, "custom": not rule.builtin,
             "change": None if before is None else now - before,
-            "link": site_link(reverse("dashboard:rule", args=[rule]), query),
+            "link": site_link(reverse("dashboard:rule", args=[rule.key]), query),
         })
     worst = []
     if counts["issues"]:  # every scope: the assets with the lowest health first
@@ -123,7 +127,7 @@ def build_report(subscription):
             worst.append({
                 "title": resource.title_full or resource.title, "health": None if resource.health is None else round(resource.health),
                 "integration": resource.integration.name if resource.integration else "",
-                "broken": [RULE_LABELS[rule] for rule in RULES if getattr(resource, f"breaks_{rule}")],
+                "broken": [rule.label for rule in registry.rules() if getattr(resource, f"breaks_{rule.key}")],
                 "link": site_link(reverse("dashboard:resource", args=[resource.pk])), "secoda": http_url(resource.url),
                 "owners": directory.owner_names(resource),
             })

@@ -1,0 +1,24 @@
+from django.apps import AppConfig
+
+
+class RulebookConfig(AppConfig):
+    name = "hygiene.rulebook"
+    label = "rulebook"
+    verbose_name = "Rules"
+
+    def ready(self):
+        from django.core.signals import request_started
+        from django.db.models.signals import post_delete, post_save
+
+        from hygiene.rulebook import registry
+        from hygiene.rulebook.models import Rule
+
+        # Rules are read once per request (or task) and forgotten when one changes in this process.
+        request_started.connect(registry.forget, dispatch_uid="rulebook-forget-per-request")
+        post_save.connect(registry.forget, sender=Rule, dispatch_uid="rulebook-forget-on-save")
+        post_delete.connect(registry.forget, sender=Rule, dispatch_uid="rulebook-forget-on-delete")
+        try:
+            from celery.signals import task_prerun
+        except ImportError:  # pragma: no cover
+            return
+        task_prerun.connect(registry.forget, weak=False, dispatch_uid="rulebook-forget-per-task")
