@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "hygiene.accounts",
     "hygiene.mailbox",
     "hygiene.rulebook",
+    "hygiene.lifecycle",
     "axes",
 ]
 

@@ -85,9 +85,10 @@ def mirror_tables():
     from catalog_sync.models import (DbtTestStatus, Integration, Lease, Resource, ResourceChange, ResourceRef,
                                      SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team)
     from hygiene.dashboard.models import Snapshot
+    from hygiene.lifecycle.models import IssueInterval
 
     models = (Integration, SecodaUser, SecodaGroup, Team, Tag, SyncRun, SyncSlice, Resource, ResourceRef,
-              ResourceChange, DbtTestStatus, Lease, Snapshot)
+              ResourceChange, DbtTestStatus, Lease, Snapshot, IssueInterval)
     return [(model._meta.db_table, model._meta.pk.get_internal_type() in ("AutoField", "BigAutoField"))
             for model in models]
 

@@ -182,7 +182,7 @@ def run_change_set(change_set_id, client=None, worker=None):
     ChangeSet.objects.filter(pk=change_set.pk, holder=worker).update(
         status=ChangeSet.PARTIAL if failed else ChangeSet.COMPLETED, finished_at=timezone.now(),
         lease_until=None, error="", retries=0)
-    refresh_counts()
+    refresh_counts(change_set.pk)
     change_set.refresh_from_db()
     return change_set
 
@@ -278,8 +278,9 @@ def update_mirror(items):
         replace_refs(changed_rows, list(changed_rows))
 
 
-def refresh_counts():
-    take_snapshot(Snapshot.REFRESH)
+def refresh_counts(change_set_id=None):
+    """Counts, scores and the issue history after a change set (its fixes close their issues)."""
+    take_snapshot(Snapshot.REFRESH, change_set_id=change_set_id)
 
 
 def retry_failed(change_set, user):

@@ -24,6 +24,7 @@ from hygiene.domain.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
 from hygiene.domain import lists
 from hygiene.roles import is_steward, steward_required
+from hygiene.lifecycle.pages import issue_flow, resource_timeline
 from hygiene.rulebook import registry
 from hygiene.rulebook.registry import health_expression
 
@@ -87,6 +88,7 @@ def home(request):
         "by_team": breakdown_rows(snapshot.by_team, team_label(directory),
                                   "team"),
         "rule_keys": registry.keys(), "rule_labels": registry.labels(), **mirror_status(),
+        **issue_flow(),
     })
 
 
@@ -248,7 +250,14 @@ def resource_detail(request, pk):
     )
     directory = Directory()
     children = resource.children.filter(removed_at__isnull=True).order_by("title", "id")
-    dbt = DbtTestStatus.objects.filter(resource_id=resource.pk).select_related("integration")
+    dbt = list(DbtTestStatus.objects.filter(resource_id=resource.pk).select_related("integration"))
+    timeline = resource_timeline(resource.pk)
+    # "Failing since": the start of its open issue when the history has one, else when the mirror first saw it.
+    since = {row["interval"].rule: row["interval"] for row in timeline if row["interval"].closed_at is None}
+    for status in dbt:
+        started = since.get(f"{status.status}_dbt_tests")
+        status.since = started.opened_at if started else status.first_seen_at
+        status.since_known = started is not None and not started.seen_since
     own_snoozes = Snooze.objects.filter(resource=resource).select_related("created_by").order_by("-created_at")
     labels = registry.labels()
     filter_snoozed_rules = [labels[rule] for rule in by_filter if getattr(resource, f"covered_{rule}")]
@@ -262,7 +271,7 @@ def resource_detail(request, pk):
         "filter_snoozed_rules": filter_snoozed_rules, "can_edit": is_steward(request.user),
         "snooze_form": SnoozeForm(initial={"resource": resource.pk, "next": request.get_full_path()}),
         "rules": [(r.key, r.label) for r in registry.rules()], "rule_labels": labels,
-        "history": resource_history(resource, directory),
+        "history": resource_history(resource, directory), "timeline": timeline,
     })
 
 

@@ -9,7 +9,9 @@ from catalog_sync import locks
 from catalog_sync.models import ResourceRef
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
-from hygiene.rulebook.registry import health_expression
+from hygiene.lifecycle.models import IssueInterval
+from hygiene.lifecycle.services import update_history
+from hygiene.rulebook.registry import health_expression, rule_filters
 from hygiene.rules import in_scope, scope_q
 
 logger = logging.getLogger(__name__)
@@ -71,8 +73,17 @@ def store_health_scores(snoozes):
     in_scope().filter(Q(health_score__isnull=True) | ~Q(health_score=score)).update(health_score=score)
 
 
-def take_snapshot(reason, sync_run=None):
-    store_health_scores(active_snoozes())
+CAUSES = {Snapshot.SYNC: IssueInterval.SYNC, Snapshot.SNOOZE: IssueInterval.SNOOZE, Snapshot.RULES: IssueInterval.RULES,
+          Snapshot.REFRESH: IssueInterval.REFRESH}
+
+
+def take_snapshot(reason, sync_run=None, change_set_id=None):
+    """Health scores, the issue history and a snapshot of the counts, after whatever changed them."""
+    snoozes = active_snoozes()
+    store_health_scores(snoozes)
+    update_history(open_issue_filters(snoozes=snoozes), rule_filters(),
+                   IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
+                   sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id)
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
 
 

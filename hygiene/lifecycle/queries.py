@@ -1,0 +1,90 @@
+"""What the issue history says: opened and fixed per rule over the last 7 and 30 days, the median time to fix,
+the oldest open issues and one resource's timeline. A handful of aggregate queries, whatever the size."""
+import statistics
+from datetime import timedelta
+
+from django.db import connection
+from django.db.models import Aggregate, Count, F, Q
+from django.db.models import FloatField
+from django.utils import timezone
+
+from hygiene.lifecycle.models import IssueInterval
+
+FIX_WINDOW_DAYS = 90
+
+
+class Median(Aggregate):
+    """PostgreSQL's percentile_cont(0.5) over a duration, in seconds."""
+    function = "percentile_cont"
+    template = "percentile_cont(0.5) WITHIN GROUP (ORDER BY EXTRACT(EPOCH FROM %(expressions)s))"
+    output_field = FloatField()
+
+
+def _medians(intervals):
+    """rule -> median seconds from opening to fixing, for `intervals` (closed as fixed, start known)."""
+    if connection.vendor == "postgresql":
+        rows = intervals.order_by().values("rule").annotate(median=Median(F("closed_at") - F("opened_at")))
+        return {row["rule"]: row["median"] for row in rows}
+    by_rule = {}
+    for rule, opened, closed in intervals.values_list("rule", "opened_at", "closed_at"):  # SQLite (the demo)
+        by_rule.setdefault(rule, []).append((closed - opened).total_seconds())
+    return {rule: statistics.median(values) for rule, values in by_rule.items()}
+
+
+def flow_by_rule(intervals=None, now=None):
+    """rule -> {opened_7, fixed_7, opened_30, fixed_30, median_fix_seconds}. `intervals` narrows the history
+    (a team's resources, say). Intervals open when history began are not "opened" then: their start is unknown."""
+    now = now or timezone.now()
+    intervals = IssueInterval.objects.all() if intervals is None else intervals
+    week, month = now - timedelta(days=7), now - timedelta(days=30)
+    opened = Q(seen_since=False)
+    fixed = Q(close_reason=IssueInterval.FIXED)
+    rows = intervals.order_by().values("rule").annotate(
+        opened_7=Count("pk", filter=opened & Q(opened_at__gte=week)),
+        opened_30=Count("pk", filter=opened & Q(opened_at__gte=month)),
+        fixed_7=Count("pk", filter=fixed & Q(closed_at__gte=week)),
+        fixed_30=Count("pk", filter=fixed & Q(closed_at__gte=month)),
+    )
+    flow = {row.pop("rule"): row for row in rows}
+    medians = _medians(intervals.filter(fixed, seen_since=False,
+                                        closed_at__gte=now - timedelta(days=FIX_WINDOW_DAYS)))
+    for rule, row in flow.items():
+        row["median_fix_seconds"] = medians.get(rule)
+    return flow
+
+
+def oldest_open(limit=10, intervals=None, rules=None):
+    intervals = IssueInterval.objects.all() if intervals is None else intervals
+    query = intervals.filter(closed_at__isnull=True, resource__removed_at__isnull=True)
+    if rules is not None:
+        query = query.filter(rule__in=list(rules))
+    return list(query.select_related("resource", "resource__integration").order_by("opened_at", "id")[:limit])
+
+
+def timeline(resource_id, limit=200):
+    return list(IssueInterval.objects.filter(resource_id=resource_id).order_by("-opened_at", "-id")[:limit])
+
+
+def open_since(resource_ids, rules=None):
+    """(resource id, rule) -> when its open interval began, and whether that start is only "seen since"."""
+    query = IssueInterval.objects.filter(resource_id__in=list(resource_ids), closed_at__isnull=True)
+    if rules is not None:
+        query = query.filter(rule__in=list(rules))
+    return {(row[0], row[1]): (row[2], row[3]) for row in
+            query.values_list("resource_id", "rule", "opened_at", "seen_since")}
+
+
+def plain_duration(seconds):
+    """3 days, 5 hours, 12 minutes: the largest unit that says it."""
+    if seconds is None:
+        return "—"
+    if seconds >= 2 * 86400:
+        return f"{seconds / 86400:.0f} days"
+    if seconds >= 2 * 3600:
+        return f"{seconds / 3600:.0f} hours"
+    if seconds >= 120:
+        return f"{seconds / 60:.0f} minutes"
+    return "under 2 minutes"
+
+
+

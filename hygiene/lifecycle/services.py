@@ -1,0 +1,55 @@
+"""Keeping the issue history: after every snapshot (a sync, a change set, a snooze or a rule changed), the open
+intervals are made to equal the open issues, set-wise in the database, a few statements per rule and no loop
+over resources: open where a resource breaks a rule with no open interval, close where an open interval's issue
+is gone, saying why (removed, archived, snoozed, else fixed)."""
+from django.db import connection, transaction
+from django.db.models import Case, Exists, OuterRef, Value, When
+from django.utils import timezone
+
+from catalog_sync.models import Resource
+from hygiene.lifecycle.models import IssueInterval
+from hygiene.rules import in_scope
+
+CAUSE_COLUMNS = ("opened_cause", "opened_sync_id", "opened_change_set_id")
+
+
+def _insert_opened(ids, rule, now, cause, sync_run_id, change_set_id, seen_since):
+    """INSERT … SELECT: one interval per id of the `ids` queryset (values("pk")), in one statement."""
+    sql, params = ids.query.sql_with_params()
+    table = IssueInterval._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (resource_id, rule, opened_at, opened_cause, opened_sync_id, opened_change_set_id, "
+            f"seen_since, close_reason, closed_cause) SELECT sub.pk, %s, %s, %s, %s, %s, %s, '', '' FROM ({sql}) sub",
+            [rule, connection.ops.adapt_datetimefield_value(now), cause, sync_run_id, change_set_id, seen_since,
+             *params])
+        return cursor.rowcount
+
+
+@transaction.atomic
+def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_set_id=None, now=None):
+    """Make the open intervals equal the open issues. `open_filters`: rule -> Q of open (not snoozed) issues;
+    `raw_filters`: rule -> Q of issues snoozed or not (to tell "snoozed" from "fixed"). Returns (opened, closed)."""
+    now = now or timezone.now()
+    first = not IssueInterval.objects.exists()
+    opened = closed = 0
+    still_open = IssueInterval.objects.filter(closed_at__isnull=True)
+    gone = ~Exists(Resource.objects.filter(pk=OuterRef("resource_id")))
+    removed = Exists(Resource.objects.filter(pk=OuterRef("resource_id"), removed_at__isnull=False))
+    archived = Exists(Resource.objects.filter(pk=OuterRef("resource_id"), archived=True))
+    closing = {"closed_at": now, "closed_cause": cause, "closed_sync_id": sync_run_id,
+               "closed_change_set_id": change_set_id}
+    for rule, q in open_filters.items():
+        open_now = in_scope().filter(q).order_by().values("pk")
+        snoozed = Exists(in_scope().filter(raw_filters[rule], pk=OuterRef("resource_id")))
+        closed += still_open.filter(rule=rule).exclude(resource_id__in=open_now).update(
+            close_reason=Case(When(gone, then=Value(IssueInterval.REMOVED)),
+                              When(removed, then=Value(IssueInterval.REMOVED)),
+                              When(archived, then=Value(IssueInterval.ARCHIVED)),
+                              When(snoozed, then=Value(IssueInterval.SNOOZED)),
+                              default=Value(IssueInterval.FIXED)),
+            **closing)
+        new = open_now.exclude(pk__in=still_open.filter(rule=rule).values("resource_id"))
+        opened += _insert_opened(new, rule, now, cause, sync_run_id, change_set_id, first)
+    closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF, **closing)
+    return opened, closed
