@@ -184,6 +184,9 @@ class Resource(Mirrored):
             # Issue lists sort by title without regard to case and page with LIMIT.
             models.Index(Lower("title_full"), "id", name="resource_title_ci"),
             models.Index(fields=["health_score", "id"], name="resource_health"),
+            # What a sync changed or removed: the issue history updates only those after an incremental sync.
+            models.Index(fields=["changed_at"], name="resource_changed_at"),
+            models.Index(fields=["removed_at"], name="resource_removed_at", condition=Q(removed_at__isnull=False)),
         ]
 
     def __str__(self):

@@ -140,3 +140,19 @@ def test_the_overview_and_the_resource_page_show_what_the_history_says(emulator,
     page = client.get(f"/resources/{unowned[0].pk}/").content.decode()
     assert "Issue timeline" in page and page.count("sync #") >= 3, "opened, fixed and reopened, each by its sync"
     assert "Fixed" in page and "Open</span>" in page
+
+
+def test_an_incremental_sync_looks_only_at_what_it_changed_and_a_full_sweep_at_everything(emulator):
+    workspace = emulator.workspace
+    sync(emulator, SyncRun.FULL)
+    unowned = list(Resource.objects.filter(is_owned=False, removed_at__isnull=True, archived=False,
+                                           entity_type="table").order_by("id")[:2])
+    touched, untouched = unowned
+    # The mirror says `untouched` is owned without any sync having written it (as a restore might).
+    Resource.objects.filter(pk=untouched.pk).update(is_owned=True)
+    workspace.set_owners(touched.pk, [workspace.users()[0]["id"]])
+    sync(emulator)
+    assert intervals(touched.pk, "unowned")[-1].close_reason == IssueInterval.FIXED
+    assert intervals(untouched.pk, "unowned")[-1].closed_at is None, "not looked at: the sync did not write it"
+    sync(emulator, SyncRun.FULL)  # a full sweep looks at every resource and every rule
+    assert intervals(untouched.pk, "unowned")[-1].close_reason == IssueInterval.FIXED

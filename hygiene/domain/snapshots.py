@@ -6,11 +6,13 @@ from django.db.models import Avg, Count, Q
 from django.utils import timezone
 
 from catalog_sync import locks
-from catalog_sync.models import ResourceRef
+from catalog_sync.models import Resource, ResourceRef, SyncRun
+from hygiene.bulk.models import ChangeItem
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
 from hygiene.lifecycle.models import IssueInterval
 from hygiene.lifecycle.services import update_history
+from hygiene.rulebook import registry
 from hygiene.rulebook.registry import health_expression, rule_filters
 from hygiene.rules import in_scope, scope_q
 
@@ -77,13 +79,26 @@ CAUSES = {Snapshot.SYNC: IssueInterval.SYNC, Snapshot.SNOOZE: IssueInterval.SNOO
           Snapshot.REFRESH: IssueInterval.REFRESH}
 
 
+def changed_resources(sync_run=None, change_set_id=None):
+    """The resources whose issues may have moved: what an incremental sync wrote or removed, or what a change
+    set edited (values("pk")); None when everything must be looked at (a full sweep, a snooze, a rule)."""
+    if change_set_id:
+        return ChangeItem.objects.filter(change_set_id=change_set_id).values("resource_id")
+    if sync_run is not None and sync_run.kind == SyncRun.INCREMENTAL and sync_run.started_at:
+        since = sync_run.started_at
+        return Resource.objects.filter(Q(changed_at__gte=since) | Q(removed_at__gte=since)).values("pk")
+    return None
+
+
 def take_snapshot(reason, sync_run=None, change_set_id=None):
     """Health scores, the issue history and a snapshot of the counts, after whatever changed them."""
     snoozes = active_snoozes()
     store_health_scores(snoozes)
     update_history(open_issue_filters(snoozes=snoozes), rule_filters(),
                    IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
-                   sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id)
+                   sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
+                   candidates=changed_resources(sync_run, change_set_id),
+                   everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself})
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
 
 

@@ -20,20 +20,45 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
+def grouped_medians(intervals, *fields):
+    """(values of `fields`) -> median seconds from opening to fixing, for `intervals` (closed as fixed, start
+    known), in one grouped query."""
+    if connection.vendor == "postgresql":
+        rows = intervals.order_by().values(*fields).annotate(median=Median(F("closed_at") - F("opened_at")))
+        return {tuple(row[name] for name in fields): row["median"] for row in rows}
+    grouped = {}
+    for *key, opened, closed in intervals.order_by().values_list(*fields, "opened_at", "closed_at"):  # SQLite
+        grouped.setdefault(tuple(key), []).append((closed - opened).total_seconds())
+    return {key: statistics.median(values) for key, values in grouped.items()}
+
+
 def _medians(intervals):
     """rule -> median seconds from opening to fixing, for `intervals` (closed as fixed, start known)."""
-    if connection.vendor == "postgresql":
-        rows = intervals.order_by().values("rule").annotate(median=Median(F("closed_at") - F("opened_at")))
-        return {row["rule"]: row["median"] for row in rows}
-    by_rule = {}
-    for rule, opened, closed in intervals.values_list("rule", "opened_at", "closed_at"):  # SQLite (the demo)
-        by_rule.setdefault(rule, []).append((closed - opened).total_seconds())
-    return {rule: statistics.median(values) for rule, values in by_rule.items()}
+    return {key[0]: median for key, median in grouped_medians(intervals, "rule").items()}
 
 
-def flow_by_rule(intervals=None, now=None):
-    """rule -> {opened_7, fixed_7, opened_30, fixed_30, median_fix_seconds}. `intervals` narrows the history
-    (a team's resources, say). Intervals open when history began are not "opened" then: their start is unknown."""
+def recently_fixed(intervals=None, now=None):
+    """The fixes the median time to fix covers: closed as fixed in the last FIX_WINDOW_DAYS, start known."""
+    now = now or timezone.now()
+    intervals = IssueInterval.objects.all() if intervals is None else intervals
+    return intervals.filter(close_reason=IssueInterval.FIXED, seen_since=False,
+                            closed_at__gte=now - timedelta(days=FIX_WINDOW_DAYS))
+
+
+def overdue_q(deadlines, now=None):
+    """Open intervals older than their rule's "fix within" days (`deadlines`: rule -> days). One opened "at
+    least since" history began counts from then: overdue at the latest when its rule says."""
+    now = now or timezone.now()
+    q = Q()
+    for rule, days in deadlines.items():
+        q |= Q(rule=rule, opened_at__lt=now - timedelta(days=days))
+    return Q(closed_at__isnull=True) & q if deadlines else Q(pk__isnull=True)  # no deadline: nothing is late
+
+
+def flow_by_rule(intervals=None, now=None, deadlines=None):
+    """rule -> {opened_7, fixed_7, opened_30, fixed_30, overdue, median_fix_seconds}. `intervals` narrows the
+    history (a team's resources, say). Intervals open when history began are not "opened" then: their start is
+    unknown. `deadlines` (rule -> fix within days) counts the open ones past it as overdue."""
     now = now or timezone.now()
     intervals = IssueInterval.objects.all() if intervals is None else intervals
     week, month = now - timedelta(days=7), now - timedelta(days=30)
@@ -44,10 +69,10 @@ def flow_by_rule(intervals=None, now=None):
         opened_30=Count("pk", filter=opened & Q(opened_at__gte=month)),
         fixed_7=Count("pk", filter=fixed & Q(closed_at__gte=week)),
         fixed_30=Count("pk", filter=fixed & Q(closed_at__gte=month)),
+        overdue=Count("pk", filter=overdue_q(deadlines or {}, now)),
     )
     flow = {row.pop("rule"): row for row in rows}
-    medians = _medians(intervals.filter(fixed, seen_since=False,
-                                        closed_at__gte=now - timedelta(days=FIX_WINDOW_DAYS)))
+    medians = _medians(recently_fixed(intervals, now))
     for rule, row in flow.items():
         row["median_fix_seconds"] = medians.get(rule)
     return flow

@@ -27,11 +27,17 @@ def _insert_opened(ids, rule, now, cause, sync_run_id, change_set_id, seen_since
 
 
 @transaction.atomic
-def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_set_id=None, now=None):
+def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_set_id=None, now=None,
+                   candidates=None, everywhere=()):
     """Make the open intervals equal the open issues. `open_filters`: rule -> Q of open (not snoozed) issues;
-    `raw_filters`: rule -> Q of issues snoozed or not (to tell "snoozed" from "fixed"). Returns (opened, closed)."""
+    `raw_filters`: rule -> Q of issues snoozed or not (to tell "snoozed" from "fixed"). With `candidates` (a
+    values("pk") queryset of the resources that changed), only those are looked at, except for the rules of
+    `everywhere` (whose answer moves without the resource changing: dbt results, "older than" clauses).
+    Returns (opened, closed)."""
     now = now or timezone.now()
     first = not IssueInterval.objects.exists()
+    if first:
+        candidates = None  # history begins: everything is looked at once
     opened = closed = 0
     still_open = IssueInterval.objects.filter(closed_at__isnull=True)
     gone = ~Exists(Resource.objects.filter(pk=OuterRef("resource_id")))
@@ -40,16 +46,21 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     closing = {"closed_at": now, "closed_cause": cause, "closed_sync_id": sync_run_id,
                "closed_change_set_id": change_set_id}
     for rule, q in open_filters.items():
-        open_now = in_scope().filter(q).order_by().values("pk")
+        narrow = candidates is not None and rule not in everywhere
+        open_now = in_scope().filter(q)
+        mine = still_open.filter(rule=rule)
+        if narrow:
+            open_now, mine = open_now.filter(pk__in=candidates), mine.filter(resource_id__in=candidates)
+        open_now = open_now.order_by().values("pk")
         snoozed = Exists(in_scope().filter(raw_filters[rule], pk=OuterRef("resource_id")))
-        closed += still_open.filter(rule=rule).exclude(resource_id__in=open_now).update(
+        closed += mine.exclude(resource_id__in=open_now).update(
             close_reason=Case(When(gone, then=Value(IssueInterval.REMOVED)),
                               When(removed, then=Value(IssueInterval.REMOVED)),
                               When(archived, then=Value(IssueInterval.ARCHIVED)),
                               When(snoozed, then=Value(IssueInterval.SNOOZED)),
                               default=Value(IssueInterval.FIXED)),
             **closing)
-        new = open_now.exclude(pk__in=still_open.filter(rule=rule).values("resource_id"))
+        new = open_now.exclude(pk__in=mine.values("resource_id"))
         opened += _insert_opened(new, rule, now, cause, sync_run_id, change_set_id, first)
     closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF, **closing)
     return opened, closed

@@ -35,11 +35,20 @@ class RuleDef:
     match: str = Rule.ALL
     clauses: tuple = field(default_factory=tuple)
     pk: int | None = None
+    sla_days: int | None = None  # fix within this many days (None: no time limit)
 
     def q(self, prefix=""):
         if self.builtin:
             return builtin.builtin_filter(self.key, prefix)
         return custom_q(self, prefix)
+
+    @property
+    def moves_by_itself(self):
+        """Whether a resource can start or stop breaking it without changing: dbt results come from elsewhere,
+        and "older than N days" turns true with time."""
+        if self.builtin:
+            return self.key in ("failing_dbt_tests", "warning_dbt_tests")
+        return any(clause.get("op") in ("older_than", "newer_than") for clause in self.clauses)
 
     @property
     def css(self):
@@ -66,7 +75,7 @@ def _from_row(row):
     return RuleDef(key=row.key, label=row.name, explanation=row.explanation or builtin.RULE_EXPLANATIONS.get(row.key, ""),
                    weight=row.weight, builtin=row.builtin and row.key in builtin.RULES, enabled=row.enabled,
                    deleted=row.deleted_at is not None, scope=row.scope, match=row.match,
-                   clauses=tuple(row.clauses or ()), pk=row.pk)
+                   clauses=tuple(row.clauses or ()), pk=row.pk, sla_days=row.sla_days)
 
 
 def everything():

@@ -1,0 +1,57 @@
+"""How long open issues have been open, for issue lists: the "Open for" annotation, the "Open longer than" and
+"New since" conditions, and the age in plain words. Each is a correlated subquery on one resource's open
+intervals, which the partial unique index on (resource, rule) where closed_at is null answers."""
+from datetime import timedelta
+
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from hygiene.lifecycle.models import IssueInterval
+
+# "Open longer than" takes at most this many days (a bigger number cannot be a date).
+MAX_OPEN_DAYS = 36_500
+
+
+def open_intervals(rules):
+    """The open intervals of the rules `rules` (keys), for the resource of the outer query."""
+    return IssueInterval.objects.filter(resource_id=OuterRef("pk"), closed_at__isnull=True, rule__in=list(rules))
+
+
+def open_since_annotations(rules):
+    """`open_since` (when the oldest open interval of `rules` began) and `open_since_seen` (True when that start
+    is only "seen since": it was open when the history began)."""
+    # On equal starts, the one whose start is unknown: "at least" is the honest word.
+    oldest = open_intervals(rules).order_by("opened_at", "-seen_since", "id")
+    return {"open_since": Subquery(oldest.values("opened_at")[:1]),
+            "open_since_seen": Subquery(oldest.values("seen_since")[:1])}
+
+
+def open_longer_than(rules, days, now=None):
+    """A condition: an open interval of `rules` began more than `days` days ago. One open "at least since"
+    counts from then: it matches as soon as that is long enough."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    return Exists(open_intervals(rules).filter(opened_at__lt=cutoff))
+
+
+def new_since(rules, day):
+    """A condition: an open interval of `rules` began on or after the local date `day`. One open when the history
+    began never matches: nobody knows when it began."""
+    return Exists(open_intervals(rules).filter(opened_at__date__gte=day, seen_since=False))
+
+
+def plain_age(seconds):
+    """12 days, 3 hours, 5 minutes: whole units, rounded down (so "at least 12 days" is never more than true)."""
+    if seconds is None:
+        return "—"
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size:
+            return f"{int(seconds // size):,} {unit}s"
+    return "under 2 minutes"
+
+
+def open_for_words(since, seen_since, now=None):
+    """"12 days", or "at least 12 days" when the start is unknown; "—" without an open interval."""
+    if since is None:
+        return "—"
+    words = plain_age(((now or timezone.now()) - since).total_seconds())
+    return f"at least {words}" if seen_since else words
