@@ -7,10 +7,16 @@ Reports the median and p95 latency and the SQL queries a request runs; the CSV e
 (whole streamed body consumed) is reported on its own with its row count.
 
     .venv/bin/python bench/pages.py [--repeat 30] [--warmups 3] [--csv-repeat N] [--filter-snoozes N]
+                                    [--custom-rules N]
 
 Writes bench/results/pages.json (pages-filter-snoozes-N.json with --filter-snoozes, which
 adds N filter-wide snoozes for the run and removes them afterwards). Pages whose median
 is not under --target-ms (200) are listed at the end with their slowest SQL.
+
+--custom-rules N measures every page with no custom rule, then with 1 and with N varied ones
+(text, regex, bool, number, date and list clauses, some scoped), and also times the snapshot and
+the rule builder's preview of each rule; the rules are removed afterwards
+(bench/results/pages-custom-rules-N.json).
 """
 import argparse
 import csv
@@ -204,6 +210,8 @@ def main():
     parser.add_argument("--target-ms", type=float, default=200.0, help="Median a page must stay under.")
     parser.add_argument("--filter-snoozes", type=int, default=0,
                         help="Add this many filter-wide snoozes for the run (removed afterwards).")
+    parser.add_argument("--custom-rules", type=int, default=0,
+                        help="Compare the pages with no custom rule, 1 and this many (removed afterwards).")
     parser.add_argument("--only", action="append", default=[],
                         help="Only pages whose label contains this (repeatable; 'csv' for the export).")
     args = parser.parse_args()
@@ -217,12 +225,17 @@ def main():
     arguments = page_arguments()
     client, user = steward_client()
     remove_bench_snoozes()  # left over from an interrupted run
+    remove_bench_rules()
     try:
         if args.filter_snoozes:
             add_filter_snoozes(args.filter_snoozes, user)
-        run_pages(args, arguments, client, csv_repeat, seeding)
+        if args.custom_rules:
+            run_custom_rules(args, arguments, client, csv_repeat, seeding)
+        else:
+            run_pages(args, arguments, client, csv_repeat, seeding)
     finally:
         remove_bench_snoozes()
+        remove_bench_rules()
 
 
 def run_pages(args, arguments, client, csv_repeat, seeding):
@@ -307,6 +320,236 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
         "pages": results, "csv_export": export,
         "missing_target": [r["label"] for r in missing],
     }, indent=2) + "\n")
+    print(f"\nWrote {out.relative_to(ROOT)}")
+
+
+BENCH_RULE_PREFIX = "bench_"
+
+
+def bench_rule_definitions(arguments):
+    """Ten custom rules of every kind of clause (text blank / shorter than / regex / contains, yes-no, number,
+    date, list has / lacks / count below), five of them scoped by team, integration, type or tag. The first
+    is scoped by a team: the one-rule run shows what a scope costs a page."""
+    from catalog_sync.models import ResourceRef, Tag, Team
+    from django.db.models import Count
+
+    def busiest(model, kind):
+        top = (ResourceRef.objects.filter(kind=kind, ref_id__in=model.objects.present().values("pk"))
+               .values("ref_id").annotate(n=Count("resource_id")).order_by("-n", "ref_id").first())
+        if top is None:
+            raise SystemExit(f"No {model.__name__.lower()} holds a resource in the mirror.")
+        return top["ref_id"]
+
+    team, tag = busiest(Team, ResourceRef.TEAM), busiest(Tag, ResourceRef.TAG)
+    return [
+        {"name": "Undocumented tables of the busiest team", "scope": f"team={team}&entity_type=table",
+         "clauses": [{"field": "description", "op": "blank"}]},
+        {"name": "Short descriptions in Snowflake", "scope": f"integration={arguments['snowflake']}",
+         "clauses": [{"field": "description", "op": "shorter_than", "value": 40}]},
+        {"name": "Temporary names", "clauses": [{"field": "title", "op": "matches",
+                                                 "value": r"^(tmp|temp|test)_|_(old|bak|copy)$"}]},
+        {"name": "PII columns not verified", "scope": "entity_type=column",
+         "clauses": [{"field": "pii", "op": "is_true"}, {"field": "verified", "op": "is_false"}]},
+        {"name": "Big tables nobody uses", "clauses": [{"field": "row_count", "op": "at_least", "value": 1_000_000},
+                                                       {"field": "external_usage", "op": "below", "value": 10}]},
+        {"name": "Old in the source", "match": "any",
+         "clauses": [{"field": "external_updated_at", "op": "older_than", "value": 365},
+                     {"field": "updated_at", "op": "older_than", "value": 540}]},
+        {"name": "Tagged but unowned", "clauses": [{"field": "tags", "op": "has", "value": tag},
+                                                   {"field": "owners", "op": "blank"}]},
+        {"name": "Tagged assets outside the busiest team", "scope": f"tag={tag}",
+         "clauses": [{"field": "teams", "op": "lacks", "value": team},
+                     {"field": "owners", "op": "count_below", "value": 2}]},
+        {"name": "Dashboards with one owner and no group", "scope": "entity_type=dashboard", "match": "any",
+         "clauses": [{"field": "owners", "op": "count_below", "value": 2},
+                     {"field": "owners_groups", "op": "blank"}]},
+        {"name": "Personal data in names", "match": "any", "weight": 15,
+         "clauses": [{"field": "title", "op": "contains", "value": "email"},
+                     {"field": "description", "op": "contains", "value": "personal"},
+                     {"field": "published", "op": "is_true"}]},
+    ]
+
+
+def set_bench_rules(definitions, count):
+    """Exactly the first `count` bench rules in the registry, checked as the builder checks them."""
+    from hygiene.rulebook import registry, services
+    from hygiene.rulebook.models import Rule
+
+    for index, definition in enumerate(definitions[:count]):
+        key = f"{BENCH_RULE_PREFIX}{index + 1}"
+        if not Rule.objects.filter(key=key).exists():
+            services.save(services.clean_definition(definition), key=key, snapshot=False)
+    Rule.objects.filter(key__startswith=BENCH_RULE_PREFIX, builtin=False).exclude(
+        key__in=[f"{BENCH_RULE_PREFIX}{i + 1}" for i in range(count)]).delete()
+    registry.forget()
+
+
+def remove_bench_rules():
+    """The bench's rules, gone for good (not marked deleted: they were never a steward's)."""
+    from hygiene.dashboard.models import Snapshot
+    from hygiene.domain.snapshots import take_snapshot
+    from hygiene.rulebook import registry
+    from hygiene.rulebook.models import Rule
+
+    if Rule.objects.filter(key__startswith=BENCH_RULE_PREFIX, builtin=False).delete()[0]:
+        registry.forget()
+        take_snapshot(Snapshot.RULES)
+
+
+def timed_snapshot():
+    from hygiene.dashboard.models import Snapshot
+    from hygiene.domain.snapshots import take_snapshot
+    from hygiene.rulebook import registry
+
+    registry.forget()
+    started = time.perf_counter()
+    take_snapshot(Snapshot.RULES)
+    return round((time.perf_counter() - started) * 1000)
+
+
+def snapshot_times(repeat=3):
+    """The snapshot right after the rules changed (it rewrites the health scores that moved), then again."""
+    first = timed_snapshot()
+    again = [timed_snapshot() for _ in range(repeat)]
+    return {"first_ms": first, "again_median_ms": round(statistics.median(again)), "again_ms": again}
+
+
+def query_counts(client, pages, warmups):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = {}
+    for label, url in pages:
+        for _ in range(max(1, warmups)):
+            with CaptureQueriesContext(connection) as captured:
+                fetch(client, url, streaming=(label, url) == CSV_PAGE)
+        counts[label] = len(captured.captured_queries)
+    return counts
+
+
+def preview_times(definitions, repeat=3):
+    """The rule builder's preview (count, by integration and team, a sample) of each rule, median of `repeat`."""
+    from hygiene.rulebook import services
+
+    times = []
+    for definition in definitions:
+        cleaned = services.clean_definition(definition)
+        runs = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            preview = services.preview(cleaned)
+            runs.append((time.perf_counter() - started) * 1000)
+        times.append({"rule": definition["name"], "median_ms": round(statistics.median(runs)),
+                      "flagged": preview["total"], "in_scope": preview["in_scope"]})
+    return times
+
+
+def run_custom_rules(args, arguments, client, csv_repeat, seeding):
+    """Every page with no custom rule, 1 and N: medians with none and N, query counts with all three."""
+    from django.db import connection
+
+    from catalog_sync.models import Resource
+
+    count = args.custom_rules
+    definitions = bench_rule_definitions(arguments)
+    if count > len(definitions):
+        raise SystemExit(f"--custom-rules goes up to {len(definitions)}.")
+    load_before = os.getloadavg()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT version()")
+        pg_version = cursor.fetchone()[0].split(",")[0]
+        cursor.execute("ANALYZE")
+    wanted = [w.lower() for w in args.only]
+    pages = [(label, path.format(**arguments)) for label, path in PAGES
+             if not wanted or any(w in label.lower() for w in wanted)]
+    with_csv = not wanted or "csv" in wanted
+
+    runs = {}
+    for rules in (0, 1, count) if count > 1 else (0, count):
+        set_bench_rules(definitions, rules)
+        print(f"\n{rules} custom rule{'s' if rules != 1 else ''}: snapshot…", end="", flush=True)
+        snapshot = snapshot_times()
+        print(f" {snapshot['first_ms']:,} ms, then {snapshot['again_median_ms']:,} ms", flush=True)
+        run = {"rules": rules, "snapshot": snapshot}
+        # A custom rule's own list, too, once there is one to list.
+        own = [(f"custom rule: {definitions[i]['name']}", f"/issues/{BENCH_RULE_PREFIX}{i + 1}/")
+               for i in (3,) if i < rules and not wanted]
+        if rules in (0, count):  # medians with none and with all; the run with one only counts queries
+            run["pages"] = {}
+            for label, url in pages + own:
+                print(f"  {label:<36} {url}", end="", flush=True)
+                result, _ = measure(client, label, url, args.repeat, args.warmups)
+                print(f"  median {result['median_ms']:.0f} ms, {result['queries']} queries", flush=True)
+                run["pages"][label] = result
+            if with_csv:
+                label, url = CSV_PAGE
+                print(f"  {label:<36} {url}", end="", flush=True)
+                result, body = measure(client, label, url, csv_repeat, min(args.warmups, 1), streaming=True)
+                result["rows"] = csv_rows(body)
+                print(f"  median {result['median_ms']:.0f} ms, {result['rows']:,} rows", flush=True)
+                run["pages"][label] = result
+            run["queries"] = {label: r["queries"] for label, r in run["pages"].items()}
+        else:
+            run["queries"] = query_counts(client, pages + own + ([CSV_PAGE] if with_csv else []), args.warmups)
+        if rules == count:
+            print("  previews…", end="", flush=True)
+            run["previews"] = preview_times(definitions[:count])
+            print(f" slowest {max(p['median_ms'] for p in run['previews'])} ms", flush=True)
+        runs[rules] = run
+
+    none, most = runs[0], runs[count]
+    counts = [runs[n]["queries"] for n in sorted(runs)]
+    header = (f"{'page':<36} {'median 0':>9} {f'median {count}':>10} {f'p95 {count}':>8} "
+              f"{'queries ' + '/'.join(str(n) for n in sorted(runs)):>18}  target")
+    print()
+    print(f"{args.resources:,} resources · custom rules 0 / {' / '.join(str(n) for n in sorted(runs) if n)} · "
+          f"{args.repeat} timed requests after {args.warmups} warm-ups · {pg_version} · load average "
+          f"{load_before[0]:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(header)
+    print("-" * len(header))
+    missing, grew = [], []
+    for label in most["pages"]:
+        before, after = none["pages"].get(label), most["pages"][label]
+        ok = after["median_ms"] < args.target_ms or label == CSV_PAGE[0]
+        same = len({c[label] for c in counts if label in c}) == 1
+        if not ok:
+            missing.append(after)
+        if not same:
+            grew.append(label)
+        print(f"{label[:36]:<36} {before['median_ms'] if before else '-':>9} {after['median_ms']:>10.1f} "
+              f"{after['p95_ms']:>8.1f} {'/'.join(str(c.get(label, '-')) for c in counts):>18}  "
+              f"{'ok' if ok and same else 'MISSED' if not ok else 'QUERIES GREW'}")
+    print()
+    print(f"Snapshot (take_snapshot): no custom rule {none['snapshot']['first_ms']:,} ms after the change, "
+          f"{none['snapshot']['again_median_ms']:,} ms again; {count} rules {most['snapshot']['first_ms']:,} ms "
+          f"after the change, {most['snapshot']['again_median_ms']:,} ms again")
+    print("Preview (services.preview) of each rule at this size:")
+    for p in most["previews"]:
+        print(f"  {p['median_ms']:>6,} ms  {p['rule']} ({p['flagged']:,} of {p['in_scope']:,})")
+    print()
+    for r in missing:
+        print(f"MISSED {r['label']}: median {r['median_ms']:.0f} ms; slowest SQL:")
+        for q in r["slowest_sql"][:2]:
+            print(f"    {q['ms']:>8.1f} ms  {q['sql'][:300]}{'…' if len(q['sql']) > 300 else ''}")
+    for label in grew:
+        print(f"QUERIES GREW with the rules on {label}: {[c.get(label, '-') for c in counts]}")
+    if not missing and not grew:
+        print(f"Every page's median is under {args.target_ms:.0f} ms with {count} custom rules, "
+              "and no page runs more queries with them.")
+
+    out = ROOT / "bench" / "results" / f"pages-custom-rules-{count}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({
+        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "database": args.database, "postgres": pg_version,
+        "resources": Resource.objects.present().count(), "seed": args.seed, **seeding,
+        "cpus": os.cpu_count(), "load_average_before": round(load_before[0], 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
+        "repeat": args.repeat, "warmups": args.warmups, "csv_repeat": csv_repeat,
+        "target_median_ms": args.target_ms, "arguments": arguments,
+        "rules": definitions[:count], "runs": [runs[n] for n in sorted(runs)],
+        "missing_target": [r["label"] for r in missing], "queries_grew": grew,
+    }, indent=2, default=str) + "\n")
     print(f"\nWrote {out.relative_to(ROOT)}")
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("reports/", include("hygiene.reports.urls")),
     path("account/", include("hygiene.accounts.urls")),
     path("mailbox/", include("hygiene.mailbox.urls")),
+    path("rules/", include("hygiene.rulebook.urls")),
     path("oidc/", include("hygiene.sso")),  # single sign-on; 404 unless configured
     path("", include("hygiene.dashboard.urls")),
 ]

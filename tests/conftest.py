@@ -41,6 +41,17 @@ def quick_password_hashing():
 
 
 @pytest.fixture(autouse=True)
+def forget_rules():
+    """The rules in force are cached per thread (per request in the product): a rolled-back test's rules must
+    not linger into the next test."""
+    from hygiene.rulebook import registry
+
+    registry.forget()
+    yield
+    registry.forget()
+
+
+@pytest.fixture(autouse=True)
 def fresh_shared_limits():
     """Each test starts with an empty shared request budget and write window (they live in Redis)."""
     from django.conf import settings

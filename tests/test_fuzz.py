@@ -9,6 +9,7 @@ from catalog_sync.models import Resource
 from hygiene.bulk.models import ChangeSet
 from hygiene.dashboard.models import Snooze
 from hygiene.reports.models import Subscription
+from hygiene.rulebook.models import Rule
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,7 @@ def steward_client(client, steward, synced_mirror):
 
 
 def saved():
-    return (Snooze.objects.count(), ChangeSet.objects.count(), Subscription.objects.count())
+    return (Snooze.objects.count(), ChangeSet.objects.count(), Subscription.objects.count(), Rule.objects.count())
 
 
 @pytest.mark.parametrize("name", LIST_PARAMS)  # one test per filter, so parallel workers share them
@@ -44,16 +45,18 @@ def test_the_issue_list_answers_every_malformed_value_of_a_filter_without_a_500(
 def test_other_pages_answer_every_malformed_query_without_a_500(steward_client):
     change_set = ChangeSet.objects.create(summary="fuzz", status=ChangeSet.COMPLETED)
     other_pages = ["/", "/issues/export.csv", "/owners/", "/teams/", "/snoozes/", "/changes/",
-                   f"/changes/{change_set.pk}/", "/reports/"]
+                   f"/changes/{change_set.pk}/", "/reports/", "/rules/", "/rules/new",
+                   f"/rules/{Rule.objects.get(key='unowned').pk}/edit"]
     failures = []
-    for path, name, value in itertools.product(other_pages, ["q", "sort", "page", "per_page", "status", "owner"],
-                                               FEW):
+    for path, name, value in itertools.product(other_pages, ["q", "sort", "page", "per_page", "status", "owner",
+                                                             "scope"], FEW):
         response = steward_client.get(path, {name: value})
         if response.status_code >= 500:
             failures.append((path, name, value[:20], response.status_code))
     assert not failures, failures[:10]
     for path in ("/resources/%E2%98%83/", "/resources/" + "x" * 5000 + "/", "/issues/%3Cscript%3E/",
-                 "/changes/99999999999999999999/", "/reports/unsubscribe/%00/"):
+                 "/changes/99999999999999999999/", "/reports/unsubscribe/%00/", "/rules/99999999999999999999/edit",
+                 "/rules/export.xml"):
         assert steward_client.get(path).status_code in (400, 404), path
 
 
@@ -69,6 +72,16 @@ FORMS = {
                   ["scope", "team", "integration", "frequency", "weekday", "hour", "time_zone", "email"],
                   {"scope": "workspace", "frequency": "daily", "hour": "8", "time_zone": "UTC",
                    "email": "a@example.com"}),
+    "rule builder": (lambda: reverse("rulebook:create"),
+                     ["name", "explanation", "weight", "enabled", "match", "rows", "action", "clause-0-field",
+                      "clause-0-op", "clause-0-value", "clause-1-field", "clause-1-value", "entity_type", "team",
+                      "tag", "integration", "owner", "usage_min", "updated_after"],
+                     {"name": "fuzz rule", "weight": "10", "enabled": "on", "match": "all", "rows": "6",
+                      "action": "save", "clause-0-field": "pii", "clause-0-op": "is_true", "clause-1-field": "title",
+                      "clause-1-op": "matches", "clause-1-value": "^a", "entity_type": "column"}),
+    "built-in rule": (lambda: reverse("rulebook:edit", args=[Rule.objects.get(key="stale").pk]),
+                      ["weight", "enabled", "action", "name", "clause-0-field"],
+                      {"weight": "20", "enabled": "on", "action": "save"}),
 }
 
 
@@ -103,3 +116,5 @@ def test_change_set_actions_on_odd_ids_and_states_never_500(steward_client):
         assert response.status_code < 500, (action, pk)
     for action in ("delete", "send-now", "preview"):
         assert steward_client.post(reverse(f"reports:{action}", args=[987654])).status_code in (404, 405), action
+    for action in ("toggle", "delete", "edit"):
+        assert steward_client.post(reverse(f"rulebook:{action}", args=[987654])).status_code == 404, action

@@ -120,17 +120,18 @@ def test_trend_per_team_and_integration_follows_the_snapshots(synced, client, vi
     client.force_login(viewer)
     latest = Snapshot.objects.filter(reason=Snapshot.SYNC).first()
     team = Team.objects.present().filter(pk__in=list(latest.by_team)).first()
-    page = client.get(reverse("dashboard:trend"), {"team": team.pk}).content.decode()
-    assert f"Trend for team {team.name}" in page and "<svg" in page
+    # The old address (/trend/?team=) leads to the team's page, where the trend now lives.
+    page = client.get(reverse("dashboard:trend"), {"team": team.pk}, follow=True).content.decode()
+    assert f'<span class="muted">Team</span> {team.name}' in page and "<svg" in page
     assert f">{latest.by_team[team.pk]['unowned']:,}<" in page
     integration = Integration.objects.present().filter(pk__in=list(latest.by_integration)).first()
-    page = client.get(reverse("dashboard:trend"), {"integration": integration.pk}).content.decode()
-    assert f"Trend for integration {integration.name}" in page
+    page = client.get(reverse("dashboard:trend"), {"integration": integration.pk}, follow=True).content.decode()
+    assert f'<span class="muted">Integration</span> {integration.name}' in page
     teams_page = client.get(reverse("dashboard:teams")).content.decode()
-    assert f"{reverse('dashboard:trend')}?team={team.pk}" in teams_page
-    assert client.get(reverse("dashboard:trend"), {"team": "nope"}).status_code == 404
+    assert reverse("dashboard:team", args=[team.pk]) in teams_page
+    assert client.get(reverse("dashboard:trend"), {"team": "nope"}, follow=True).status_code == 404
     assert client.get(reverse("dashboard:trend")).status_code == 404
-    assert client.get(reverse("dashboard:trend"), {"team": "none"}).status_code == 200
+    assert client.get(reverse("dashboard:trend"), {"team": "none"}, follow=True).status_code == 200
 
 
 def test_only_the_fields_changed_are_sent_and_a_field_secoda_changed_meanwhile_is_not_overwritten(synced, client,

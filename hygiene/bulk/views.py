@@ -36,7 +36,7 @@ class Selection:
     def resources(self):
         if self.select_all:
             base = issue_queryset(self.rule or None, snoozed=SNOOZED_ONLY if self.snoozed == SNOOZED_ONLY else "hide")
-            filtered = filterset_from_query(self.filter_query, queryset=base).qs
+            filtered = filterset_from_query(self.filter_query, queryset=base, rule=self.rule or None).qs
             return Resource.objects.filter(pk__in=filtered.order_by().values("pk"))
         return in_scope().filter(pk__in=self.ids)
 

@@ -1,5 +1,9 @@
 """ResourceFilterSet: the one source of filter logic for issue lists, CSV
-exports, filter-wide snoozes and (later) "select all matching"."""
+exports, filter-wide snoozes and (later) "select all matching".
+
+"Open longer than" and "New since" read the issue history of one rule: the list's (`rule=`), or, without one
+(all issues, saved views, rule scopes), any rule in force; each on its own (on all issues, one issue may be new
+and another old)."""
 import functools
 
 import django_filters
@@ -10,6 +14,7 @@ from django.http import QueryDict
 from catalog_sync.models import Integration, Resource, ResourceRef, SecodaGroup, SecodaUser, Tag, Team
 from catalog_sync.filters import TYPE_ORDER
 from hygiene.dashboard.models import Snapshot
+from hygiene.lifecycle import ages
 from hygiene.rules import in_scope
 
 NO_OWNER = "none"
@@ -55,6 +60,15 @@ class ResourceFilterForm(forms.Form):
         return data
 
 
+# Filters that read the issue history. A snooze closes the intervals it covers, so a snooze by one of them
+# would stop matching at the next snapshot and start again at the one after: snoozes refuse them.
+HISTORY_FILTERS = ("open_days", "new_since")
+
+
+class WholeNumberFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField  # "1.5 days" is refused, not rounded
+
+
 class ResourceFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search",
                                   widget=forms.TextInput(attrs={"placeholder": "Title or path contains…"}))
@@ -83,14 +97,21 @@ class ResourceFilterSet(django_filters.FilterSet):
     updated_before = django_filters.DateFilter(field_name="updated_at", lookup_expr="date__lte",
                                                label="Updated on or before",
                                                widget=forms.DateInput(attrs={"type": "date"}))
+    open_days = WholeNumberFilter(method="with_open_days", label="Open longer than (days)", min_value=0,
+                                  max_value=ages.MAX_OPEN_DAYS)
+    new_since = django_filters.DateFilter(method="with_new_since", label="New since",
+                                          widget=forms.DateInput(attrs={"type": "date"}))
+    overdue = django_filters.BooleanFilter(method="with_overdue", label="Past its fix-within time",
+                                           widget=YES_NO_ANY)
 
     class Meta:
         model = Resource
         fields = []
         form = ResourceFilterForm
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, rule=None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.rule = rule or None  # whose open issues "Open longer than" and "New since" look at; None: any rule
         # The teams, read at most once for this list (checking, describing and drawing the form all look).
         self.filters["team"].extra["choices"] = functools.cache(team_choices)
 
@@ -113,6 +134,28 @@ class ResourceFilterSet(django_filters.FilterSet):
             return queryset.filter(is_owned=False)
         kind, _, ref_id = value.partition(":")
         return queryset.filter(ref_q(ResourceRef.OWNER if kind == "user" else ResourceRef.OWNER_GROUP, ref_id))
+
+    def history_rules(self):
+        from hygiene.rulebook import registry  # the registry builds rule scopes with this filterset
+
+        return [self.rule] if self.rule else registry.keys()
+
+    def with_open_days(self, queryset, name, days):
+        return queryset.filter(ages.open_longer_than(self.history_rules(), days))
+
+    def with_new_since(self, queryset, name, day):
+        return queryset.filter(ages.new_since(self.history_rules(), day))
+
+    def with_overdue(self, queryset, name, overdue):
+        """An open issue (of the list's rule, else any) older than its rule's "fix within" days."""
+        from hygiene.lifecycle.models import IssueInterval
+        from hygiene.lifecycle.pages import deadlines
+        from hygiene.lifecycle.queries import overdue_q
+
+        rules = self.history_rules()
+        late = IssueInterval.objects.filter(overdue_q({k: d for k, d in deadlines().items() if k in rules}))
+        ids = late.values("resource_id")
+        return queryset.filter(pk__in=ids) if overdue else queryset.exclude(pk__in=ids)
 
     def describe(self):
         """Plain words for the active filters: "Integration: Snowflake; Owner: No owner"."""
@@ -146,6 +189,6 @@ def applied_query(filterset):
     return query.urlencode()
 
 
-def filterset_from_query(query, queryset=None):
-    """A bound filterset from a stored query string (snoozes, saved selections)."""
-    return ResourceFilterSet(QueryDict(query), queryset=queryset if queryset is not None else in_scope())
+def filterset_from_query(query, queryset=None, rule=None):
+    """A bound filterset from a stored query string (snoozes, saved selections); `rule`: the list's rule."""
+    return ResourceFilterSet(QueryDict(query), queryset=queryset if queryset is not None else in_scope(), rule=rule)

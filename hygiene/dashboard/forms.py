@@ -1,8 +1,10 @@
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 
+from hygiene.dashboard.filtersets import HISTORY_FILTERS, ResourceFilterSet
 from hygiene.rulebook import registry
 
 MAX_SNOOZE_DAYS = 366
@@ -29,6 +31,16 @@ class SnoozeForm(forms.Form):
         if until > today + timedelta(days=MAX_SNOOZE_DAYS):
             raise forms.ValidationError("Snoozes last at most a year; pick an earlier date.")
         return until
+
+    def clean_filter_query(self):
+        query = self.cleaned_data["filter_query"]
+        used = [name for name in HISTORY_FILTERS if QueryDict(query).get(name)]
+        if used:
+            label = ResourceFilterSet.base_filters[used[0]].label
+            raise forms.ValidationError(
+                f"A snooze cannot follow the filter “{label}”: snoozing closes those issues, so they would stop "
+                f"matching and come straight back. Snooze by the other filters, or one resource at a time.")
+        return query
 
     def clean_reason(self):
         reason = self.cleaned_data["reason"].strip()

@@ -7,6 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from catalog_sync.normalize import http_url
+from hygiene.lifecycle.ages import open_for_words
 from hygiene.rulebook import registry
 
 
@@ -25,6 +26,9 @@ class ResourceTable(tables.Table):
                                 order_by=("integration__name", "title_full"), default="—")
     issues = tables.Column(empty_values=(), orderable=False, verbose_name="Issues")
     health = tables.Column(verbose_name="Health", attrs={"td": {"class": "num"}, "th": {"class": "num"}})
+    # How long the issue has been open (the list's rule, or the oldest of any rule): from the issue history.
+    open_for = tables.Column(accessor="open_since", verbose_name="Open for", default="—",
+                             attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     owners = tables.Column(empty_values=(), orderable=False, verbose_name="Owners")
     teams = tables.Column(empty_values=(), orderable=False, verbose_name="Team")
     tags = tables.Column(empty_values=(), orderable=False, verbose_name="Tags")
@@ -42,12 +46,12 @@ class ResourceTable(tables.Table):
                               attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     url = tables.Column(verbose_name="Secoda", orderable=False, empty_values=())
 
-    DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
-                       "external_usage", "updated_at", "url")
+    DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "open_for", "owners", "teams",
+                       "tags", "external_usage", "updated_at", "url")
     # A list can start from other columns than the rest (until the steward chooses their own).
     RULE_DEFAULT_COLUMNS = {
-        "stale": ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams", "tags",
-                  "external_usage", "stale_for", "url"),
+        "stale": ("title_full", "entity_type", "integration", "issues", "health", "open_for", "owners", "teams",
+                  "tags", "external_usage", "stale_for", "url"),
     }
     ALWAYS = ("title_full",)
     OWNERS_SHOWN = 1  # names shown before "+N"; the whole list is in the cell's title and on the resource page
@@ -77,6 +81,10 @@ class ResourceTable(tables.Table):
     def order_stale_for(self, queryset, is_descending):
         # Longest stale first = least recently updated first.
         return queryset.order_by(_nulls_last("updated_at", not is_descending), "id"), True
+
+    def order_open_for(self, queryset, is_descending):
+        # Shortest open first = most recently opened first; lists without history (no interval) last either way.
+        return queryset.order_by(_nulls_last("open_since", not is_descending), "id"), True
 
     @classmethod
     def default_columns(cls, rule=None):
@@ -141,6 +149,17 @@ class ResourceTable(tables.Table):
         updated = timezone.localtime(value).strftime("%Y-%m-%d")
         return format_html('<span title="Last updated {}">{}</span>', updated, words)
 
+    def render_open_for(self, record):
+        since = getattr(record, "open_since", None)
+        if since is None:
+            return "—"
+        seen = getattr(record, "open_since_seen", False)
+        if not hasattr(self, "_now"):
+            self._now = timezone.now()  # one "now" for every row of the page
+        day = timezone.localtime(since).strftime("%Y-%m-%d")
+        return format_html('<span title="Open {}since {}">{}</span>', "at least " if seen else "", day,
+                           open_for_words(since, seen, self._now))
+
     def render_teams(self, record):
         return ", ".join(self.directory.team_names(record.teams)) or "—"
 
@@ -171,6 +190,7 @@ class ResourceTable(tables.Table):
     # with the same render_* methods, so a 200-row page costs milliseconds.
 
     CELL_CLASSES = {"health": "num", "external_usage": "num", "internal_usage": "num", "stale_for": "num col-age",
+                    "open_for": "num col-age",
                     "owners": "col-owners",
                     "title_full": "col-title", "updated_at": "col-updated"}
 
@@ -191,7 +211,7 @@ class ResourceTable(tables.Table):
                                record.pk)
         if name == "integration":
             return record.integration.name if record.integration_id and record.integration else "—"
-        if name in ("issues", "owners", "teams", "tags"):
+        if name in ("issues", "owners", "teams", "tags", "open_for"):
             return getattr(self, f"render_{name}")(record)
         if name == "stale_for":
             return self.render_stale_for(record.updated_at)

@@ -13,7 +13,11 @@ urlpatterns = [
     path("resources/<path:pk>/", views.resource_detail, name="resource"),
     path("owners/", views.owners, name="owners"),
     path("teams/", views.teams, name="teams"),
-    path("trend/", views.trend, name="trend"),
+    # A team's, an owner's ("user:<id>", "group:<id>") or an integration's page; ids are Secoda's, as above.
+    path("teams/<path:key>/", views.team_page, name="team"),
+    path("owners/<path:key>/", views.owner_page, name="owner"),
+    path("integrations/<path:key>/", views.integration_page, name="integration"),
+    path("trend/", views.trend, name="trend"),  # the old address of those pages: a redirect
     path("snoozes/", views.snoozes, name="snoozes"),
     path("snoozes/new", views.snooze_create, name="snooze-create"),
     path("snoozes/<int:pk>/end", views.snooze_cancel, name="snooze-cancel"),

@@ -2,15 +2,15 @@ import csv
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpResponsePermanentRedirect, HttpResponseRedirect, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
 
-from catalog_sync.models import DbtTestStatus, Resource
+from catalog_sync.models import DbtTestStatus, Resource, ResourceRef
 from catalog_sync.status import mirror_status
 from hygiene.dashboard import saved_views
 from hygiene.dashboard.charts import trend_chart
@@ -24,7 +24,9 @@ from hygiene.domain.snapshots import latest_snapshot, take_snapshot
 from hygiene.dashboard.tables import ResourceTable
 from hygiene.domain import lists
 from hygiene.roles import is_steward, steward_required
+from hygiene.lifecycle import scopes
 from hygiene.lifecycle.pages import issue_flow, resource_timeline
+from hygiene.lifecycle.queries import plain_duration
 from hygiene.rulebook import registry
 from hygiene.rulebook.registry import health_expression
 
@@ -81,8 +83,7 @@ def home(request):
     return render(request, "dashboard/home.html", {
         "snapshot": snapshot, "totals": totals, "rules": rules, "trend": trend,
         "integration_count": len(snapshot.by_integration),
-        "by_integration": breakdown_rows(snapshot.by_integration,
-                                         lambda k: directory.integrations.get(k, "No integration"), "integration"),
+        **integration_breakdown(request, snapshot, directory),
         "by_entity_type": breakdown_rows(snapshot.by_entity_type, lambda k: k.replace("_", " ").capitalize(),
                                          "entity_type"),
         "by_team": breakdown_rows(snapshot.by_team, team_label(directory),
@@ -111,14 +112,14 @@ def filtered_issues(request, rule):
         messages.warning(request, f"“{snoozed}” is not a snooze view; showing open issues.")
         snoozed = lists.SNOOZED_HIDE
     base = lists.issue_queryset(rule, snoozed=snoozed)
-    filterset = ResourceFilterSet(request.GET, queryset=base)
+    filterset = ResourceFilterSet(request.GET, queryset=base, rule=rule)
     if filterset.is_bound and not filterset.is_valid():
         data = request.GET.copy()
         for name, errors in filterset.errors.items():
             label = filterset.form.fields[name].label if name in filterset.form.fields else name
             messages.error(request, f"Ignored the filter “{label}”: {' '.join(errors)}")
             data.pop(name, None)
-        filterset = ResourceFilterSet(data, queryset=base)
+        filterset = ResourceFilterSet(data, queryset=base, rule=rule)
     # An unfiltered list of open issues has the snapshot's count: no COUNT over the whole mirror.
     known_count = None
     query = applied_query(filterset)
@@ -160,7 +161,7 @@ def issue_list(request, rule=None):
     if not table.paginator.count and snoozed == lists.SNOOZED_HIDE:
         # An empty list may be empty only because its issues are snoozed: say so, rather than "nothing here".
         snoozed_base = lists.issue_queryset(rule, snoozed=lists.SNOOZED_ONLY)
-        hidden_by_snooze = ResourceFilterSet(filterset.data, queryset=snoozed_base).qs.count()
+        hidden_by_snooze = ResourceFilterSet(filterset.data, queryset=snoozed_base, rule=rule).qs.count()
     query = request.GET.copy()
     for name in ("page", "sort", "columns"):
         query.pop(name, None)
@@ -277,42 +278,117 @@ def resource_detail(request, pk):
 
 # -- people and teams ----------------------------------------------------------------
 
-TREND_SCOPES = {"team": ("by_team", "team"), "integration": ("by_integration", "integration")}
+SCOPE_PAGES = {  # scope -> (snapshot field, url name, what it is called)
+    scopes.TEAM: ("by_team", "dashboard:team", "Team"),
+    scopes.OWNER: ("by_owner", "dashboard:owner", "Owner"),
+    scopes.INTEGRATION: ("by_integration", "dashboard:integration", "Integration"),
+}
+SCOPE_KEY_MAX = 80  # "group:" and a Secoda id
+BREAKDOWN_SORTS = ("issues", "median_fix")
 
 
 def trend(request):
-    """Issues per rule over time for one team or one integration, from the snapshots every sync takes."""
-    scope = next((name for name in TREND_SCOPES if request.GET.get(name)), None)
+    """The old address of a team's or an integration's page (`/trend/?team=<id>`), kept for bookmarks."""
+    scope = next((name for name in SCOPE_PAGES if request.GET.get(name)), None)
     if scope is None:
-        raise Http404("Choose a team or an integration.")
-    key = request.GET[scope][:64]
-    field, param = TREND_SCOPES[scope]
+        raise Http404("Choose a team, an owner or an integration.")
+    key = request.GET[scope][:SCOPE_KEY_MAX]
+    return HttpResponsePermanentRedirect(reverse(SCOPE_PAGES[scope][1], args=[key]))
+
+
+def in_directory(scope, key, directory):
+    if scope == scopes.OWNER:
+        kind, ref_id = scopes.owner_ref(key)
+        return ref_id in (directory.users if kind == ResourceRef.OWNER else directory.groups)
+    return key in (directory.teams if scope == scopes.TEAM else directory.integrations)
+
+
+def scope_label(scope, key, directory):
+    if scope == scopes.TEAM:
+        return team_label(directory)(key)
+    if scope == scopes.OWNER:
+        return directory.owner_label(key)
+    return directory.integrations.get(key, f"Unknown integration {key[:8]}")
+
+
+def scope_page(request, scope, key):
+    """One team's, owner's or integration's page: open issues per rule after each sync (the burn-down), today's
+    counts, what was opened and fixed and how fast, how many are past their rule's fix-within time, and the
+    issues open longest, each linking to its resource and the lists filtered to it."""
+    field, url_name, noun = SCOPE_PAGES[scope]
+    if len(key) > SCOPE_KEY_MAX or (scope == scopes.OWNER and scopes.owner_ref(key) is None):
+        raise Http404(f"No such {noun.lower()}." + (" Owners are user:<id> or group:<id>." if scope == scopes.OWNER
+                                                   else ""))
     directory = Directory()
+    snapshot = latest_snapshot()
     history = list(Snapshot.objects.filter(reason=Snapshot.SYNC).only("taken_at", field)[:TREND_POINTS])[::-1]
-    # Any team or integration the directory knows, or one the snapshots counted (since gone from Secoda).
-    if key not in (directory.teams if scope == "team" else directory.integrations) and not any(
+    # Any the directory knows, or one the snapshots counted (since gone from Secoda).
+    if not in_directory(scope, key, directory) and key not in getattr(snapshot, field) and not any(
             key in getattr(s, field) for s in history):
-        raise Http404(f"No such {scope}.")
-    label = team_label(directory)(key) if scope == "team" else directory.integrations.get(key, f"Unknown {key[:8]}")
+        raise Http404(f"No such {noun.lower()}.")
     points = [(s.taken_at, getattr(s, field).get(key, {})) for s in history]
-    latest = points[-1][1] if points else {}
-    return render(request, "dashboard/trend.html", {
-        "scope": scope, "label": label, "key": key, "param": param,
-        "chart": trend_chart(points, registry.history_keys(points), registry.history_labels()), "latest": latest,
-        "rules": [{"key": rule.key, "label": rule.label, "count": latest.get(rule.key, 0),
-                   "first": points[0][1].get(rule.key, 0) if points else 0,
-                   "change": latest.get(rule.key, 0) - (points[0][1].get(rule.key, 0) if points else 0)}
+    now = getattr(snapshot, field).get(key, {})
+    first = points[0][1] if points else {}
+    label = scope_label(scope, key, directory)
+    list_query = urlencode({scope: key})
+    return render(request, "dashboard/scope.html", {
+        "scope": scope, "noun": noun, "label": label, "key": key, "list_query": list_query,
+        "snapshot": snapshot, "now": now, "since": points[0][0] if points else None,
+        "chart": trend_chart(points, registry.history_keys(points), registry.history_labels()),
+        "rules": [{"key": rule.key, "label": rule.label, "count": now.get(rule.key, 0),
+                   "first": first.get(rule.key, 0), "change": now.get(rule.key, 0) - first.get(rule.key, 0)}
                   for rule in registry.rules()],
-        "since": points[0][0] if points else None,
+        **issue_flow(scopes.intervals_in(scope, key)), "scope_label": label,
     })
+
+
+def team_page(request, key):
+    return scope_page(request, scopes.TEAM, key)
+
+
+def owner_page(request, key):
+    return scope_page(request, scopes.OWNER, key)
+
+
+def integration_page(request, key):
+    return scope_page(request, scopes.INTEGRATION, key)
+
+
+def sorted_breakdown(request, rows, scope, sort_param="sort"):
+    """Breakdown rows with each one's median time to fix (one grouped query for all), worst first: by open
+    issues (the default) or, with `?<sort_param>=median_fix`, by the median time to fix, slowest first (rows
+    without a fix in 90 days last). An unknown sort is named in a message and the default kept."""
+    medians = scopes.median_fix_by(scope)
+    for row in rows:
+        seconds = medians.get(row["key"])
+        row["median_fix_seconds"], row["median_fix"] = seconds, plain_duration(seconds)
+    sort = request.GET.get(sort_param) or "issues"
+    if sort not in BREAKDOWN_SORTS:
+        shown = "".join(ch for ch in sort[:40] if ch.isprintable())
+        messages.warning(request, f"“{shown}” is not a way to sort this table: showing the most open issues "
+                                  f"first. Choose “Median time to fix” to see the slowest first.")
+        sort = "issues"
+    if sort == "median_fix":
+        rows = sorted(rows, key=lambda r: (r["median_fix_seconds"] is None, -(r["median_fix_seconds"] or 0),
+                                           r["label"].lower()))
+    return rows, sort
+
+
+def integration_breakdown(request, snapshot, directory):
+    """The overview's "By integration" rows, with the median time to fix, sorted by `?integration_sort=`."""
+    rows = breakdown_rows(snapshot.by_integration, lambda k: directory.integrations.get(k, "No integration"),
+                          "integration")
+    rows, sort = sorted_breakdown(request, rows, scopes.INTEGRATION, "integration_sort")
+    return {"by_integration": rows, "integration_sort": sort}
 
 
 def owners(request):
     snapshot = latest_snapshot()
     directory = Directory()
-    rows = breakdown_rows(snapshot.by_owner, directory.owner_label, "owner")
+    rows, sort = sorted_breakdown(request, breakdown_rows(snapshot.by_owner, directory.owner_label, "owner"),
+                                  scopes.OWNER)
     return render(request, "dashboard/breakdown.html", {
-        "title": "Owners", "rows": rows, "param": "owner", "snapshot": snapshot,
+        "title": "Owners", "rows": rows, "param": "owner", "snapshot": snapshot, "sort": sort,
         "intro": "Every person and group that owns assets, with the most open issues first: who to talk to first.",
         "unowned": snapshot.totals.get("unowned_all", snapshot.totals.get("unowned", 0)),
         "unowned_snoozed": max(0, snapshot.totals.get("unowned_all", 0) - snapshot.totals.get("unowned", 0)),
@@ -324,9 +400,10 @@ def owners(request):
 def teams(request):
     snapshot = latest_snapshot()
     directory = Directory()
-    rows = breakdown_rows(snapshot.by_team, team_label(directory), "team")
+    rows, sort = sorted_breakdown(request, breakdown_rows(snapshot.by_team, team_label(directory), "team"),
+                                  scopes.TEAM)
     return render(request, "dashboard/breakdown.html", {
-        "title": "Teams", "rows": rows, "param": "team", "snapshot": snapshot,
+        "title": "Teams", "rows": rows, "param": "team", "snapshot": snapshot, "sort": sort,
         "intro": "Every Secoda team with assets, with the most open issues first.",
         "rule_keys": registry.keys(), "rule_labels": registry.labels(),
     })

@@ -1,7 +1,9 @@
 """Issue lists: the queryset behind a list page, its CSV export and its bulk actions."""
 from django.db.models import F, Q
+from django.utils import timezone
 
 from hygiene.domain.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
+from hygiene.lifecycle.ages import open_since_annotations
 from hygiene.rulebook import registry
 from hygiene.rules import in_scope
 
@@ -13,7 +15,9 @@ DEFERRED = ("definition", "search_metadata", "internal_users", "external_users",
 
 def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
     """Resources in scope with an open (or, with snoozed="only", a snoozed) issue of `rule`
-    (any rule when None), annotated with which rules they break and their health."""
+    (any rule when None), annotated with which rules they break, their health, and since when the issue is open
+    (`open_since`: `rule`'s open interval, or the oldest of the rules in force; see hygiene.lifecycle.ages).
+    Filter it with ResourceFilterSet(..., rule=rule), so "Open longer than" and "New since" mean that rule too."""
     snoozes = active_snoozes() if snoozes is None else snoozes
     open_filters = open_issue_filters(snoozes=snoozes)
     annotations = flags("breaks_", open_filters)
@@ -26,7 +30,8 @@ def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
         condition = open_filters[rule] if rule else any_of(open_filters)
     return (
         in_scope().filter(condition).select_related("integration").defer(*DEFERRED)
-        .annotate(health=F("health_score"), **annotations)
+        .annotate(health=F("health_score"), **annotations,
+                  **open_since_annotations([rule] if rule else registry.keys()))
     )
 
 
@@ -35,9 +40,9 @@ CSV_FIELDS = ("id", "title_full", "entity_type", "native_type", "integration__na
               "teams", "tags", "external_usage", "internal_usage", "pii", "verified", "published", "stale",
               "updated_at", "url")
 
-CSV_HEADER = ["id", "title_full", "entity_type", "native_type", "integration", "issues", "health", "owners",
-              "owning_groups", "teams", "tags", "external_usage", "internal_usage", "pii", "verified", "published",
-              "stale", "updated_at", "secoda_url"]
+CSV_HEADER = ["id", "title_full", "entity_type", "native_type", "integration", "issues", "health", "open_since",
+              "owners", "owning_groups", "teams", "tags", "external_usage", "internal_usage", "pii", "verified",
+              "published", "stale", "updated_at", "secoda_url"]
 
 
 def spreadsheet_safe(value):
@@ -58,7 +63,7 @@ def csv_values(r, directory):
     return [
             r.pk, r.title_full, r.entity_type, r.native_type, r.integration.name if r.integration else "",
             "; ".join(rule.label for rule in registry.rules() if getattr(r, f"breaks_{rule.key}", False)),
-            r.health,
+            r.health, open_since_date(r),
             "; ".join(directory.user_names(r.owners)),
             "; ".join(directory.group_names(r.owners_groups)),
             "; ".join(directory.team_names(r.teams)), "; ".join(directory.tag_names(r.tags)),
@@ -67,3 +72,9 @@ def csv_values(r, directory):
             r.pii, r.verified, r.published, r.stale,
             r.updated_at.isoformat() if r.updated_at else "", r.url,
     ]
+
+
+def open_since_date(resource):
+    """The day (ISO, local) its issue opened; "" without an open interval (the history has not seen it yet)."""
+    since = getattr(resource, "open_since", None)
+    return timezone.localtime(since).date().isoformat() if since else ""

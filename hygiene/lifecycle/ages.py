@@ -53,5 +53,7 @@ def open_for_words(since, seen_since, now=None):
     """"12 days", or "at least 12 days" when the start is unknown; "—" without an open interval."""
     if since is None:
         return "—"
-    words = plain_age(((now or timezone.now()) - since).total_seconds())
-    return f"at least {words}" if seen_since else words
+    seconds = ((now or timezone.now()) - since).total_seconds()
+    if seen_since:
+        return "seen just now" if seconds < 120 else f"at least {plain_age(seconds)}"
+    return plain_age(seconds)

@@ -51,16 +51,17 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
         mine = still_open.filter(rule=rule)
         if narrow:
             open_now, mine = open_now.filter(pk__in=candidates), mine.filter(resource_id__in=candidates)
-        open_now = open_now.order_by().values("pk")
+        # Anti-joins (NOT EXISTS), not NOT IN: PostgreSQL falls back to a subplan per row for a NOT IN over a
+        # million ids that do not fit in work_mem.
         snoozed = Exists(in_scope().filter(raw_filters[rule], pk=OuterRef("resource_id")))
-        closed += mine.exclude(resource_id__in=open_now).update(
+        closed += mine.exclude(Exists(open_now.filter(pk=OuterRef("resource_id")))).update(
             close_reason=Case(When(gone, then=Value(IssueInterval.REMOVED)),
                               When(removed, then=Value(IssueInterval.REMOVED)),
                               When(archived, then=Value(IssueInterval.ARCHIVED)),
                               When(snoozed, then=Value(IssueInterval.SNOOZED)),
                               default=Value(IssueInterval.FIXED)),
             **closing)
-        new = open_now.exclude(pk__in=mine.values("resource_id"))
+        new = open_now.exclude(Exists(mine.filter(resource_id=OuterRef("pk")))).order_by().values("pk")
         opened += _insert_opened(new, rule, now, cause, sync_run_id, change_set_id, first)
     closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF, **closing)
     return opened, closed

@@ -113,6 +113,8 @@ def check(clause, against_db=True):
     if not isinstance(clause, dict):
         return None, "A clause is a field, an operator and a value."
     field, op = clause.get("field"), clause.get("op")
+    # Not strings (a list or a dict in an imported file) are not hashable: refused, not a TypeError.
+    field, op = (value if isinstance(value, str) else repr(value) for value in (field, op))
     if field not in FIELDS:
         return None, f"There is no field {str(field)[:40]!r} to test."
     if op not in OPERATORS:
@@ -170,8 +172,13 @@ def clause_q(clause, prefix=""):
             return Q(LessThan(length, 1 if op == "blank" else value))
         if op in ("not_blank", "count_at_least"):
             return Q(GreaterThanOrEqual(length, 1 if op == "not_blank" else value))
-        refs = Q(**{f"{prefix}pk__in": ResourceRef.objects.filter(kind=REF_KINDS[field], ref_id=value)
-                    .values("resource_id")})
+        if connection.vendor == "postgresql":
+            # The row's own list (jsonb @>): no subquery over every reference of that kind, which each list,
+            # count and flag would otherwise build again.
+            refs = Q(**{f"{column}__contains": [value]})
+        else:  # SQLite has no JSON containment
+            refs = Q(**{f"{prefix}pk__in": ResourceRef.objects.filter(kind=REF_KINDS[field], ref_id=value)
+                        .values("resource_id")})
         return refs if op == "has" else ~refs
     if kind == BOOL:
         return Q(**{column: op == "is_true"})

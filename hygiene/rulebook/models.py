@@ -5,6 +5,7 @@ A custom rule's row holds its definition too: a scope (the issue lists' filters,
 condition (clauses on mirrored fields joined by all/any, see `conditions`). Deleting a rule only marks it
 deleted, so the snapshots and trends that counted it can still name it; its key is never given again."""
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -32,6 +33,9 @@ class Rule(models.Model):
     scope = models.TextField(blank=True, help_text="The issue-list filters it applies to, as a query string.")
     match = models.CharField(max_length=3, choices=MATCH_CHOICES, default=ALL)
     clauses = models.JSONField(default=list, blank=True)
+    sla_days = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Fix within this many days: an open issue older than that is overdue. Blank: no time limit.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="+")
     created_at = models.DateTimeField(default=timezone.now)

@@ -8,14 +8,18 @@ import logging
 import threading
 from dataclasses import dataclass, field
 
+from django import forms
 from django.conf import settings
-from django.db.models import Case, Count, IntegerField, Q, Value, When
+from django.db import connection
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.db.models.expressions import Col
+from django.db.models.lookups import Exact
 from django.db.models.functions import Greatest
 
 from hygiene import rules as builtin
 from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.rulebook import conditions
-from catalog_sync.models import Integration
+from catalog_sync.models import Integration, Resource, ResourceRef
 from hygiene.rulebook.models import Rule
 
 logger = logging.getLogger(__name__)
@@ -64,6 +68,7 @@ class RuleDef:
 
 def forget(*args, **kwargs):
     _local.__dict__.pop("rows", None)
+    _local.__dict__.pop("compiled", None)
 
 
 def _defaults():
@@ -147,20 +152,140 @@ def scope_ids(query):
     return filterset_from_query(query).qs.order_by().values("pk")
 
 
+class _Recorder(QuerySet):
+    """A queryset on Resource that keeps the filters applied to it as one Q instead of building SQL."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.recorded = Q()
+
+    def _clone(self):
+        clone = super()._clone()
+        clone.recorded = self.recorded
+        return clone
+
+    def _filter_or_exclude_inplace(self, negate, args, kwargs):
+        q = _own_lists(Q(*args, **kwargs))
+        self.recorded &= ~q if negate else q
+
+
+def _own_lists(q):
+    """The same Q, each `pk__in` a subquery of ResourceRef rows replaced by a test of the row's own list."""
+    if connection.vendor != "postgresql":  # SQLite has no JSON containment
+        return q
+    copy = Q()
+    copy.connector, copy.negated = q.connector, q.negated
+    for child in q.children:
+        if isinstance(child, Q):
+            child = _own_lists(child)
+        elif isinstance(child, tuple) and child[0] == "pk__in":
+            child = _own_list_q(child[1]) or child
+        copy.children.append(child)
+    return copy
+
+
+def _own_list_q(refs):
+    """`pk__in` ResourceRef rows of one kind (and id) as the row's own list (ResourceRef is "a queryable copy of
+    its lists"): `teams @> '["id"]'`, or a non-empty list. Counted over every row, this costs nothing, where the
+    subquery builds a hash of every reference of that team (tens of milliseconds) in each list, count and flag.
+    None when the subquery is anything else (it is then kept as it is)."""
+    if not isinstance(refs, QuerySet) or refs.model is not ResourceRef:
+        return None
+    query = refs.query
+    if query.where.connector != "AND" or query.where.negated or tuple(query.values_select) != ("resource_id",):
+        return None
+    found = {}
+    for child in query.where.children:
+        if (not isinstance(child, Exact) or not isinstance(child.lhs, Col) or child.lhs.target.model is not ResourceRef
+                or child.lhs.target.name not in ("kind", "ref_id") or not isinstance(child.rhs, str)):
+            return None
+        found[child.lhs.target.name] = child.rhs
+    column = ResourceRef.LIST_FIELDS.get(found.get("kind"))
+    if column is None:
+        return None
+    if "ref_id" in found:
+        return Q(**{f"{column}__contains": [found["ref_id"]]})
+    return ~Q(**{column: []})
+
+
+def _prefixed(q, prefix):
+    """The same Q through a relation ("resource__"): every lookup's path prefixed."""
+    if not prefix:
+        return q
+    copy = Q()
+    copy.connector, copy.negated = q.connector, q.negated
+    for child in q.children:
+        if isinstance(child, Q):
+            copy.children.append(_prefixed(child, prefix))
+        elif isinstance(child, tuple):
+            copy.children.append((f"{prefix}{child[0]}", child[1]))
+        else:
+            raise TypeError(f"Cannot prefix {child!r}")
+    return copy
+
+
+def _scope_values(filterset):
+    """A stored scope's values as its filters take them, read without asking the database: the scope was
+    checked when the rule was saved, and an id that since left the mirror still narrows the rule (to nothing)
+    rather than being dropped (which would widen it to the whole catalog)."""
+    form = filterset.form
+    values = {}
+    for name, form_field in form.fields.items():
+        raw = form_field.widget.value_from_datadict(form.data, form.files, form.add_prefix(name))
+        if raw in (None, "", [], ()):
+            continue
+        try:
+            if isinstance(form_field, forms.ModelMultipleChoiceField):
+                value = [form_field.queryset.model(pk=pk) for pk in raw]
+            elif isinstance(form_field, forms.ModelChoiceField):
+                value = form_field.queryset.model(pk=raw)
+            else:
+                value = form_field.to_python(raw)
+        except forms.ValidationError:
+            continue
+        values[name] = value
+    return values
+
+
+def scope_q(query, prefix=""):
+    """A scope (the issue lists' filters, as a query string) as conditions on the row itself, so counting a
+    scoped rule costs no query of its own and no subquery over the whole mirror: the filterset's filters are
+    applied to a queryset that only records them. A filter that does more than filter falls back to the
+    filterset's own queryset as a subquery."""
+    return Q(**{f"{prefix}pk__in": scope_ids(query)})
+    filterset = filterset_from_query(query)
+    recorder = _Recorder(model=Resource)
+    try:
+        for name, value in _scope_values(filterset).items():
+            recorder = filterset.filters[name].filter(recorder, value)
+        if isinstance(recorder, _Recorder) and not recorder.query.annotations and not recorder.query.where:
+            # In scope too, as the filterset's own queryset is: the same rows whichever way it is compiled.
+            return _prefixed(recorder.recorded, prefix) & builtin.scope_q(prefix)
+    except (TypeError, ValueError, AttributeError):
+        logger.warning("Scope %r compiled as a subquery", query, exc_info=True)
+    return Q(**{f"{prefix}pk__in": scope_ids(query)})
+
+
 def custom_q(rule, prefix=""):
     """A custom rule as a Q: in its scope, and its condition holds. A rule that cannot compile matches nothing
-    (and is logged): a rule never makes a page fail."""
+    (and is logged): a rule never makes a page fail. Compiled once per request or task (`forget` clears it):
+    lists, counts and flags ask for the same rules several times."""
+    compiled = _local.__dict__.setdefault("compiled", {})
+    cache_key = (rule.key, rule.pk, rule.scope, rule.match, repr(rule.clauses), prefix)
+    if cache_key in compiled:
+        return compiled[cache_key]
     try:
         clauses, errors = conditions.check_all(list(rule.clauses), against_db=False)
         if errors:
             raise ValueError("; ".join(errors.values()))
         q = conditions.condition_q(clauses, rule.match, prefix)
         if rule.scope:
-            q &= Q(**{f"{prefix}pk__in": scope_ids(rule.scope)})
-        return q
+            q &= scope_q(rule.scope, prefix)
     except Exception:  # noqa: BLE001 - a stored rule that no longer compiles must not break a page
         logger.exception("Rule %s no longer compiles; it matches nothing until it is fixed", rule.key)
-        return Q(**{f"{prefix}pk__isnull": True})
+        q = Q(**{f"{prefix}pk__isnull": True})
+    compiled[cache_key] = q
+    return q
 
 
 def health_expression(broken):

@@ -7,7 +7,7 @@ health scores count it at once."""
 import re
 
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import QueryDict
 from django.utils import timezone
 from django.utils.text import slugify
@@ -21,6 +21,7 @@ from hygiene.rulebook.models import Rule
 from hygiene.rules import RULES as BUILTIN_KEYS, in_scope
 
 MAX_WEIGHT = 100
+MAX_SLA_DAYS = 3650
 SAMPLE = 10
 # Keys a custom rule may not take: the built-ins, and words the lists' own addresses use.
 RESERVED = set(BUILTIN_KEYS) | {"export", "new", "all", "issues", "none"}
@@ -51,9 +52,23 @@ def clean_scope(query):
     return applied_query(filterset), filterset.describe()
 
 
+def clean_sla_days(value):
+    """A rule's "fix within N days": None when blank (no time limit), else a whole number from 1 to
+    MAX_SLA_DAYS. ValueError saying so otherwise."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        days = int(str(value).strip())
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_SLA_DAYS:
+        raise ValueError(f"“Fix within” is a whole number of days from 1 to {MAX_SLA_DAYS}, or blank for no limit.")
+    return days
+
+
 def clean_definition(data, builtin=False):
-    """The fields of a rule, checked. `data`: name, explanation, weight, enabled, scope, match, clauses.
-    A built-in rule takes only its weight and on/off. Raises RuleError."""
+    """The fields of a rule, checked. `data`: name, explanation, weight, enabled, scope, match, clauses and
+    optionally sla_days. A built-in rule takes only its weight, on/off and sla_days. Raises RuleError."""
     errors, cleaned = {}, {}
     weight = data.get("weight", 10)
     try:
@@ -65,6 +80,11 @@ def clean_definition(data, builtin=False):
         errors["weight"] = f"The weight is a whole number from 0 to {MAX_WEIGHT} (points off the health score)."
     enabled = data.get("enabled", True)
     cleaned["enabled"] = enabled if isinstance(enabled, bool) else str(enabled).lower() in ("1", "true", "on", "yes")
+    if "sla_days" in data:  # absent: left as it is (a form without the field does not clear it)
+        try:
+            cleaned["sla_days"] = clean_sla_days(data["sla_days"])
+        except ValueError as exc:
+            errors["sla_days"] = str(exc)
     if builtin:
         if errors:
             raise RuleError(errors)
@@ -107,7 +127,11 @@ def clean_definition(data, builtin=False):
 
 def new_key(name):
     """A key for a new custom rule: from its name, never one any rule (even a deleted one) had."""
-    base = (slugify(name).replace("-", "_") or "rule")[:28].strip("_") or "rule"
+    slug = slugify(name).replace("-", "_")
+    base = slug[:28]
+    if len(slug) > 28 and "_" in base:  # a long name is cut at a word, not in one
+        base = base.rsplit("_", 1)[0]
+    base = base.strip("_") or "rule"
     if base in RESERVED:
         base = f"{base}_rule"
     taken = set(Rule.objects.filter(key__startswith=base).values_list("key", flat=True))
@@ -120,7 +144,7 @@ def new_key(name):
 def definition_q(cleaned, prefix=""):
     q = conditions.condition_q(cleaned["clauses"], cleaned["match"], prefix)
     if cleaned.get("scope"):
-        q &= Q(**{f"{prefix}pk__in": registry.scope_ids(cleaned["scope"])})
+        q &= registry.scope_q(cleaned["scope"], prefix)
     return q
 
 
@@ -137,23 +161,26 @@ def preview(cleaned, sample=SAMPLE):
         "id", "title_full", "title", "entity_type", "integration__name").order_by("title_full", "id")[:sample])
     return {"total": total, "by_integration": by_integration, "by_team": by_team, "sample": rows,
             "in_scope": in_scope().count() if not cleaned.get("scope") else
-            in_scope().filter(pk__in=registry.scope_ids(cleaned["scope"])).count()}
+            in_scope().filter(registry.scope_q(cleaned["scope"])).count()}
 
 
 @transaction.atomic
-def save(cleaned, user=None, rule=None):
-    """Create (rule None) or update a rule from a checked definition, then take a snapshot."""
+def save(cleaned, user=None, rule=None, key=None, snapshot=True):
+    """Create (rule None; under `key` when given, else one from its name) or update a rule from a checked
+    definition, then take a snapshot on commit (`snapshot=False`: the caller takes one after many saves)."""
     now = timezone.now()
     if rule is None:
         position = (Rule.objects.order_by("-position").values_list("position", flat=True).first() or 100) + 1
-        rule = Rule(key=new_key(cleaned["name"]), created_by=user, created_at=now, position=max(position, 100))
-    for field in ("name", "explanation", "weight", "enabled", "scope", "match", "clauses"):
+        rule = Rule(key=key or new_key(cleaned["name"]), created_by=user, created_at=now,
+                    position=max(position, 100))
+    for field in ("name", "explanation", "weight", "enabled", "scope", "match", "clauses", "sla_days"):
         if field in cleaned:
             setattr(rule, field, cleaned[field])
     rule.updated_at = now
     rule.save()
     registry.forget()
-    transaction.on_commit(lambda: take_snapshot(Snapshot.RULES))
+    if snapshot:
+        transaction.on_commit(lambda: take_snapshot(Snapshot.RULES))
     return rule
 
 
@@ -171,9 +198,10 @@ def delete(rule):
 
 def ensure_builtin_rows():
     """The built-in rules' rows (a flushed test database may lack them): created with their defaults."""
-    for rule in registry.everything():
-        if rule.builtin and rule.pk is None:
-            Rule.objects.get_or_create(key=rule.key, defaults={
-                "name": rule.label, "builtin": True, "weight": rule.weight,
-                "position": BUILTIN_KEYS.index(rule.key)})
-    registry.forget()
+    missing = [rule for rule in registry.everything() if rule.builtin and rule.pk is None]
+    for rule in missing:
+        Rule.objects.get_or_create(key=rule.key, defaults={
+            "name": rule.label, "builtin": True, "weight": rule.weight,
+            "position": BUILTIN_KEYS.index(rule.key)})
+    if missing:  # read again only when rows were made (pages call this on every request)
+        registry.forget()
