@@ -144,6 +144,10 @@ def test_a_definition_without_a_condition_or_with_a_bad_scope_is_refused(mirror)
         services.clean_definition({"name": "", "scope": "colour=red", "weight": "abc",
                                    "clauses": [{"field": "pii", "op": "is_true"}, {"field": "x", "op": "y"}]})
     assert set(refused.value.errors) == {"name", "scope", "weight", "clauses.1"}
+    for history in ("open_days=3", "new_since=2026-01-01", "overdue=true"):
+        with pytest.raises(services.RuleError) as refused:
+            services.clean_definition({"name": "Loop", "scope": history, "clauses": [{"field": "pii", "op": "is_true"}]})
+        assert "cannot use" in refused.value.errors["scope"], history
 
 
 def pii_unverified(**extra):

@@ -62,7 +62,7 @@ class ResourceFilterForm(forms.Form):
 
 # Filters that read the issue history. A snooze closes the intervals it covers, so a snooze by one of them
 # would stop matching at the next snapshot and start again at the one after: snoozes refuse them.
-HISTORY_FILTERS = ("open_days", "new_since")
+HISTORY_FILTERS = ("open_days", "new_since", "overdue")
 
 
 class WholeNumberFilter(django_filters.NumberFilter):

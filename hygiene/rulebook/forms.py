@@ -7,7 +7,7 @@ from django import forms
 from django.http import QueryDict
 
 from catalog_sync.models import Integration, SecodaGroup, SecodaUser, Tag, Team
-from hygiene.dashboard.filtersets import ResourceFilterSet, applied_query
+from hygiene.dashboard.filtersets import HISTORY_FILTERS, ResourceFilterSet, applied_query
 from hygiene.rulebook import conditions, services
 from hygiene.rulebook.models import Rule
 from hygiene.rules import in_scope
@@ -197,6 +197,8 @@ class RuleBuilder:
             self.clauses = clause_rows(initial=stored)
             scope_data = QueryDict(scope if scope is not None else (rule.scope if rule else ""))
         self.filterset = ResourceFilterSet(scope_data, queryset=in_scope())
+        for name in HISTORY_FILTERS:  # a rule's scope cannot read the history its own issues write
+            self.filterset.filters.pop(name, None)
         self.can_add_row = len(self.clauses) < conditions.MAX_CLAUSES
 
     @property

@@ -13,7 +13,9 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from catalog_sync.models import ResourceRef
-from hygiene.dashboard.filtersets import ResourceFilterSet, applied_query, filterset_from_query
+from hygiene.dashboard.filtersets import (
+    HISTORY_FILTERS, ResourceFilterSet, applied_query, filterset_from_query,
+)
 from hygiene.dashboard.models import Snapshot
 from hygiene.domain.snapshots import take_snapshot
 from hygiene.rulebook import conditions, registry
@@ -44,6 +46,11 @@ def clean_scope(query):
     unknown = sorted(name for name in data if name not in ResourceFilterSet.base_filters)
     if unknown:
         raise RuleError({"scope": f"“{unknown[0][:40]}” is not one of the issue lists' filters."})
+    history = [name for name in HISTORY_FILTERS if data.get(name)]
+    if history:
+        label = ResourceFilterSet.base_filters[history[0]].label
+        raise RuleError({"scope": f"A rule's scope cannot use “{label}”: it depends on the issues rules open, "
+                                  f"so the rule would change what it flags every time it counted."})
     filterset = filterset_from_query(query)
     if not filterset.is_valid():
         name, errors = next(iter(filterset.errors.items()))
