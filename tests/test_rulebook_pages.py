@@ -470,3 +470,18 @@ def test_the_rule_pages_need_a_sign_in(client, synced):
         assert client.get(url)["Location"].startswith("/accounts/login/"), url
     assert client.post(f"/rules/{stale.pk}/toggle")["Location"].startswith("/accounts/login/")
     assert builtin("stale").enabled
+
+
+def test_the_builder_sets_a_fix_within_time_and_refuses_a_bad_one(as_steward, saving):
+    rule, _ = save_rule(as_steward, saving, sla_days="3")
+    assert rule.sla_days == 3
+    page = text(as_steward.get(reverse("rulebook:edit", args=[rule.pk])))
+    assert 'name="sla_days"' in page and 'value="3"' in page
+    response = as_steward.post(reverse("rulebook:create"), builder_data(name="Another", sla_days="soon"))
+    assert response.status_code == 200 and "whole number of days" in error_of(text(response), "id_sla_days")
+    stale = builtin("stale")
+    with saving():
+        as_steward.post(reverse("rulebook:edit", args=[stale.pk]), {"weight": "20", "enabled": "on", "sla_days": "7",
+                                                                    "action": "save"})
+    stale.refresh_from_db()
+    assert stale.sla_days == 7 and stale.weight == 20

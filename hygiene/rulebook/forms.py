@@ -77,6 +77,11 @@ class RuleForm(forms.Form):
                              help_text="Points off a resource's 0–100 health score while it breaks this rule.",
                              widget=forms.NumberInput(attrs={"min": 0, "max": services.MAX_WEIGHT, "step": 1,
                                                              "inputmode": "numeric"}))
+    sla_days = forms.CharField(label="Fix within (days, optional)", required=False,
+                               help_text="An issue open longer than this is overdue: counted on the overview, "
+                                         "badged and listed in reports. Blank: no deadline.",
+                               widget=forms.NumberInput(attrs={"min": 1, "max": 3650, "step": 1,
+                                                               "inputmode": "numeric"}))
     enabled = forms.BooleanField(label="Switched on: the overview, lists and health scores count it",
                                  required=False, initial=True)
     match = forms.CharField(label="Flag a resource when", required=False, initial=Rule.ALL,
@@ -180,7 +185,7 @@ class RuleBuilder:
         self.other_errors = []
         if rule is not None:
             initial = {"name": rule.name, "explanation": rule.explanation, "weight": rule.weight,
-                       "enabled": rule.enabled, "match": rule.match}
+                       "enabled": rule.enabled, "match": rule.match, "sla_days": rule.sla_days or ""}
         else:
             initial = {"weight": 10, "enabled": True, "match": Rule.ALL}
         self.form = RuleForm(data, initial=initial, builtin=self.builtin)
@@ -229,7 +234,7 @@ class RuleBuilder:
     def clean(self):
         data, rows = self.definition()
         if self.builtin:
-            data = {"weight": data.get("weight"), "enabled": data["enabled"]}
+            data = {"weight": data.get("weight"), "enabled": data["enabled"], "sla_days": data.get("sla_days")}
         stray = any(row.errors for row in self.clauses)
         try:
             cleaned = services.clean_definition(data, builtin=self.builtin)
