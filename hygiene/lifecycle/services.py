@@ -10,7 +10,7 @@ from catalog_sync.models import Resource
 from hygiene.lifecycle.models import IssueInterval
 from hygiene.rules import in_scope
 
-CAUSE_COLUMNS = ("opened_cause", "opened_sync_id", "opened_change_set_id")
+MAX_LISTED = 20_000
 
 
 def _insert_opened(ids, rule, now, cause, sync_run_id, change_set_id, seen_since):
@@ -38,6 +38,11 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     first = not IssueInterval.objects.exists()
     if first:
         candidates = None  # history begins: everything is looked at once
+    elif candidates is not None:
+        # A few thousand ids go into every statement as a list: cheaper than re-running the subquery each time.
+        ids = list(candidates.values_list(candidates.query.values_select[0], flat=True)[:MAX_LISTED + 1])
+        if len(ids) <= MAX_LISTED:
+            candidates = ids
     opened = closed = 0
     still_open = IssueInterval.objects.filter(closed_at__isnull=True)
     gone = ~Exists(Resource.objects.filter(pk=OuterRef("resource_id")))
@@ -63,5 +68,7 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
             **closing)
         new = open_now.exclude(Exists(mine.filter(resource_id=OuterRef("pk")))).order_by().values("pk")
         opened += _insert_opened(new, rule, now, cause, sync_run_id, change_set_id, first)
-    closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF, **closing)
+    if candidates is None:  # a rule switched off or deleted takes a full update (a rule change is one)
+        closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF,
+                                                                         **closing)
     return opened, closed
