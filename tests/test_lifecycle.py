@@ -156,3 +156,12 @@ def test_an_incremental_sync_looks_only_at_what_it_changed_and_a_full_sweep_at_e
     assert intervals(untouched.pk, "unowned")[-1].closed_at is None, "not looked at: the sync did not write it"
     sync(emulator, SyncRun.FULL)  # a full sweep looks at every resource and every rule
     assert intervals(untouched.pk, "unowned")[-1].close_reason == IssueInterval.FIXED
+
+
+def test_a_new_rule_finds_its_issues_already_there_and_does_not_count_them_as_opened(emulator):
+    sync(emulator, SyncRun.FULL)
+    rule = rulebook.save(rulebook.clean_definition({"name": "PII not verified", "clauses": [
+        {"field": "pii", "op": "is_true"}, {"field": "verified", "op": "is_false"}]}))
+    take_snapshot(Snapshot.RULES)
+    found = IssueInterval.objects.filter(rule=rule.key)
+    assert found.exists() and not found.filter(seen_since=False).exists(), "open at least since the rule, not new"

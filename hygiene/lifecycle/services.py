@@ -52,6 +52,8 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
                "closed_change_set_id": change_set_id}
     for rule, q in open_filters.items():
         narrow = candidates is not None and rule not in everywhere
+        if narrow and isinstance(candidates, list) and not candidates:
+            continue  # nothing changed: nothing to open or close for this rule
         open_now = in_scope().filter(q)
         mine = still_open.filter(rule=rule)
         if narrow:
@@ -67,7 +69,9 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
                               default=Value(IssueInterval.FIXED)),
             **closing)
         new = open_now.exclude(Exists(mine.filter(resource_id=OuterRef("pk")))).order_by().values("pk")
-        opened += _insert_opened(new, rule, now, cause, sync_run_id, change_set_id, first)
+        # A rule created, changed or switched on finds issues that were there before it: their start is unknown.
+        opened += _insert_opened(new, rule, now, cause, sync_run_id, change_set_id,
+                                 first or cause == IssueInterval.RULES)
     if candidates is None:  # a rule switched off or deleted takes a full update (a rule change is one)
         closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF,
                                                                          **closing)

@@ -252,7 +252,6 @@ def scope_q(query, prefix=""):
     scoped rule costs no query of its own and no subquery over the whole mirror: the filterset's filters are
     applied to a queryset that only records them. A filter that does more than filter falls back to the
     filterset's own queryset as a subquery."""
-    return Q(**{f"{prefix}pk__in": scope_ids(query)})
     filterset = filterset_from_query(query)
     recorder = _Recorder(model=Resource)
     try:
