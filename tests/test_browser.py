@@ -234,7 +234,7 @@ def test_steward_filters_a_rule_list_by_one_person(live_server, mirror, steward,
     expect(link).to_be_visible()
     expected = number(link.inner_text())
     owner_value = link.get_attribute("href").split("owner=")[1].replace("%3A", ":")
-    person = link.locator("xpath=ancestor::tr/td[1]").inner_text().strip()
+    person = link.locator("xpath=ancestor::tr/td[1]/a[1]").inner_text().strip()  # not its "trend and fixes" link
     assert owner_value.startswith("user:") and person
 
     # The undocumented list, filtered with the form.

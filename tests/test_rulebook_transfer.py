@@ -3,7 +3,6 @@ and why, built-in rules take only their weight and on/off, viewers cannot import
 (binary, huge, not YAML, the wrong shape) comes back as a message, never an error page."""
 import io
 import json
-import os
 import re
 
 import pytest
@@ -40,7 +39,7 @@ def rulebook(mirror):
     tag = Tag.objects.present().order_by("id").first()
     team = Team.objects.present().order_by("id").first()
     make_rule("PII columns not verified", [{"field": "pii", "op": "is_true"}, {"field": "verified", "op": "is_false"}],
-              scope="entity_type=column", weight=15)
+              scope="entity_type=column", weight=15, sla_days=30)
     make_rule("Thin descriptions ☂", [{"field": "description", "op": "shorter_than", "value": 40},
                                       {"field": "title", "op": "matches", "value": r"^(dim|fct)_.*$"},
                                       {"field": "tags", "op": "has", "value": tag.pk}],
@@ -50,6 +49,7 @@ def rulebook(mirror):
                                    {"field": "owners", "op": "count_below", "value": 2}], weight=0)
     Rule.objects.filter(key="stale").update(weight=7)
     Rule.objects.filter(key="unused").update(enabled=False)
+    Rule.objects.filter(key="undocumented").update(sla_days=14)
     registry.forget()
     return transfer.export_rules()
 
@@ -57,7 +57,7 @@ def rulebook(mirror):
 def empty_the_registry():
     Rule.objects.filter(builtin=False).delete()
     for key, weight in DEFAULT_WEIGHTS.items():
-        Rule.objects.filter(key=key).update(weight=weight, enabled=True)
+        Rule.objects.filter(key=key).update(weight=weight, enabled=True, sla_days=None)
     registry.forget()
 
 
@@ -77,8 +77,8 @@ def test_an_export_imports_back_exactly_into_an_emptied_registry(rulebook, fmt,
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         result = transfer.import_rules(transfer.parse(text.encode()))
 
-    assert result.ok and result.summary() == "Imported: 3 created, 2 updated, 4 unchanged"
-    assert [o.key for o in result.updated] == ["stale", "unused"]
+    assert result.ok and result.summary() == "Imported: 3 created, 3 updated, 3 unchanged"
+    assert [o.key for o in result.updated] == ["stale", "undocumented", "unused"]
     assert transfer.export_rules() == rulebook
     assert transfer.dump(transfer.export_rules(), fmt) == text
     # One snapshot for the whole import, and it counts the imported rules.
@@ -90,8 +90,9 @@ def test_an_export_imports_back_exactly_into_an_emptied_registry(rulebook, fmt,
 def test_the_yaml_export_reads_like_a_file_kept_in_git(rulebook):
     text = transfer.dump(rulebook, "yaml")
     assert text.startswith("# Catalog Hygiene rules")
-    assert "\n- key: stale\n  builtin: true\n  weight: 7\n  enabled: true\n" in text
+    assert "\n- key: stale\n  builtin: true\n  weight: 7\n  enabled: true\n  sla_days: null\n" in text
     assert "- key: pii_columns_not_verified\n  name: PII columns not verified\n" in text
+    assert "  weight: 15\n  enabled: true\n  sla_days: 30\n  scope: entity_type=column\n" in text
     assert "  scope: entity_type=column\n  match: all\n  clauses:\n  - field: pii\n    op: is_true\n" in text
     assert yaml.safe_load(text) == json.loads(transfer.dump(rulebook, "json")) == rulebook
 
@@ -140,6 +141,8 @@ def test_every_refusal_in_a_file_is_reported_at_once(rulebook):
         {"key": "dup", "name": "One", "clauses": [{"field": "pii", "op": "is_true"}]},
         {"key": "dup", "name": "Two", "clauses": [{"field": "pii", "op": "is_true"}]},
         "a rule",
+        {"key": "warning_dbt_tests", "sla_days": 0},
+        {"name": "Odd", "clauses.7": 1, "clauses": [{"field": "pii", "op": "is_true"}]},
     ]}
     messages = [str(refusal) for refusal in transfer.import_rules(data).refused]
     expected = [
@@ -155,6 +158,8 @@ def test_every_refusal_in_a_file_is_reported_at_once(rulebook):
         "Rule 5: match: Choose whether all or any",
         "Rule 7 “Two” (dup): key: The key “dup” is on another rule of this file too.",
         "Rule 8: A rule is a mapping of its fields, not text.",
+        "Rule 9 “warning_dbt_tests”: sla_days: “Fix within” is a whole number of days from 1 to",
+        "Rule 10 “Odd”: clause 8: Not a field of a rule",
     ]
     for start in expected:
         assert any(m.startswith(start) for m in messages), (start, messages)
@@ -163,16 +168,17 @@ def test_every_refusal_in_a_file_is_reported_at_once(rulebook):
 
 def test_built_in_weights_and_on_off_import_and_count_at_once(mirror, django_capture_on_commit_callbacks):
     data = transfer.parse("rules:\n- key: stale\n  weight: 3\n- {key: unused, enabled: false}\n"
-                          "- {key: unowned, weight: '30'}\n")
+                          "- {key: unowned, weight: '30'}\n- {key: failing_dbt_tests, sla_days: 7}\n")
     with django_capture_on_commit_callbacks(execute=True):
         result = transfer.import_rules(data)
-    assert result.summary() == "Imported: 0 created, 3 updated, 0 unchanged"
-    assert [o.changes for o in result.updated] == [("weight",), ("enabled",), ("weight",)]
+    assert result.summary() == "Imported: 0 created, 4 updated, 0 unchanged"
+    assert [o.changes for o in result.updated] == [("weight",), ("enabled",), ("weight",), ("sla_days",)]
+    assert Rule.objects.get(key="failing_dbt_tests").sla_days == 7 and registry.get("failing_dbt_tests").sla_days == 7
     assert registry.weights()["stale"] == 3 and registry.weights()["unowned"] == 30
     assert "unused" not in registry.keys()
     # Left out of the file: left alone, and the result says so.
     assert Rule.objects.get(key="undocumented").weight == 20 and "Undocumented" in result.untouched
-    assert result.untouched_note().startswith("3 rules not in the file were left alone")
+    assert result.untouched_note().startswith("2 rules not in the file were left alone")
     assert Snapshot.objects.order_by("-pk").first().reason == Snapshot.RULES
 
 
@@ -180,7 +186,8 @@ def test_a_built_in_rule_cannot_be_redefined_by_a_file(mirror):
     result = transfer.import_rules({"rules": [{"key": "stale", "builtin": True, "weight": 5,
                                                "clauses": [{"field": "pii", "op": "is_true"}]}]})
     assert [str(r) for r in result.refused] == [
-        "Rule 1 “stale”: clauses: “stale” is a built-in rule: a file sets only its weight and whether it is enabled."]
+        "Rule 1 “stale”: clauses: “stale” is a built-in rule: a file sets only its weight, whether it is enabled "
+        "and its fix-within days (sla_days)."]
     assert Rule.objects.get(key="stale").weight == 20
 
 
@@ -267,8 +274,9 @@ def test_viewers_cannot_import(rulebook, viewer, client):
     assert response.status_code == 403 and Rule.objects.get(key="stale").weight == 7
 
 
-@pytest.mark.parametrize("name,content,message", [
-    ("rules.yaml", os.urandom(4096) + b"\0", "binary file"),
+# Named by their messages: the same ids in every test process (pytest-xdist compares them).
+UPLOADS = [
+    ("rules.yaml", bytes((n * 7919 + 13) % 256 for n in range(4096)) + b"\0", "binary file"),
     ("rules.yaml", b"\xff\xfe\x00r\x00u", "binary file"),
     ("rules.yaml", b"\xe9t\xe9: caf\xe9", "not UTF-8 text"),
     ("rules.yaml", b"rules: []\n#" + b"x" * (2 * 1024 * 1024), "larger than 1 MB"),
@@ -285,7 +293,10 @@ def test_viewers_cannot_import(rulebook, viewer, client):
     ("rules.json", json.dumps({"version": 1, "rules": [{"name": {"x": 1}, "weight": [1], "enabled": "yes",
                                                        "clauses": {"field": "pii"}}]}).encode(), "Name is text"),
     ("rules.json", json.dumps({"version": "1", "rules": []}).encode(), "version '1'"),
-])
+]
+
+
+@pytest.mark.parametrize("name,content,message", UPLOADS, ids=[f"{n}: {case[2]}" for n, case in enumerate(UPLOADS)])
 def test_any_upload_gets_a_message_never_an_error_page(rulebook, steward, client, name, content, message):
     response = upload(signed_in(client, steward), content, name)
     assert response.status_code == 302, response.content[:300]
@@ -318,13 +329,13 @@ def test_the_command_exports_and_imports_and_dry_runs(rulebook, tmp_path, django
     empty_the_registry()
 
     out, _ = run("import", str(path), "--dry-run")
-    assert "Would import (dry run, nothing written): 3 created, 2 updated, 4 unchanged" in out
+    assert "Would import (dry run, nothing written): 3 created, 3 updated, 3 unchanged" in out
     assert "Created pii_columns_not_verified: PII columns not verified" in out
     assert Rule.objects.filter(builtin=False).count() == 0 and Rule.objects.get(key="stale").weight == 20
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         out, _ = run("import", str(path))
-    assert "Imported: 3 created, 2 updated, 4 unchanged" in out and len(callbacks) == 1
+    assert "Imported: 3 created, 3 updated, 3 unchanged" in out and len(callbacks) == 1
     assert transfer.export_rules() == rulebook
 
 

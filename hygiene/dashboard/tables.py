@@ -46,11 +46,13 @@ class ResourceTable(tables.Table):
                               attrs={"td": {"class": "num"}, "th": {"class": "num"}})
     url = tables.Column(verbose_name="Secoda", orderable=False, empty_values=())
 
+    # "Updated" is one choice away: "Open for" says more about an issue, and both do not fit a laptop.
     DEFAULT_COLUMNS = ("title_full", "entity_type", "integration", "issues", "health", "open_for", "owners", "teams",
-                       "tags", "external_usage", "updated_at", "url")
+                       "tags", "external_usage", "url")
     # A list can start from other columns than the rest (until the steward chooses their own).
     RULE_DEFAULT_COLUMNS = {
-        "stale": ("title_full", "entity_type", "integration", "issues", "health", "open_for", "owners", "teams",
+        # "Stale for" (days since Secoda updated it) says what "Open for" would, in Secoda's own terms.
+        "stale": ("title_full", "entity_type", "integration", "issues", "health", "owners", "teams",
                   "tags", "external_usage", "stale_for", "url"),
     }
     ALWAYS = ("title_full",)

@@ -165,7 +165,7 @@ class _Recorder(QuerySet):
         return clone
 
     def _filter_or_exclude_inplace(self, negate, args, kwargs):
-        q = _own_lists(Q(*args, **kwargs))
+        q = Q(*args, **kwargs)
         self.recorded &= ~q if negate else q
 
 
@@ -247,19 +247,22 @@ def _scope_values(filterset):
     return values
 
 
-def scope_q(query, prefix=""):
+def scope_q(query, prefix="", own_lists=True):
     """A scope (the issue lists' filters, as a query string) as conditions on the row itself, so counting a
     scoped rule costs no query of its own and no subquery over the whole mirror: the filterset's filters are
-    applied to a queryset that only records them. A filter that does more than filter falls back to the
-    filterset's own queryset as a subquery."""
+    applied to a queryset that only records them. With `own_lists`, a team, tag or owner filter tests the row's
+    own list (right when every row is tested anyway: counts, flags); without, it stays a subquery of the
+    references, which an index answers (right when the scope is what narrows the rows: the preview). A
+    filter that does more than filter falls back to the filterset's own queryset as a subquery."""
     filterset = filterset_from_query(query)
     recorder = _Recorder(model=Resource)
     try:
         for name, value in _scope_values(filterset).items():
             recorder = filterset.filters[name].filter(recorder, value)
         if isinstance(recorder, _Recorder) and not recorder.query.annotations and not recorder.query.where:
+            recorded = _own_lists(recorder.recorded) if own_lists else recorder.recorded
             # In scope too, as the filterset's own queryset is: the same rows whichever way it is compiled.
-            return _prefixed(recorder.recorded, prefix) & builtin.scope_q(prefix)
+            return _prefixed(recorded, prefix) & builtin.scope_q(prefix)
     except (TypeError, ValueError, AttributeError):
         logger.warning("Scope %r compiled as a subquery", query, exc_info=True)
     return Q(**{f"{prefix}pk__in": scope_ids(query)})

@@ -23,14 +23,16 @@ VERSION = 1
 FORMATS = ("yaml", "json")
 MAX_BYTES = 1024 * 1024
 MAX_RULES = 500
-BUILTIN_FIELDS = ("key", "builtin", "weight", "enabled")
-CUSTOM_FIELDS = ("key", "builtin", "name", "explanation", "weight", "enabled", "scope", "match", "clauses")
+BUILTIN_FIELDS = ("key", "builtin", "weight", "enabled", "sla_days")
+CUSTOM_FIELDS = ("key", "builtin", "name", "explanation", "weight", "enabled", "sla_days", "scope", "match",
+                 "clauses")
 CLAUSE_FIELDS = ("field", "op", "value")
-DEFINITION = ("name", "explanation", "weight", "enabled", "scope", "match", "clauses")
+DEFINITION = ("name", "explanation", "weight", "enabled", "sla_days", "scope", "match", "clauses")
+TUNABLE = ("weight", "enabled", "sla_days")  # what a built-in rule's row holds
 KEY_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 YAML_HEADER = ("# Catalog Hygiene rules. Import on the Rules page (stewards) or with\n"
                "# `python manage.py rules import FILE`; rules are matched by key, built-in ones take only\n"
-               "# weight and enabled, and rules missing from the file are left alone.\n")
+               "# weight, enabled and sla_days (fix within, days), and rules missing from the file are left alone.\n")
 
 
 class RulesFileError(ValueError):
@@ -40,18 +42,20 @@ class RulesFileError(ValueError):
 # Export --------------------------------------------------------------------------------------------------
 
 def export_rules():
-    """Every rule not deleted, in display order, as plain data (a built-in rule: its weight and on/off)."""
+    """Every rule not deleted, in display order, as plain data (a built-in rule: its weight, on/off and
+    fix-within days)."""
     registry.forget()  # read the table now, not what this request or task read before
     rules = []
     for rule in registry.everything():
         if rule.deleted:
             continue
         if rule.builtin:
-            rules.append({"key": rule.key, "builtin": True, "weight": rule.weight, "enabled": rule.enabled})
+            rules.append({"key": rule.key, "builtin": True, "weight": rule.weight, "enabled": rule.enabled,
+                          "sla_days": rule.sla_days})
             continue
         rules.append({
             "key": rule.key, "name": rule.label, "explanation": rule.explanation, "weight": rule.weight,
-            "enabled": rule.enabled, "scope": rule.scope, "match": rule.match,
+            "enabled": rule.enabled, "sla_days": rule.sla_days, "scope": rule.scope, "match": rule.match,
             "clauses": [{name: clause[name] for name in CLAUSE_FIELDS if name in clause} for clause in rule.clauses],
         })
     return {"version": VERSION, "rules": rules}
@@ -156,8 +160,9 @@ class Refusal:
 
     def __str__(self):
         where = self.field
-        if where.startswith("clauses."):
-            where = f"clause {int(where.split('.')[1]) + 1}"
+        clause = re.fullmatch(r"clauses\.(\d+)", where)
+        if clause:
+            where = f"clause {int(clause.group(1)) + 1}"
         return f"{self.rule}: {where}: {self.message}" if where else f"{self.rule}: {self.message}"
 
 
@@ -228,8 +233,8 @@ def _type_errors(entry, builtin):
     for name in entry:
         if name not in allowed:
             if builtin and name in CUSTOM_FIELDS:
-                errors[str(name)] = (f"“{entry.get('key')}” is a built-in rule: a file sets only its weight and "
-                                     "whether it is enabled.")
+                errors[str(name)] = (f"“{entry.get('key')}” is a built-in rule: a file sets only its weight, "
+                                     "whether it is enabled and its fix-within days (sla_days).")
             else:
                 errors[str(name)[:40]] = f"Not a field of a rule (a rule has {', '.join(allowed)})."
     if "enabled" in entry and not isinstance(entry["enabled"], bool):
@@ -275,7 +280,7 @@ def _changes(row, cleaned):
 def import_rules(data, user=None, dry_run=False):
     """Import a parsed rules file (see `parse`): all of its rules or none. Returns an ImportResult; with
     `dry_run`, or when a rule is refused, nothing is written. Raises RulesFileError for a file of the wrong
-    shape. A rule the file leaves out keeps its weight or on/off when the file omits them."""
+    shape. A rule the file names without a weight, an on/off or fix-within days keeps its own."""
     check_shape(data)
     registry.forget()
     result = ImportResult(dry_run=dry_run)
@@ -359,7 +364,7 @@ def import_rules(data, user=None, dry_run=False):
         if plan.row is None and not plan.builtin:
             result.created.append(Outcome(plan.key, name, DEFINITION, plan.note))
             continue
-        changes = (tuple(n for n in ("weight", "enabled") if getattr(plan.row or defaults[plan.key], n)
+        changes = (tuple(n for n in TUNABLE if n in plan.cleaned and getattr(plan.row or defaults[plan.key], n)
                          != plan.cleaned[n]) if plan.builtin else _changes(plan.row, plan.cleaned))
         (result.updated if changes else result.unchanged).append(Outcome(plan.key, name, changes, plan.note))
     mentioned = {plan.key for plan in plans}
@@ -386,8 +391,11 @@ def _write(plans, updated_keys, user):
             if plan.key not in updated_keys:
                 continue
             row = plan.row or Rule.objects.get(key=plan.key)
-            row.weight, row.enabled, row.updated_at = plan.cleaned["weight"], plan.cleaned["enabled"], now
-            row.save(update_fields=["weight", "enabled", "updated_at"])
+            changed = [name for name in TUNABLE if name in plan.cleaned]
+            for name in changed:
+                setattr(row, name, plan.cleaned[name])
+            row.updated_at = now
+            row.save(update_fields=[*changed, "updated_at"])
         elif plan.row is None:
             services.save(plan.cleaned, user, key=plan.key, snapshot=False)
         elif plan.key in updated_keys:
