@@ -65,7 +65,10 @@ class Cluster:
         self.db_name = f"hygiene_recovery_{os.getpid()}"
         self.db_url = f"{ADMIN_URL}/{self.db_name}"
         self.redis = Redis(free_port())
+        # Two free ports asked for before either is bound can be the same one: make sure they differ.
         self.emulator_port = free_port()
+        while self.emulator_port == self.redis.port:
+            self.emulator_port = free_port()
         self.emulator = None
         self.workers = []
         self.beat = None
