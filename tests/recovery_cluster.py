@@ -20,6 +20,9 @@ FAST_RECOVERY = dict(
     SYNC_STALL_MINUTES="5", SECODA_BACKOFF_SECONDS="0.2", SECODA_MAX_BACKOFF_SECONDS="1",
     SECODA_MAX_RETRIES="2", SECODA_TIMEOUT_SECONDS="5", SYNC_SLICE_PAGES="3", SYNC_OUTAGE_SLICES="3",
     SECODA_PAGE_SIZE="50",  # many small requests: a fault lands mid-sweep, not after it
+    # Backoffs here are a fifth of the shipped ones, so a slice's retries fall inside a test's burst of faults
+    # (three terminations a second apart) where shipped ones would be spread past it: allow as many tries.
+    SYNC_SLICE_RETRIES="6",
 )
 # Short leases so the suite stays fast; RECOVERY_TIMINGS=defaults measures with the shipped ones.
 SHORT_LEASES = dict(WORK_LEASE_SECONDS="6", HEARTBEAT_SECONDS="1", WATCH_EVERY_SECONDS="2", SYNC_LOCK_SECONDS="12")

@@ -552,7 +552,8 @@ def test_generating_fifty_thousand_is_fast():
     ws = Workspace.generate(50_000, seed=2)
     elapsed = time.perf_counter() - started
     assert ws.resource_count() == 50_000
-    assert elapsed < 10, f"generation took {elapsed:.1f}s"
+    # Generous: CI's two cores may be shared (1.9 s on a quiet machine).
+    assert elapsed < 30, f"generation took {elapsed:.1f}s"
 
 
 def test_add_resources_keeps_children_count(small):
