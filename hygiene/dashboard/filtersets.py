@@ -135,10 +135,12 @@ class ResourceFilterSet(django_filters.FilterSet):
         kind, _, ref_id = value.partition(":")
         return queryset.filter(ref_q(ResourceRef.OWNER if kind == "user" else ResourceRef.OWNER_GROUP, ref_id))
 
-    def history_rules(self):
-        from hygiene.rulebook import registry  # the registry builds rule scopes with this filterset
+    # The rules in force (`hygiene.rulebook.registry.rules`), set when the rulebook app is ready: the registry
+    # builds rule scopes with this filterset, so this module cannot import it.
+    rules_in_force = staticmethod(lambda: [])
 
-        return [self.rule] if self.rule else registry.keys()
+    def history_rules(self):
+        return [self.rule] if self.rule else [rule.key for rule in self.rules_in_force()]
 
     def with_open_days(self, queryset, name, days):
         return queryset.filter(ages.open_longer_than(self.history_rules(), days))
@@ -148,13 +150,9 @@ class ResourceFilterSet(django_filters.FilterSet):
 
     def with_overdue(self, queryset, name, overdue):
         """An open issue (of the list's rule, else any) older than its rule's "fix within" days."""
-        from hygiene.lifecycle.models import IssueInterval
-        from hygiene.lifecycle.pages import deadlines
-        from hygiene.lifecycle.queries import overdue_q
-
-        rules = self.history_rules()
-        late = IssueInterval.objects.filter(overdue_q({k: d for k, d in deadlines().items() if k in rules}))
-        ids = late.values("resource_id")
+        rules = set(self.history_rules())
+        ids = ages.overdue_ids({rule.key: rule.sla_days for rule in self.rules_in_force()
+                                if rule.sla_days and rule.key in rules})
         return queryset.filter(pk__in=ids) if overdue else queryset.exclude(pk__in=ids)
 
     def describe(self):

@@ -7,6 +7,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
 from hygiene.lifecycle.models import IssueInterval
+from hygiene.lifecycle.queries import overdue_q
 
 # "Open longer than" takes at most this many days (a bigger number cannot be a date).
 MAX_OPEN_DAYS = 36_500
@@ -57,3 +58,8 @@ def open_for_words(since, seen_since, now=None):
     if seen_since:
         return "seen just now" if seconds < 120 else f"at least {plain_age(seconds)}"
     return plain_age(seconds)
+
+
+def overdue_ids(deadlines):
+    """The resources with an open issue past its rule's "fix within" days (`deadlines`: rule -> days)."""
+    return IssueInterval.objects.filter(overdue_q(deadlines)).values("resource_id")

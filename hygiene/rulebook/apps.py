@@ -10,8 +10,11 @@ class RulebookConfig(AppConfig):
         from django.core.signals import request_started
         from django.db.models.signals import post_delete, post_save
 
+        from hygiene.dashboard.filtersets import ResourceFilterSet
         from hygiene.rulebook import registry
         from hygiene.rulebook.models import Rule
+
+        ResourceFilterSet.rules_in_force = staticmethod(registry.rules)
 
         # Rules are read once per request (or task) and forgotten when one changes in this process.
         request_started.connect(registry.forget, dispatch_uid="rulebook-forget-per-request")
