@@ -93,15 +93,6 @@ def timeline(resource_id, limit=200):
     return list(IssueInterval.objects.filter(resource_id=resource_id).order_by("-opened_at", "-id")[:limit])
 
 
-def open_since(resource_ids, rules=None):
-    """(resource id, rule) -> when its open interval began, and whether that start is only "seen since"."""
-    query = IssueInterval.objects.filter(resource_id__in=list(resource_ids), closed_at__isnull=True)
-    if rules is not None:
-        query = query.filter(rule__in=list(rules))
-    return {(row[0], row[1]): (row[2], row[3]) for row in
-            query.values_list("resource_id", "rule", "opened_at", "seen_since")}
-
-
 def plain_duration(seconds):
     """3 days, 5 hours, 12 minutes: the largest unit that says it."""
     if seconds is None:

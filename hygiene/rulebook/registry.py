@@ -120,10 +120,6 @@ def labels():
     return {rule.key: rule.label for rule in everything()}
 
 
-def explanations():
-    return {rule.key: rule.explanation for rule in everything()}
-
-
 def history_keys(points):
     """The rules a trend draws: those in force, then any other rule the snapshots of `points` counted."""
     shown = list(keys())
