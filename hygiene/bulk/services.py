@@ -178,11 +178,19 @@ def run_change_set(change_set_id, client=None, worker=None):
         raise
     finally:
         client.before_request = None
+    # Counts, scores and issue history first, under the lease: once the change set reads as finished, every
+    # page already counts what it fixed.
+    try:
+        with locks.Heartbeat(renew):
+            refresh_counts(change_set.pk)
+    except Exception:
+        locks.recover_connection()
+        logger.exception("Counts after change set #%s could not be refreshed; the next sync refreshes them.",
+                         change_set.pk)
     failed = change_set.items.filter(status=ChangeItem.FAILED).exists()
     ChangeSet.objects.filter(pk=change_set.pk, holder=worker).update(
         status=ChangeSet.PARTIAL if failed else ChangeSet.COMPLETED, finished_at=timezone.now(),
         lease_until=None, error="", retries=0)
-    refresh_counts(change_set.pk)
     change_set.refresh_from_db()
     return change_set
 
