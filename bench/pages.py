@@ -34,7 +34,7 @@ DATABASE = "hygiene_bench_pages"
 STEWARD = "bench-steward"
 BENCH_SNOOZE = "bench/pages.py --filter-snoozes"
 
-# (label, path); "{snowflake}" and "{table}" are filled in from the mirror.
+# (label, path); "{snowflake}", "{table}" and "{team}" are filled in from the mirror.
 PAGES = [
     ("home", "/"),
     ("issues", "/issues/"),
@@ -46,6 +46,9 @@ PAGES = [
     ("resource (table with children)", "/resources/{table}/"),
     ("owners", "/owners/"),
     ("teams", "/teams/"),
+    ("team page (busiest team)", "/teams/{team}/"),
+    ("unowned, sorted by open for", "/issues/unowned/?sort=-open_for"),
+    ("issues, sorted by open for, page 20", "/issues/?sort=open_for&page=20"),
     ("snoozes", "/snoozes/"),
 ]
 CSV_PAGE = ("unowned CSV export", "/issues/unowned/export.csv")
@@ -125,8 +128,8 @@ def seed_mirror(resources, seed, port):
 
 
 def page_arguments():
-    """The snowflake integration and the table with the most present children."""
-    from catalog_sync.models import Integration, Resource
+    """The snowflake integration, the table with the most present children and the team with the most resources."""
+    from catalog_sync.models import Integration, Resource, ResourceRef
     from django.db.models import Count, Q
 
     snowflake = Integration.objects.present().filter(type__iexact="snowflake").order_by("id").first()
@@ -137,7 +140,11 @@ def page_arguments():
              .filter(n__gt=0).order_by("-n", "id").values_list("id", "n").first())
     if table is None:
         raise SystemExit("No table with children in the mirror.")
-    return {"snowflake": snowflake.pk, "table": table[0], "table_children": table[1]}
+    team = (ResourceRef.objects.filter(kind=ResourceRef.TEAM).values("ref_id").annotate(n=Count("id"))
+            .order_by("-n", "ref_id").values_list("ref_id", flat=True).first())
+    if team is None:
+        raise SystemExit("No resource belongs to a team in the mirror.")
+    return {"snowflake": snowflake.pk, "table": table[0], "table_children": table[1], "team": team}
 
 
 def steward_client():
