@@ -11,8 +11,8 @@ from django.utils import timezone
 from catalog_sync import normalize
 from catalog_sync.models import Resource, ResourceChange, ResourceRef
 
-# Fields a sync never writes: the dashboard derives the health score after each sync.
-DERIVED_ELSEWHERE = ("health_score",)
+# Fields a sync never writes: the dashboard derives the health score and "open since" after each sync.
+DERIVED_ELSEWHERE = ("health_score", "issues_open_since", "issues_open_since_seen")
 RESOURCE_UPDATE_FIELDS = [
     f.name for f in Resource._meta.concrete_fields
     if f.name not in ("id", "first_seen_at", *DERIVED_ELSEWHERE)

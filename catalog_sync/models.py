@@ -4,7 +4,7 @@ Rows are never deleted by a sync: something that vanished upstream gets
 `removed_at`, so history and audit trails keep pointing at real rows.
 """
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -172,6 +172,10 @@ class Resource(Mirrored):
     is_documented = models.BooleanField(default=False)
     # The 0-100 health score with snoozes applied, refreshed with every snapshot (lists sort on it).
     health_score = models.SmallIntegerField(null=True, blank=True)
+    # When its oldest open issue began, and whether that start is only "seen since" (the history began with it
+    # open), copied from the issue history with every snapshot: the all-issues list sorts on it with an index.
+    issues_open_since = models.DateTimeField(null=True, blank=True)
+    issues_open_since_seen = models.BooleanField(default=False, db_default=False)
     # Mirror bookkeeping.
     content_hash = models.CharField(max_length=40, blank=True)
     changed_at = models.DateTimeField(default=timezone.now)
@@ -187,6 +191,10 @@ class Resource(Mirrored):
             # What a sync changed or removed: the issue history updates only those after an incremental sync.
             models.Index(fields=["changed_at"], name="resource_changed_at"),
             models.Index(fields=["removed_at"], name="resource_removed_at", condition=Q(removed_at__isnull=False)),
+            # "Open for" either way, blanks (no open issue in the history) last, walked without a sort.
+            models.Index(F("issues_open_since").asc(nulls_last=True), F("id").asc(), name="resource_open_since"),
+            models.Index(F("issues_open_since").desc(nulls_last=True), F("id").desc(),
+                         name="resource_open_since_desc"),
         ]
 
     def __str__(self):

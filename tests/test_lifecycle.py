@@ -25,6 +25,17 @@ def intervals(resource_id, rule):
     return list(IssueInterval.objects.filter(resource_id=resource_id, rule=rule).order_by("opened_at", "id"))
 
 
+def assert_open_since_stored():
+    """Every resource carries when its oldest open issue began (the all-issues list sorts on it), as the history
+    says, worked out here from the intervals themselves."""
+    expected = {}
+    for interval in IssueInterval.objects.filter(closed_at__isnull=True).order_by("opened_at", "-seen_since", "id"):
+        expected.setdefault(interval.resource_id, (interval.opened_at, interval.seen_since))
+    stored = {pk: (since, seen) for pk, since, seen in Resource.objects.values_list(
+        "pk", "issues_open_since", "issues_open_since_seen")}
+    assert {pk: value for pk, value in stored.items() if value[0] is not None} == expected
+
+
 def sync(emulator, kind=SyncRun.INCREMENTAL):
     run = run_sync(client=fast_client(emulator), kind=kind)
     assert run.status == SyncRun.SUCCEEDED, run.error
@@ -39,6 +50,7 @@ def test_a_first_sync_opens_every_issue_as_seen_since_then(emulator):
                                            "warning_dbt_tests", "unused"))
     assert not IssueInterval.objects.filter(seen_since=False).exists(), "no start is invented before history began"
     assert set(IssueInterval.objects.values_list("opened_sync_id", flat=True)) == {run.pk}
+    assert_open_since_stored()
 
 
 def test_fix_reopen_snooze_and_delete_each_close_or_open_an_interval(emulator, steward):
@@ -59,6 +71,7 @@ def test_fix_reopen_snooze_and_delete_each_close_or_open_an_interval(emulator, s
     first, again = intervals(fixed.pk, "unowned")
     assert again.closed_at is None and again.opened_sync_id == reopening.pk and not again.seen_since
     assert again.opened_at >= first.closed_at, "a reopen is a new interval, after the first closed"
+    assert_open_since_stored()
 
     snooze = Snooze.objects.create(resource=snoozed, rule="unowned", reason="platform", created_by=steward,
                                    expires_at=timezone.now() + timedelta(days=7))
@@ -77,6 +90,7 @@ def test_fix_reopen_snooze_and_delete_each_close_or_open_an_interval(emulator, s
     gone = IssueInterval.objects.filter(resource_id=deleted.pk)
     assert gone.exists() and not gone.filter(closed_at__isnull=True).exists()
     assert set(gone.values_list("close_reason", flat=True)) == {IssueInterval.REMOVED}
+    assert_open_since_stored()
 
 
 def test_a_bulk_edit_closes_what_it_fixed_with_its_change_set(emulator, steward):
@@ -92,6 +106,7 @@ def test_a_bulk_edit_closes_what_it_fixed_with_its_change_set(emulator, steward)
     closed = IssueInterval.objects.filter(resource_id__in=ids, rule="unowned")
     assert closed.count() == 3 and set(closed.values_list("close_reason", "closed_change_set_id")) == {
         (IssueInterval.FIXED, change_set.pk)}
+    assert_open_since_stored()
 
 
 def test_switching_a_rule_off_closes_its_issues_and_on_opens_them_again(emulator):
@@ -103,9 +118,11 @@ def test_switching_a_rule_off_closes_its_issues_and_on_opens_them_again(emulator
     take_snapshot(Snapshot.RULES)  # what save() schedules on commit (tests run inside one transaction)
     assert not IssueInterval.objects.filter(rule="unused", closed_at__isnull=True).exists()
     assert IssueInterval.objects.filter(rule="unused", close_reason=IssueInterval.RULE_OFF).count() == count
+    assert_open_since_stored()
     rulebook.save(rulebook.clean_definition({"weight": unused.weight, "enabled": True}, builtin=True), rule=unused)
     take_snapshot(Snapshot.RULES)
     assert IssueInterval.objects.filter(rule="unused", closed_at__isnull=True).count() == count
+    assert_open_since_stored()
 
 
 def test_the_overview_and_the_resource_page_show_what_the_history_says(emulator, steward, client):

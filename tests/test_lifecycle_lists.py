@@ -17,6 +17,7 @@ from catalog_sync.models import Resource, ResourceRef
 from hygiene.dashboard.filtersets import filterset_from_query
 from hygiene.dashboard.models import SavedView, Snooze
 from hygiene.lifecycle.models import IssueInterval
+from hygiene.lifecycle.services import store_open_since
 from hygiene.reports import services
 from hygiene.reports.content import CHANGES_SHOWN, build_report
 from hygiene.reports.models import Subscription
@@ -59,6 +60,7 @@ def ages(synced_mirror):
     set_open(e, "unowned", timedelta(days=5))
     set_open(e, "undocumented", timedelta(days=30))
     set_open(f, "undocumented", timedelta(days=2))
+    store_open_since()  # what every snapshot does after the history moves
     return dict(a=a, b=b, c=c, d=d, e=e, f=f)
 
 

@@ -41,13 +41,14 @@ CEILINGS = {
     "home": 21,  # + the issue history: opened/fixed per rule, medians, when it began, the oldest open
     # (+1: the integrations' median time to fix, one grouped query; overdue counts ride on opened/fixed)
     # Lists and exports check first whether a snooze ran out since the last snapshot (2 queries).
-    "issues": 20,
-    "unowned": 20,
+    # A list reads its page in two steps (+1): the page's ids in order, then those rows in full.
+    "issues": 21,
+    "unowned": 21,
     # Filtered lists also look up the saved view that is exactly this list (1 query).
-    "undocumented, snowflake, no owner": 26,
-    "stale, q=transactions": 21,
-    "unowned, -health, page 50": 20,
-    "issues, per_page=200": 20,
+    "undocumented, snowflake, no owner": 27,
+    "stale, q=transactions": 22,
+    "unowned, -health, page 50": 21,
+    "issues, per_page=200": 21,
     "resource (table with children)": 18,  # + its history (change items, sync changes) and issue timeline
     "owners": 12,  # + the owners' median time to fix (one grouped query)
     "teams": 12,  # + the teams' median time to fix (one grouped query)
@@ -253,31 +254,33 @@ def test_every_page_answers_with_its_content_within_its_query_ceiling(site, refs
 
 def list_variants():
     """(label, url, ceiling); "{...}" placeholders are filled from the mirror in the test. Every variant
-    has more than 25 results. Each of the integration, team, tag and owner filters costs 1-4 fixed queries."""
+    has more than 25 results. Each of the integration, team, tag and owner filters costs 1-4 fixed queries. A list
+    reads its page in two steps: the page's ids in order, then those rows in full."""
     every_column = "&".join(f"columns={name}" for name in ResourceTable.base_columns)
     return [
-        ("all issues", "/issues/", 20),
-        ("unowned", "/issues/unowned/", 20),
-        ("undocumented", "/issues/undocumented/", 20),
-        ("stale", "/issues/stale/", 20),
-        ("unused", "/issues/unused/", 20),
+        ("all issues", "/issues/", 21),
+        ("unowned", "/issues/unowned/", 21),
+        ("undocumented", "/issues/undocumented/", 21),
+        ("stale", "/issues/stale/", 21),
+        ("unused", "/issues/unused/", 21),
         # +1 on filtered lists: the saved view that is exactly this list ("Saved view: …").
-        ("integration", "/issues/?integration={snowflake}", 22),
-        ("integration and no owner", "/issues/undocumented/?integration={snowflake}&owner=none", 26),
-        ("search", "/issues/?q=_", 21),
-        ("team", "/issues/?team={team}", 21),
-        ("types and flags", "/issues/?entity_type=column&entity_type=chart&pii=false&verified=false", 25),
-        ("owner", "/issues/?owner=user:{owner}", 25),
-        ("owning group", "/issues/?owner=group:{group}", 25),
-        ("usage range and dates", "/issues/unused/?usage_max=0&updated_after=2000-01-01", 21),
-        ("sorted by health", "/issues/unowned/?sort=-health", 20),
-        ("sorted by integration", "/issues/?sort=integration", 20),
-        # How long each issue is open: a subquery of the list's own query, not a query per row.
-        ("sorted by open for", "/issues/?sort=-open_for", 20),
-        ("open longer than", "/issues/unowned/?open_days=0", 21),
-        ("every column", f"/issues/?{every_column}", 23),  # choosing columns also writes the session
+        ("integration", "/issues/?integration={snowflake}", 23),
+        ("integration and no owner", "/issues/undocumented/?integration={snowflake}&owner=none", 27),
+        ("search", "/issues/?q=_", 22),
+        ("team", "/issues/?team={team}", 22),
+        ("types and flags", "/issues/?entity_type=column&entity_type=chart&pii=false&verified=false", 26),
+        ("owner", "/issues/?owner=user:{owner}", 26),
+        ("owning group", "/issues/?owner=group:{group}", 26),
+        ("usage range and dates", "/issues/unused/?usage_max=0&updated_after=2000-01-01", 22),
+        ("sorted by health", "/issues/unowned/?sort=-health", 21),
+        ("sorted by integration", "/issues/?sort=integration", 21),
+        # How long each issue is open: stored on the resource (all issues) or joined (one rule), not a query per row.
+        ("sorted by open for", "/issues/?sort=-open_for", 21),
+        ("one rule sorted by open for", "/issues/unowned/?sort=open_for", 21),
+        ("open longer than", "/issues/unowned/?open_days=0", 22),
+        ("every column", f"/issues/?{every_column}", 24),  # choosing columns also writes the session
         # One filter-wide snooze ("entity_type=column"): 1 more query, validating its filter (see the xfail test).
-        ("snoozed only", "/issues/unowned/?snoozed=only", 21),
+        ("snoozed only", "/issues/unowned/?snoozed=only", 22),
     ]
 
 

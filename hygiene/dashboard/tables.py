@@ -7,7 +7,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from catalog_sync.normalize import http_url
-from hygiene.lifecycle.ages import open_for_words
+from hygiene.lifecycle.ages import open_for_words, with_open_since
 from hygiene.rulebook import registry
 
 
@@ -66,9 +66,10 @@ class ResourceTable(tables.Table):
         per_page = 50
         empty_text = "Nothing here: no resource matches these filters."
 
-    def __init__(self, *args, directory=None, **kwargs):
+    def __init__(self, *args, directory=None, rule=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.directory = directory
+        self.rule = rule  # whose issue "Open for" means (None: the oldest open issue)
 
     # Blanks sort last either way; titles sort without regard to case.
     def order_external_usage(self, queryset, is_descending):
@@ -86,7 +87,9 @@ class ResourceTable(tables.Table):
 
     def order_open_for(self, queryset, is_descending):
         # Shortest open first = most recently opened first; lists without history (no interval) last either way.
-        return queryset.order_by(_nulls_last("open_since", not is_descending), "id"), True
+        # The id breaks ties in the same direction, as the (issues_open_since, id) indexes walk.
+        return with_open_since(queryset, self.rule).order_by(_nulls_last("open_since", not is_descending),
+                                                             "id" if is_descending else "-id"), True
 
     @classmethod
     def default_columns(cls, rule=None):

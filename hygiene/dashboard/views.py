@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_POST
 from django_tables2 import RequestConfig
+from django_tables2.rows import BoundRows
 
 from catalog_sync.models import DbtTestStatus, Resource, ResourceRef
 from catalog_sync.status import mirror_status
@@ -25,6 +26,7 @@ from hygiene.dashboard.tables import ResourceTable
 from hygiene.domain import lists
 from hygiene.roles import is_steward, steward_required
 from hygiene.lifecycle import scopes
+from hygiene.lifecycle.ages import with_open_since
 from hygiene.lifecycle.pages import issue_flow, resource_timeline
 from hygiene.lifecycle.queries import plain_duration
 from hygiene.rulebook import registry
@@ -142,7 +144,7 @@ def issue_list(request, rule=None):
     directory = Directory()
     steward = is_steward(request.user)
     columns = ResourceTable.visible_columns(request, steward, rule)
-    table = ResourceTable(filterset.qs, directory=directory,
+    table = ResourceTable(filterset.qs, directory=directory, rule=rule,
                           exclude=[c for c in ResourceTable.base_columns if c not in columns])
     per_page = parse_positive(request.GET.get("per_page"))
     if "per_page" in request.GET and per_page not in PER_PAGE_CHOICES:
@@ -152,7 +154,7 @@ def issue_list(request, rule=None):
     if "page" in request.GET and page is None:
         messages.warning(request, f"“{request.GET['page']}” is not a page number; showing the first page.")
     RequestConfig(request, paginate=False).configure(table)  # sorting from ?sort=
-    table.paginate(KnownCountPaginator, per_page=per_page or 50, page=1, known_count=known_count)
+    table.paginator = IssuePaginator(table.rows, per_page or 50, known_count=known_count, counted=filterset.qs)
     if page and page > table.paginator.num_pages:
         messages.warning(request, f"There is no page {page}; showing the last page.")
         page = table.paginator.num_pages
@@ -195,13 +197,33 @@ def issue_list(request, rule=None):
     })
 
 
-class KnownCountPaginator(Paginator):
-    """A paginator that takes the row count when it is already known (from the snapshot)."""
+class IssuePaginator(Paginator):
+    """Pages of a table's rows. Takes the row count when it is already known (from the snapshot), and reads a
+    page in two steps: the ids of the page in the list's order (a narrow query, so the rows skipped before the
+    page and the rows sorted past are never worked out in full), then those rows with what the table shows."""
 
-    def __init__(self, object_list, per_page, known_count=None, **kwargs):
+    def __init__(self, object_list, per_page, known_count=None, counted=None, **kwargs):
         super().__init__(object_list, per_page, **kwargs)
         if known_count is not None:
             self.count = known_count
+        elif counted is not None:  # counted before a sort joined anything in
+            self.count = counted.count()
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = bottom + self.per_page
+        if top + self.orphans >= self.count:
+            top = self.count
+        return self._get_page(self.rows_between(bottom, top), number, self)
+
+    def rows_between(self, bottom, top):
+        rows = self.object_list
+        queryset = rows.data.data
+        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        page = with_open_since(queryset.filter(pk__in=ids).order_by(), rows.table.rule)
+        records = {record.pk: record for record in page} if ids else {}
+        return BoundRows([records[pk] for pk in ids if pk in records], rows.table)
 
 
 def kept_params(filter_query, snoozed):
@@ -222,13 +244,13 @@ def issue_export(request, rule=None):
         raise Http404(gone_rule(rule))
     filterset = filtered_issues(request, rule)[0]
     writer = csv.writer(Echo())
-    queryset = filterset.qs.order_by("title_full", "id")
+    queryset = with_open_since(filterset.qs, rule).order_by("title_full", "id")
     if request.GET.get("sort"):  # the order the steward chose on the list, ties broken by id
-        table = ResourceTable(queryset, directory=Directory())
+        table = ResourceTable(queryset, directory=Directory(), rule=rule)
         RequestConfig(request, paginate=False).configure(table)
         ordering = list(table.data.data.query.order_by)
         queryset = queryset.order_by(*ordering, *([] if "id" in ordering else ["id"]))
-    rows = lists.csv_rows(queryset, Directory())
+    rows = lists.csv_rows(queryset, Directory(), rule)
     response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     response["Content-Disposition"] = f'attachment; filename="catalog-{rule or "all-issues"}-{stamp}.csv"'

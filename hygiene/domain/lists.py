@@ -3,7 +3,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from hygiene.domain.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
-from hygiene.lifecycle.ages import open_since_annotations
+from hygiene.lifecycle.ages import with_open_since
 from hygiene.rulebook import registry
 from hygiene.rules import in_scope
 
@@ -15,8 +15,9 @@ DEFERRED = ("definition", "search_metadata", "internal_users", "external_users",
 
 def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
     """Resources in scope with an open (or, with snoozed="only", a snoozed) issue of `rule`
-    (any rule when None), annotated with which rules they break, their health, and since when the issue is open
-    (`open_since`: `rule`'s open interval, or the oldest of the rules in force; see hygiene.lifecycle.ages).
+    (any rule when None), annotated with which rules they break and their health. Since when the issue is open
+    is added where it is shown or sorted on (`hygiene.lifecycle.ages.with_open_since`): for one rule it is a join,
+    which counting and paging need not pay for.
     Filter it with ResourceFilterSet(..., rule=rule), so "Open longer than" and "New since" mean that rule too."""
     snoozes = active_snoozes() if snoozes is None else snoozes
     open_filters = open_issue_filters(snoozes=snoozes)
@@ -30,8 +31,7 @@ def issue_queryset(rule=None, snoozed=SNOOZED_HIDE, snoozes=None):
         condition = open_filters[rule] if rule else any_of(open_filters)
     return (
         in_scope().filter(condition).select_related("integration").defer(*DEFERRED)
-        .annotate(health=F("health_score"), **annotations,
-                  **open_since_annotations([rule] if rule else registry.keys()))
+        .annotate(health=F("health_score"), **annotations)
     )
 
 
@@ -52,10 +52,10 @@ def spreadsheet_safe(value):
     return value
 
 
-def csv_rows(queryset, directory):
-    """Rows for a CSV export, streamed in chunks so 100,000 rows never sit in memory."""
+def csv_rows(queryset, directory, rule=None):
+    """Rows for a CSV export of `rule`'s list, streamed in chunks so 100,000 rows never sit in memory."""
     yield CSV_HEADER
-    for r in queryset.only(*CSV_FIELDS).iterator(chunk_size=2000):
+    for r in with_open_since(queryset, rule).only(*CSV_FIELDS).iterator(chunk_size=2000):
         yield [spreadsheet_safe(value) for value in csv_values(r, directory)]
 
 

@@ -1,9 +1,9 @@
 """How long open issues have been open, for issue lists: the "Open for" annotation, the "Open longer than" and
-"New since" conditions, and the age in plain words. Each is a correlated subquery on one resource's open
-intervals, which the partial unique index on (resource, rule) where closed_at is null answers."""
+"New since" conditions, and the age in plain words. The conditions are correlated subqueries on one resource's
+open intervals, which the partial unique index on (resource, rule) where closed_at is null answers."""
 from datetime import timedelta
 
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, F, FilteredRelation, OuterRef, Q
 from django.utils import timezone
 
 from hygiene.lifecycle.models import IssueInterval
@@ -18,13 +18,20 @@ def open_intervals(rules):
     return IssueInterval.objects.filter(resource_id=OuterRef("pk"), closed_at__isnull=True, rule__in=list(rules))
 
 
-def open_since_annotations(rules):
-    """`open_since` (when the oldest open interval of `rules` began) and `open_since_seen` (True when that start
-    is only "seen since": it was open when the history began)."""
-    # On equal starts, the one whose start is unknown: "at least" is the honest word.
-    oldest = open_intervals(rules).order_by("opened_at", "-seen_since", "id")
-    return {"open_since": Subquery(oldest.values("opened_at")[:1]),
-            "open_since_seen": Subquery(oldest.values("seen_since")[:1])}
+def with_open_since(queryset, rule=None):
+    """`queryset` annotated with `open_since` (when the open interval of `rule` began; with no rule, the oldest
+    open interval of any rule, as stored on the resource by every snapshot) and `open_since_seen` (True when that
+    start is only "seen since": it was open when the history began). Both sort with an index or a join, not a
+    subquery per row. A queryset that has them already is returned as it is."""
+    if "open_since" in queryset.query.annotations:
+        return queryset
+    if rule is None:
+        return queryset.annotate(open_since=F("issues_open_since"), open_since_seen=F("issues_open_since_seen"))
+    # At most one open interval per (resource, rule): the join never repeats a row.
+    interval = FilteredRelation("issue_intervals", condition=Q(issue_intervals__rule=rule,
+                                                                issue_intervals__closed_at__isnull=True))
+    return queryset.alias(open_interval=interval).annotate(
+        open_since=F("open_interval__opened_at"), open_since_seen=F("open_interval__seen_since"))
 
 
 def open_longer_than(rules, days, now=None):

@@ -3,7 +3,8 @@ intervals are made to equal the open issues, set-wise in the database, a few sta
 over resources: open where a resource breaks a rule with no open interval, close where an open interval's issue
 is gone, saying why (removed, archived, snoozed, else fixed)."""
 from django.db import connection, transaction
-from django.db.models import Case, Exists, OuterRef, Value, When
+from django.db.models import Case, Exists, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from catalog_sync.models import Resource
@@ -35,7 +36,8 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     `everywhere` (whose answer moves without the resource changing: dbt results, "older than" clauses).
     Returns (opened, closed)."""
     now = now or timezone.now()
-    first = not IssueInterval.objects.exists()
+    last_before = IssueInterval.objects.aggregate(last=Max("pk"))["last"]
+    first = last_before is None
     if first:
         candidates = None  # history begins: everything is looked at once
     elif candidates is not None:
@@ -75,4 +77,23 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     if candidates is None:  # a rule switched off or deleted takes a full update (a rule change is one)
         closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF,
                                                                          **closing)
+    if opened or closed:
+        moved = IssueInterval.objects.filter(Q(pk__gt=last_before or 0) | Q(closed_at=now))
+        store_open_since(None if first else moved.values("resource_id"))
     return opened, closed
+
+
+def store_open_since(resource_ids=None):
+    """Copy onto each resource when its oldest open interval began (`issues_open_since`, and
+    `issues_open_since_seen` when that start is only "seen since"), for the resources of `resource_ids` (a
+    values("resource_id") queryset of the intervals that moved), or every resource when None."""
+    # On equal starts, the one whose start is unknown: "at least" is the honest word.
+    oldest = (IssueInterval.objects.filter(resource_id=OuterRef("pk"), closed_at__isnull=True)
+              .order_by("opened_at", "-seen_since", "id"))
+    targets = Resource.objects.all()
+    if resource_ids is not None:
+        targets = targets.filter(pk__in=resource_ids)
+    else:  # resources with no open interval and nothing stored have nothing to change
+        targets = targets.filter(Q(issues_open_since__isnull=False) | Exists(oldest))
+    return targets.update(issues_open_since=Subquery(oldest.values("opened_at")[:1]),
+                          issues_open_since_seen=Coalesce(Subquery(oldest.values("seen_since")[:1]), Value(False)))
