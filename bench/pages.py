@@ -28,7 +28,7 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from _common import stop_emulator, ROOT, start_emulator, use_bench_database
+from _common import stop_emulator, ROOT, start_emulator, use_bench_database, vacuum_analyze
 
 DATABASE = "hygiene_bench_pages"
 STEWARD = "bench-steward"
@@ -251,11 +251,11 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
     from catalog_sync.models import Resource
     from hygiene.dashboard.models import Snooze
 
+    autovacuum = vacuum_analyze()  # dead rows and planner statistics as production's autovacuum leaves them
     load_before = os.getloadavg()
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         pg_version = cursor.fetchone()[0].split(",")[0]
-        cursor.execute("ANALYZE")  # fresh planner statistics after a bulk load
 
     pages = [(label, path.format(**arguments)) for label, path in PAGES]
     wanted = [w.lower() for w in args.only]
@@ -284,8 +284,8 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
     print()
     snoozes = Snooze.objects.active().count()
     print(f"{args.resources:,} resources · {snoozes} active snoozes · {args.repeat} timed requests after "
-          f"{args.warmups} warm-ups · {pg_version} · load average {load_before[0]:.2f} → {os.getloadavg()[0]:.2f} "
-          f"on {os.cpu_count()} CPUs")
+          f"{args.warmups} warm-ups · {pg_version} (autovacuum {autovacuum}; vacuumed first) · load average "
+          f"{load_before[0]:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(header)
     print("-" * len(header))
     missing = []
@@ -461,11 +461,11 @@ def run_custom_rules(args, arguments, client, csv_repeat, seeding):
     definitions = bench_rule_definitions(arguments)
     if count > len(definitions):
         raise SystemExit(f"--custom-rules goes up to {len(definitions)}.")
+    autovacuum = vacuum_analyze()  # dead rows and planner statistics as production's autovacuum leaves them
     load_before = os.getloadavg()
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         pg_version = cursor.fetchone()[0].split(",")[0]
-        cursor.execute("ANALYZE")
     wanted = [w.lower() for w in args.only]
     pages = [(label, path.format(**arguments)) for label, path in PAGES
              if not wanted or any(w in label.lower() for w in wanted)]
@@ -510,8 +510,8 @@ def run_custom_rules(args, arguments, client, csv_repeat, seeding):
               f"{'queries ' + '/'.join(str(n) for n in sorted(runs)):>18}  target")
     print()
     print(f"{args.resources:,} resources · custom rules 0 / {' / '.join(str(n) for n in sorted(runs) if n)} · "
-          f"{args.repeat} timed requests after {args.warmups} warm-ups · {pg_version} · load average "
-          f"{load_before[0]:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+          f"{args.repeat} timed requests after {args.warmups} warm-ups · {pg_version} (autovacuum {autovacuum}; "
+          f"vacuumed first) · load average {load_before[0]:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(header)
     print("-" * len(header))
     missing, grew = [], []

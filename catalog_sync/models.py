@@ -191,6 +191,12 @@ class Resource(Mirrored):
             # What a sync changed or removed: the issue history updates only those after an incremental sync.
             models.Index(fields=["changed_at"], name="resource_changed_at"),
             models.Index(fields=["removed_at"], name="resource_removed_at", condition=Q(removed_at__isnull=False)),
+            # The unowned and the undocumented present resources of one integration (and type): filtered issue
+            # lists count them without reading the rest of that integration.
+            models.Index(fields=["integration", "entity_type"], name="resource_unowned",
+                         condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),
+            models.Index(fields=["integration", "entity_type"], name="resource_undocumented",
+                         condition=Q(is_documented=False, removed_at__isnull=True, archived=False)),
             # "Open for" either way, blanks (no open issue in the history) last, walked without a sort.
             models.Index(F("issues_open_since").asc(nulls_last=True), F("id").asc(), name="resource_open_since"),
             models.Index(F("issues_open_since").desc(nulls_last=True), F("id").desc(),

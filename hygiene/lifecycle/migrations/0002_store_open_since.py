@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("lifecycle", "0001_initial"),
-        ("catalog_sync", "0011_resource_issues_open_since"),
+        ("catalog_sync", "0011_resource_open_since_and_rule_indexes"),
     ]
 
     operations = [migrations.RunPython(store, migrations.RunPython.noop)]
