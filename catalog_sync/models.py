@@ -4,7 +4,7 @@ Rows are never deleted by a sync: something that vanished upstream gets
 `removed_at`, so history and audit trails keep pointing at real rows.
 """
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
@@ -197,10 +197,10 @@ class Resource(Mirrored):
                          condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),
             models.Index(fields=["integration", "entity_type"], name="resource_undocumented",
                          condition=Q(is_documented=False, removed_at__isnull=True, archived=False)),
-            # "Open for" either way, blanks (no open issue in the history) last, walked without a sort.
-            models.Index(F("issues_open_since").asc(nulls_last=True), F("id").asc(), name="resource_open_since"),
-            models.Index(F("issues_open_since").desc(nulls_last=True), F("id").desc(),
-                         name="resource_open_since_desc"),
+            # "Open for", blanks (no open issue in the history) last, walked without a sort. On PostgreSQL the
+            # other direction has an index of its own, (issues_open_since DESC NULLS LAST, id DESC): SQLite cannot
+            # index NULLS LAST, so migration 0011 adds it there only.
+            models.Index(fields=["issues_open_since", "id"], name="resource_open_since"),
         ]
 
     def __str__(self):
