@@ -140,7 +140,7 @@ class PairBuilder:
                                f"{thing.capitalize()}: the {schema or thing} {kind} everyone reports from.")
             if kind == "table" and rng.random() < 0.6:
                 definition = TABLE_DEFINITION.format(title=title, thing=thing, schema=schema or "data")
-            if rng.random() < 0.85:
+            if kind == "table" or rng.random() < 0.85:  # every table has an owner, most of the rest too
                 owners = (rng.choice(self.people),)
             if kind != "column" and rng.random() < 0.4:
                 groups = (rng.choice(self.groups),)
