@@ -65,18 +65,20 @@ def copy_change(old_values, new_values, fields, overwrite):
     return before, after
 
 
-def field_values(integration_id, ids):
-    """{id: {field: value}} of the copyable fields for these resources of one integration (one query)."""
+def field_values(integration_id, ids, fields):
+    """{id: {field: value}} of these fields for these resources of one integration (one query, no list of ids
+    sent: an integration's resources are read in one pass)."""
     wanted = set(ids)
     rows = (Resource.objects.filter(integration_id=integration_id, removed_at__isnull=True).order_by()
-            .values_list("id", *COPYABLE))
-    return {row[0]: dict(zip(COPYABLE, row[1:])) for row in rows.iterator(chunk_size=5000) if row[0] in wanted}
+            .values_list("id", *fields))
+    return {row[0]: dict(zip(fields, row[1:])) for row in rows.iterator(chunk_size=5000) if row[0] in wanted}
 
 
 def plan_copy(old_id, new_id, pairs, fields, overwrite):
     """{new id: (before, after)} for every pair the copy changes."""
-    old_values = field_values(old_id, pairs.keys())
-    new_values = field_values(new_id, pairs.values())
+    fields = [field for field in COPYABLE if field in fields]
+    old_values = field_values(old_id, pairs.keys(), fields)
+    new_values = field_values(new_id, pairs.values(), fields)
     planned = {}
     for old, new in pairs.items():
         if old in old_values and new in new_values:
@@ -101,13 +103,17 @@ def build_migration(user, old, new, renames, picks, fields, overwrite, matching=
         raise PickError(errors)
     planned = plan_copy(old.pk, new.pk, pairs, fields, overwrite)
     with transaction.atomic():
+        # The new integration's resources in one pass (no list of 20,000 ids in the query); the change set counts
+        # the pairs as its selection, so "the other N already have these values" speaks of matched ones only.
         change_set = bulk.build_change_set(
-            user, Resource.objects.filter(pk__in=list(pairs.values())),
+            user, Resource.objects.filter(integration_id=new.pk, removed_at__isnull=True, archived=False),
             edit={"migration": {"old": old.pk, "new": new.pk, "renames": [list(map(list, r)) for r in renames],
                                 "fields": list(fields), "overwrite": overwrite}},
             summary=describe(old, new, fields, overwrite),
             filter_label=f"{len(pairs):,} resources of {new.name or new.pk} matched with {old.name or old.pk}",
             planned=planned)
+        change_set.selected = len(pairs)
+        change_set.save(update_fields=["selected"])
         return MigrationPlan.objects.create(
             created_by=user, old_integration=old, new_integration=new,
             renames=[list(map(list, r)) for r in renames], picks=picks, fields=list(fields), overwrite=overwrite,
