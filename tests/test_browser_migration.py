@@ -19,25 +19,17 @@ from hygiene.migration import services  # noqa: E402
 from hygiene.migration.matching import parse_mapping  # noqa: E402
 from hygiene.migration.models import MigrationPlan  # noqa: E402
 from secoda_emulator.migration_pair import NEW, OLD, RENAMES  # noqa: E402
-from secoda_emulator.server import EmulatorServer  # noqa: E402
-from secoda_emulator.workspace import Workspace  # noqa: E402
 from tests.browser_helpers import SHOTS, log_in, number  # noqa: E402
 from tests.test_browser_a11y import described_by_missing  # noqa: E402
 from tests.test_browser_saved_views import assert_no_serious_axe_violation  # noqa: E402
-from tests.conftest import SESSION_NOW, TOKEN, fast_client  # noqa: E402
+# The workspace with the demo's migration pair, overriding conftest's `emulator` here too (quick_writes and the
+# worker then use it).
+from tests.test_migration import emulator  # noqa: E402, F401
+from tests.conftest import fast_client  # noqa: E402
 from tests.test_browser_bulk import (  # noqa: E402, F401  (fixtures)
     WORKER_TIMEOUT_MS, assert_no_server_error, quick_writes, status_pill, tab, worker)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def emulator():
-    """The workspace with the demo's migration pair (overrides conftest's, so quick_writes and worker use it)."""
-    server = EmulatorServer(Workspace.generate(resources=300, seed=3, now=SESSION_NOW, migration_pair=True),
-                            token=TOKEN, port=0).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

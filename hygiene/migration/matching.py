@@ -157,7 +157,7 @@ class Ambiguous:
     path: str
     old: list  # [Node]
     new: list  # [Node]
-    suggested: dict = field(default_factory=dict)  # old id -> the new id whose path agrees to the letter
+    suggested: dict = field(default_factory=dict)  # old id -> the plainly closest new id (see `suggest`)
 
 
 @dataclass

@@ -96,7 +96,8 @@ def describe(old, new, fields, overwrite):
 
 def build_migration(user, old, new, renames, picks, fields, overwrite, matching=None):
     """The migration's preview: a stored plan and a draft change set of the copy, one item per new resource it
-    changes. Returns the plan; raises matching errors as ValueError([messages]) and bulk.NothingToChange."""
+    changes. Returns the plan; raises PickError (the steward's ambiguous choices do not hold) and
+    bulk.NothingToChange."""
     matching = matching or match_integrations(old.pk, new.pk, renames)
     pairs, errors = resolve(matching, picks)
     if errors:
