@@ -106,7 +106,8 @@ def test_a_steward_migrates_descriptions_and_owners_to_the_new_warehouse_and_und
     shot(page, "01-matched")
 
     # 3. Resolve the ambiguous customers table: the full Customers goes to CUSTOMERS, the stray copy is skipped.
-    page.get_by_label("Copy analytics.finance.Customers to", exact=True).select_option(label="ANALYTICS.FINANCE.CUSTOMERS")
+    page.get_by_label("Copy analytics.finance.Customers to", exact=True).select_option(
+        label="ANALYTICS.FINANCE.CUSTOMERS")
     page.get_by_label("Copy analytics.finance.CUSTOMERS to", exact=True).select_option(label="Skip it (copy nothing)")
     page.get_by_label("Description", exact=True).check()
     page.get_by_label("Owners", exact=True).check()

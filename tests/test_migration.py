@@ -374,7 +374,10 @@ def test_a_steward_previews_the_copy_on_the_change_set_page(pair, as_steward):
     assert plan.picks == {lower.pk: target.pk, upper.pk: ""} and plan.fields == ["description", "owners"]
     assert plan.change_set.items.filter(resource_id=target.pk).exists()
     page = as_steward.get(reverse("migration:plan", args=[plan.pk])).content.decode()
-    assert "Before you delete" in page and f"#{plan.change_set_id}" in page
+    assert f"Migration #{plan.pk}: Redshift (old warehouse) → BigQuery (new warehouse)" in page
+    assert "Before you delete Redshift (old warehouse)" in page and f"#{plan.change_set_id}" in page
+    assert "legacy_db =&gt; warehouse" in page
+    assert "(chosen)" in page and "Skipped: copied nowhere." in page
 
 
 @pytest.mark.parametrize("change, message", [

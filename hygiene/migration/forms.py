@@ -85,7 +85,8 @@ class CopyForm(LinkedErrors, forms.Form):
                          ("overwrite", "Replace what the new resource has")]
 
     fields_to_copy = forms.MultipleChoiceField(
-        label="What to copy", choices=[(field, COPY_LABELS[field][:1].upper() + COPY_LABELS[field][1:]) for field in COPYABLE],
+        label="What to copy", choices=[(field, COPY_LABELS[field][:1].upper() + COPY_LABELS[field][1:])
+                                       for field in COPYABLE],
         widget=forms.CheckboxSelectMultiple, error_messages={"required": "Choose at least one thing to copy."})
     mode = forms.ChoiceField(
         label="Where the new resource has a value already", choices=OVERWRITE_CHOICES, widget=forms.RadioSelect,

@@ -109,7 +109,8 @@ def plan_detail(request, pk):
     matching = services.match_integrations(plan.old_integration_id, plan.new_integration_id, renames)
     context = matching_context(matching, services.usable_picks(matching, plan.picks))
     return render(request, "migration/plan.html", {
-        **context, "plan": plan, "renames_text": format_mapping(renames),
+        **context, "plan": plan, "old": plan.old_integration, "new": plan.new_integration,
+        "renames_text": format_mapping(renames),
         "again": match_query(plan.old_integration_id, plan.new_integration_id, renames),
         "copied": [services.COPY_LABELS[field] for field in services.COPYABLE if field in plan.fields],
         "can_edit": is_steward(request.user),
