@@ -17,7 +17,7 @@ beside it. `--writes-per-minute 30` keeps the limit (200 writes then take at lea
 
     .venv/bin/python bench/migration.py [--pairs 20000] [--writes-per-minute 30]
 
-Writes bench/results/migration-N.json.
+Writes bench/results/migration-N.json (migration-N-limit30.json with the limit kept).
 """
 import argparse
 import json
@@ -85,7 +85,8 @@ def seed(n):
                 [[resource_id(side, i) for i in range(len(rows))], [kind for kind, _, _ in rows], names, full,
                  [None if parent is None else resource_id(side, parent) for _, _, parent in rows],
                  [side] * len(rows),
-                 [f"The {title.replace('_', ' ')} everyone reports from." if documented else "" for _, title, _ in rows],
+                 [f"The {title.replace('_', ' ')} everyone reports from." if documented else ""
+                  for _, title, _ in rows],
                  ['["bench-user"]' if documented else "[]"] * len(rows)])
         cursor.execute("ANALYZE catalog_sync_resource")
     return time.perf_counter() - started
@@ -214,7 +215,8 @@ def main():
         "peak_rss_mb": round(peak_rss_mb()),
     })
     print(json.dumps(result, indent=2))
-    (ROOT / "bench" / "results" / f"migration-{n}.json").write_text(json.dumps(result, indent=2) + "\n")
+    limit = f"-limit{args.writes_per_minute}" if args.writes_per_minute else ""
+    (ROOT / "bench" / "results" / f"migration-{n}{limit}.json").write_text(json.dumps(result, indent=2) + "\n")
     assert writes == expected, f"{writes} write calls, expected {expected}"
     assert result["applied"] == n and check.undocumented_count == 0
 
