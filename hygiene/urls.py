@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("healthz", healthz, name="healthz"),
     path("changes/", include("hygiene.bulk.urls")),
+    path("migrate/", include("hygiene.migration.urls")),
     path("reports/", include("hygiene.reports.urls")),
     path("account/", include("hygiene.accounts.urls")),
     path("mailbox/", include("hygiene.mailbox.urls")),

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from . import filters
 from .generator import CHILD_KIND, Builder
+from .migration_pair import add_migration_pair
 from .records import FIELDS, RecordView, Res, coerce_editable
 
 CACHE_SIZE = 64
@@ -51,10 +52,14 @@ class Workspace:
         self._builder = None
 
     @classmethod
-    def generate(cls, resources, seed=1, now=None):
+    def generate(cls, resources, seed=1, now=None, migration_pair=False):
+        """`migration_pair` adds an old and a new warehouse for "Migrate documentation" (see migration_pair)
+        after the `resources`, leaving them as they are without it."""
         ws = cls(seed=seed, now=now)
         ws._builder = Builder(ws)
         ws._builder.build(max(0, int(resources)))
+        if migration_pair:
+            add_migration_pair(ws)
         return ws
 
     @staticmethod

@@ -18,10 +18,12 @@ SESSION_NOW = datetime.now(timezone.utc)
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """A test database per pytest process, so two runs on one machine never drop each other's."""
+    """A test database per pytest process, so two runs on one machine never drop each other's
+    (`TEST_DATABASE_PREFIX` names them, for a machine where each person keeps to a prefix of their own)."""
     from django.conf import settings
 
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"test_hygiene_{os.getpid()}"
+    prefix = os.environ.get("TEST_DATABASE_PREFIX", "test_hygiene")
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"{prefix}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -493,6 +493,35 @@ def test_generation_is_deterministic_for_a_seed():
     assert a.resource_count() == c.resource_count() == 3000
 
 
+def test_the_migration_pair_adds_two_warehouses_and_leaves_the_rest_as_it_was():
+    from secoda_emulator.migration_pair import NEW, NEW_TREE, OLD, OLD_TREE
+
+    plain = Workspace.generate(600, seed=3, now=NOW)
+    paired = Workspace.generate(600, seed=3, now=NOW, migration_pair=True)
+    assert paired.records(plain.ids()) == plain.records(plain.ids())
+    assert paired.integrations()[:7] == plain.integrations()
+    old, new = paired.integrations()[7:]
+    assert (old["type"], old["name"], new["type"], new["name"]) == (*OLD, *NEW)
+
+    def size(tree):
+        return sum(1 + sum(1 + sum(1 + len(columns) for columns in tables.values()) for tables in schemas.values())
+                   for schemas in tree.values())
+
+    records = paired.records(paired.ids()[600:])
+    by_integration = Counter(r["integration"] for r in records)
+    assert by_integration == {old["id"]: size(OLD_TREE), new["id"]: size(NEW_TREE)}
+    olds = [r for r in records if r["integration"] == old["id"]]
+    news = [r for r in records if r["integration"] == new["id"]]
+    documented = sum(1 for r in olds if r["description"]) / len(olds)
+    assert documented > 0.8 and sum(1 for r in news if r["description"]) / len(news) < 0.2
+    assert all(r["owners"] for r in olds if r["entity_type"] == "table")
+    assert any(r["pii"] for r in olds) and any(r["verified"] for r in olds) and any(r["definition"] for r in olds)
+    assert "analytics.finance.CUSTOMERS" in {r["title_full"] for r in olds}
+    assert {"warehouse.public.orders", "warehouse.public.Orders"} <= {r["title_full"] for r in news}
+    again = Workspace.generate(600, seed=3, now=NOW, migration_pair=True)
+    assert again.records(again.ids()) == paired.records(paired.ids())
+
+
 def test_large_workspace_needs_slicing_but_every_slice_fits(big):
     ws = big.workspace
     per_integration = Counter(r["integration"] for r in ws.records(ws.ids()))

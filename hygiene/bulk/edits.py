@@ -5,12 +5,16 @@ An edit is a dict built by the edit form:
      "tags": {"mode": ..., "ids": [ids]}, "teams": {"mode": ..., "ids": [ids]},
      "description": {"text": str, "only_blank": bool},
      "verified": bool, "pii": bool, "published": bool}
-Absent keys leave a field alone. List fields are sent whole to Secoda (it
-replaces lists), so "add" means the current list plus the new ids.
+Absent keys leave a field alone. No edit sets `definition`: a migration's or an
+undo's planned values carry it (build_change_set's `planned`). List fields are
+sent whole to Secoda (it replaces lists), so "add" means the current list plus
+the new ids.
 """
 LIST_FIELDS = ("owners", "owners_groups", "tags", "teams")
+# Secoda's reference lists both as writable: `description` (short text) and `definition` (markdown).
+TEXT_FIELDS = ("description", "definition")
 FLAG_FIELDS = ("verified", "pii", "published")
-EDITABLE_FIELDS = LIST_FIELDS + ("description",) + FLAG_FIELDS
+EDITABLE_FIELDS = LIST_FIELDS + TEXT_FIELDS + FLAG_FIELDS
 
 
 def _apply_list(current, mode, ids):
@@ -63,7 +67,7 @@ def one_line_breaks(text):
 def same_value(field, left, right):
     if field in LIST_FIELDS:
         return sorted(left or []) == sorted(right or [])
-    if field == "description":
+    if field in TEXT_FIELDS:
         return one_line_breaks(left).strip() == one_line_breaks(right).strip()
     return bool(left) == bool(right)
 

@@ -4,9 +4,9 @@ from django.urls import reverse
 from catalog_sync.models import ResourceChange
 
 HISTORY_LIMIT = 50
-FIELD_LABELS = {"title": "Title", "description": "Description", "owners": "Owners", "owners_groups": "Owning groups",
-                "tags": "Tags", "teams": "Teams", "verified": "Verified", "pii": "PII", "published": "Published",
-                "stale": "Stale", "archived": "Archived"}
+FIELD_LABELS = {"title": "Title", "description": "Description", "definition": "Definition", "owners": "Owners",
+                "owners_groups": "Owning groups", "tags": "Tags", "teams": "Teams", "verified": "Verified", "pii": "PII",
+                "published": "Published", "stale": "Stale", "archived": "Archived"}
 
 
 def describe(field, value, directory, limit=None):
@@ -19,7 +19,7 @@ def describe(field, value, directory, limit=None):
         return ", ".join(directory.tag_names(value or [])) or "none"
     if field == "teams":
         return ", ".join(directory.team_names(value or [])) or "none"
-    if field in ("title", "description"):
+    if field in ("title", "description", "definition"):
         text = value or ""
         return (text[:limit - 1] + "…" if limit and len(text) > limit else text) or "blank"
     return "yes" if value else "no"
