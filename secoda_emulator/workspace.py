@@ -51,10 +51,11 @@ class Workspace:
         self._builder = None
 
     @classmethod
-    def generate(cls, resources, seed=1, now=None):
+    def generate(cls, resources, seed=1, now=None, dbt_models=0.0):
+        """`dbt_models`: the share of the resources that are dbt models of Snowflake tables (none by default)."""
         ws = cls(seed=seed, now=now)
         ws._builder = Builder(ws)
-        ws._builder.build(max(0, int(resources)))
+        ws._builder.build(max(0, int(resources)), dbt_models=dbt_models)
         return ws
 
     @staticmethod

@@ -95,7 +95,8 @@ class Command(BaseCommand):
         try:
             start("the Secoda emulator", "emulator", [python, manage, "secoda_emulator", "--host", host,
                                           "--port", str(options["emulator_port"]), "--resources",
-                                          str(options["resources"]), "--seed", str(options["seed"]), "--token", token])
+                                          str(options["resources"]), "--seed", str(options["seed"]), "--token", token,
+                                          "--dbt-models", "0.05"])
             if not wait_for_port(host, options["emulator_port"], 120):
                 raise CommandError("The emulator did not start.")
             self.stdout.write("Running the first sync (later ones run on the scheduler)…")
