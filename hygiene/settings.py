@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "hygiene.mailbox",
     "hygiene.rulebook",
     "hygiene.lifecycle",
+    "hygiene.suggestions",
     "axes",
 ]
 

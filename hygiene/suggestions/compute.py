@@ -1,0 +1,300 @@
+"""Suggestions, computed set-wise in the database: two INSERT … SELECT statements (owners, descriptions) over
+the whole mirror after every sync and change set, never a loop over resources in Python.
+
+Only resources the rule flags get suggestions (in scope, and unowned or undocumented), and only present,
+enabled Secoda people and present groups are suggested as owners. The heuristics, each a row of evidence:
+
+Owners (for an unowned resource)
+- parent       80  its parent's owners (a schema's for its tables, a table's for its columns, a dashboard's
+                   for its charts).
+- siblings     60-90  an owner that at least two thirds of its owned siblings (same parent, same type) share,
+                   at least two of them: 60 + 30 × (3 × agreeing − 2 × owned) ÷ owned, rounded down (60 at two
+                   thirds, 90 when all agree), then 5 less for each owned sibling under five (two who agree: 75).
+- counterpart  85  the owners of the resource with the same path in another integration when the two are
+                   linked (either side is dbt, or one lists the other's integration in its `sources`: a dbt
+                   model and its warehouse table); 70 for the same path in an unlinked integration.
+- usage        50  its most frequent user among Secoda people: `internal_users` and `external_users` entries
+                   that are a person's id or e-mail, counted over the resource and its children; 40 each when
+                   two or three people tie (more than three: no suggestion).
+Descriptions (for an undocumented resource)
+- propagation  the description most documented resources of its name and type (columns, event properties)
+               agree on elsewhere: at least two, and at least two thirds of them. Confidence grows with the
+               agreement count and shrinks with dissent: min(90, 40 + 10 × agreeing) × agreeing ÷ documented,
+               rounded down (2 of 2: 60, 3 of 3: 70, 5 of 5: 90, 4 of 5: 64, 3 of 4: 52).
+- counterpart  85 / 70  the description of its counterpart (as for owners).
+
+One suggestion per resource, kind and value: when several kinds of evidence point to the same value, their
+reasons are joined (strongest first) and the confidence is the strongest one's plus 5 for each other kind, at
+most 95 (a suggestion is never certain). A rejected value (`RejectedSuggestion`) is never suggested again.
+"""
+import time
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from catalog_sync.filters import TYPE_ORDER
+from catalog_sync.models import Integration, Resource, ResourceRef, SecodaGroup, SecodaUser
+from hygiene.suggestions.models import RejectedSuggestion, Suggestion
+
+PROPAGATED_TYPES = ("column", "event_property")  # names that mean the same thing wherever they appear
+MAX_CONFIDENCE = 95
+CORROBORATION = 5  # added for each other kind of evidence pointing to the same value
+
+
+def _table(model):
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def type_words(column, plural=False):
+    """SQL for an entity type in words ("event property", or "event properties")."""
+    cases = " ".join(f"WHEN '{name}' THEN '{words(name, plural)}'" for name in TYPE_ORDER)
+    fallback = f"REPLACE({column}, '_', ' ')" + (" || 's'" if plural else "")
+    return f"CASE {column} {cases} ELSE {fallback} END"
+
+
+def words(entity_type, plural=False):
+    text = entity_type.replace("_", " ")
+    if not plural:
+        return text
+    return text[:-1] + "ies" if text.endswith("y") else text + "s"
+
+
+def _elements(column, alias):
+    """A join that yields one row per element of a JSON list column, as `alias.value` (text)."""
+    if connection.vendor == "postgresql":
+        return f"CROSS JOIN LATERAL jsonb_array_elements_text({column}) AS {alias}(value)"
+    return f"CROSS JOIN json_each({column}) AS {alias}"
+
+
+def _lists(column, value):
+    """SQL: the JSON list `column` holds the text `value`."""
+    if connection.vendor == "postgresql":
+        return f"{column} @> jsonb_build_array({value})"
+    return f"EXISTS (SELECT 1 FROM json_each({column}) AS listed WHERE listed.value = {value})"
+
+
+def _joined(expression, separator):
+    """SQL aggregate joining `expression` strongest evidence first (rows come ordered on SQLite, whose
+    group_concat takes no ORDER BY before 3.44)."""
+    if connection.vendor == "postgresql":
+        return f"string_agg({expression}, '{separator}' ORDER BY e.confidence DESC, e.source)"
+    return f"group_concat({expression}, '{separator}')"
+
+
+def _in_scope(alias):
+    return f"{alias}.removed_at IS NULL AND {alias}.archived = false"
+
+
+def _path(alias):
+    return f"COALESCE(NULLIF({alias}.title_full, ''), NULLIF({alias}.title, ''), {alias}.id)"
+
+
+def _tables():
+    return {"resource": _table(Resource), "ref": _table(ResourceRef), "user": _table(SecodaUser),
+            "group": _table(SecodaGroup), "integration": _table(Integration), "suggestion": _table(Suggestion),
+            "rejected": _table(RejectedSuggestion)}
+
+
+def _counterparts(t, condition, joins=""):
+    """FROM clause: each flagged resource `f` with a resource `c` of the same path in another integration
+    (`ci`: its integration; `fi`: the flagged one's), plus `joins`."""
+    return f"""
+      FROM flagged f
+      JOIN {t['resource']} c ON LOWER(c.title_full) = LOWER(f.title_full) AND c.id <> f.id AND {_in_scope('c')}
+           AND COALESCE(c.integration_id, '') <> COALESCE(f.integration_id, '') AND {condition}
+      LEFT JOIN {t['integration']} ci ON ci.id = c.integration_id
+      LEFT JOIN {t['integration']} fi ON fi.id = f.integration_id
+      {joins}
+      WHERE f.title_full LIKE '%%.%%'"""
+
+
+def _counterpart_confidence():
+    """85 when the two are linked (dbt on either side, or one's `sources` names the other's integration), else 70."""
+    linked = (f"LOWER(COALESCE(ci.type, '')) LIKE '%%dbt%%' OR LOWER(COALESCE(fi.type, '')) LIKE '%%dbt%%' "
+              f"OR {_lists('f.sources', 'c.integration_id')} OR {_lists('c.sources', 'f.integration_id')}")
+    return f"CASE WHEN {linked} THEN 85 ELSE 70 END"
+
+
+def _counterpart_words(what):
+    return (f"'Its counterpart in ' || COALESCE(NULLIF(ci.name, ''), 'another integration') || ' (' || c.title_full "
+            f"|| ') ' || {what}")
+
+
+def _insert(t, kind, evidence_sql, value):
+    """The INSERT that turns rows of evidence (resource_id, <value>, source, confidence, reason) into one
+    suggestion per resource and value, leaving out rejected ones."""
+    ordered = "(SELECT * FROM evidence ORDER BY confidence DESC, source)" if connection.vendor != "postgresql" \
+        else "evidence"
+    boost = f"MAX(e.confidence) + {CORROBORATION} * (COUNT(DISTINCT e.source) - 1)"
+    return f"""
+    {evidence_sql}
+    INSERT INTO {t['suggestion']} (resource_id, kind, value, value_key, reason, evidence, confidence, computed_at)
+    SELECT e.resource_id, '{kind}', e.{value}, MD5(e.{value}),
+           {_joined('e.reason', '. ')}, {_joined('e.source', ',')},
+           CASE WHEN {boost} > {MAX_CONFIDENCE} THEN {MAX_CONFIDENCE} ELSE {boost} END, %s
+      FROM {ordered} e
+     WHERE NOT EXISTS (SELECT 1 FROM {t['rejected']} j
+                        WHERE j.resource_id = e.resource_id AND j.kind = '{kind}' AND j.value_key = MD5(e.{value}))
+     GROUP BY e.resource_id, e.{value}"""
+
+
+def owner_sql():
+    t = _tables()
+    name = "COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), NULLIF(u.email, ''), u.id)"
+    sibling_conf = "60 + (30 * (3 * so.n - 2 * s.owned)) / s.owned - CASE WHEN s.owned < 5 THEN 5 * (5 - s.owned) ELSE 0 END"
+    evidence = f"""
+    WITH flagged AS (
+      SELECT r.id, r.parent_id, r.integration_id, r.entity_type, r.title_full, r.sources, r.internal_users,
+             r.external_users
+        FROM {t['resource']} r WHERE {_in_scope('r')} AND r.is_owned = false
+    ), people AS (
+      SELECT 'user:' || u.id AS owner, {name} AS name
+        FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false
+      UNION ALL
+      SELECT 'group:' || g.id, COALESCE(NULLIF(g.name, ''), g.id) || ' (group)'
+        FROM {t['group']} g WHERE g.removed_at IS NULL
+    ), owned_by AS (
+      SELECT x.resource_id, CASE x.kind WHEN 'owner' THEN 'user:' ELSE 'group:' END || x.ref_id AS owner
+        FROM {t['ref']} x WHERE x.kind IN ('owner', 'owner_group')
+    ), parent AS (
+      SELECT f.id AS resource_id, o.owner, 'parent' AS source, 80 AS confidence,
+             'Its ' || {type_words('p.entity_type')} || ' ' || {_path('p')} || ' is owned by ' || pe.name AS reason
+        FROM flagged f
+        JOIN {t['resource']} p ON p.id = f.parent_id AND {_in_scope('p')}
+        JOIN owned_by o ON o.resource_id = p.id
+        JOIN people pe ON pe.owner = o.owner
+    ), sibling_owned AS (
+      SELECT c.parent_id, c.entity_type, COUNT(*) AS owned
+        FROM {t['resource']} c
+       WHERE {_in_scope('c')} AND c.is_owned = true AND c.parent_id IN (SELECT parent_id FROM flagged)
+       GROUP BY c.parent_id, c.entity_type HAVING COUNT(*) >= 2
+    ), sibling_owner AS (
+      SELECT c.parent_id, c.entity_type, o.owner, COUNT(*) AS n
+        FROM {t['resource']} c JOIN owned_by o ON o.resource_id = c.id
+       WHERE {_in_scope('c')} AND c.parent_id IN (SELECT parent_id FROM sibling_owned)
+       GROUP BY c.parent_id, c.entity_type, o.owner
+    ), siblings AS (
+      SELECT f.id AS resource_id, so.owner, 'siblings' AS source, {sibling_conf} AS confidence,
+             CASE WHEN so.n = s.owned AND s.owned = 2 THEN 'Both'
+                  WHEN so.n = s.owned THEN 'All ' || s.owned
+                  ELSE so.n || ' of the ' || s.owned END
+             || ' owned ' || {type_words('f.entity_type', plural=True)}
+             || COALESCE(' in ' || {type_words('p.entity_type')} || ' ' || {_path('p')}, ' beside it')
+             || ' are owned by ' || pe.name AS reason
+        FROM flagged f
+        JOIN sibling_owned s ON s.parent_id = f.parent_id AND s.entity_type = f.entity_type
+        JOIN sibling_owner so ON so.parent_id = f.parent_id AND so.entity_type = f.entity_type
+             AND 3 * so.n >= 2 * s.owned
+        JOIN people pe ON pe.owner = so.owner
+        LEFT JOIN {t['resource']} p ON p.id = f.parent_id
+    ), counterpart AS (
+      SELECT f.id AS resource_id, o.owner, 'counterpart' AS source,
+             {_counterpart_confidence()} AS confidence,
+             {_counterpart_words("'is owned by ' || pe.name")} AS reason
+      {_counterparts(t, 'c.is_owned = true', joins='JOIN owned_by o ON o.resource_id = c.id '
+                                                    'JOIN people pe ON pe.owner = o.owner')}
+    ), user_keys AS (
+      SELECT key, MIN(owner) AS owner FROM (
+        SELECT LOWER(u.id) AS key, 'user:' || u.id AS owner
+          FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false
+        UNION
+        SELECT LOWER(u.email), 'user:' || u.id
+          FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false AND u.email <> ''
+      ) AS keys GROUP BY key HAVING COUNT(DISTINCT owner) = 1
+    ), uses AS (
+      SELECT f.id AS resource_id, e.value AS who FROM flagged f {_elements('f.internal_users', 'e')}
+      UNION ALL
+      SELECT f.id, e.value FROM flagged f {_elements('f.external_users', 'e')}
+      UNION ALL
+      SELECT f.id, e.value FROM flagged f JOIN {t['resource']} c ON c.parent_id = f.id AND {_in_scope('c')}
+             {_elements('c.internal_users', 'e')}
+      UNION ALL
+      SELECT f.id, e.value FROM flagged f JOIN {t['resource']} c ON c.parent_id = f.id AND {_in_scope('c')}
+             {_elements('c.external_users', 'e')}
+    ), use_counts AS (
+      SELECT u.resource_id, k.owner, COUNT(*) AS n
+        FROM uses u JOIN user_keys k ON k.key = LOWER(u.who)
+       GROUP BY u.resource_id, k.owner
+    ), ranked AS (
+      SELECT resource_id, owner, n, RANK() OVER (PARTITION BY resource_id ORDER BY n DESC) AS place,
+             COUNT(*) OVER (PARTITION BY resource_id, n) AS tied
+        FROM use_counts
+    ), usage AS (
+      SELECT r.resource_id, r.owner, 'usage' AS source, CASE WHEN r.tied = 1 THEN 50 ELSE 40 END AS confidence,
+             pe.name || CASE WHEN r.tied = 1 THEN ' is its most frequent user'
+                             ELSE ' is one of its ' || r.tied || ' most frequent users' END
+             || ' (listed ' || CASE WHEN r.n = 1 THEN 'once' ELSE r.n || ' times' END
+             || CASE WHEN r.tied = 1 THEN '' ELSE ' each' END
+             || ' among the users of it and its children)' AS reason
+        FROM ranked r JOIN people pe ON pe.owner = r.owner
+       WHERE r.place = 1 AND r.tied <= 3
+    ), evidence AS (
+      SELECT * FROM parent UNION ALL SELECT * FROM siblings UNION ALL SELECT * FROM counterpart
+      UNION ALL SELECT * FROM usage
+    )"""
+    return _insert(t, Suggestion.OWNER, evidence, "owner")
+
+
+def description_sql():
+    t = _tables()
+    types = ", ".join(f"'{name}'" for name in PROPAGATED_TYPES)
+    agreeing = "CASE WHEN 40 + 10 * d.n > 90 THEN 90 ELSE 40 + 10 * d.n END"
+    evidence = f"""
+    WITH flagged AS (
+      SELECT r.id, r.integration_id, r.entity_type, r.title, r.title_full, r.sources
+        FROM {t['resource']} r WHERE {_in_scope('r')} AND r.is_documented = false
+    ), named AS (
+      SELECT r.entity_type, LOWER(r.title) AS name, TRIM(r.description) AS description, COUNT(*) AS n
+        FROM {t['resource']} r
+       WHERE {_in_scope('r')} AND r.entity_type IN ({types}) AND TRIM(r.description) <> ''
+       GROUP BY r.entity_type, LOWER(r.title), TRIM(r.description)
+    ), named_total AS (
+      SELECT entity_type, name, CAST(SUM(n) AS INTEGER) AS total FROM named GROUP BY entity_type, name
+    ), propagation AS (
+      SELECT f.id AS resource_id, d.description, 'propagation' AS source,
+             {agreeing} * d.n / nt.total AS confidence,
+             CASE WHEN d.n = nt.total AND d.n = 2 THEN 'Both'
+                  WHEN d.n = nt.total THEN 'All ' || d.n
+                  ELSE d.n || ' of the ' || nt.total END
+             || ' documented ' || {type_words('f.entity_type', plural=True)} || ' named “' || f.title
+             || '” elsewhere in the workspace say this' AS reason
+        FROM flagged f
+        JOIN named_total nt ON nt.entity_type = f.entity_type AND nt.name = LOWER(f.title)
+        JOIN named d ON d.entity_type = nt.entity_type AND d.name = nt.name
+       WHERE f.entity_type IN ({types}) AND d.n >= 2 AND 3 * d.n >= 2 * nt.total
+    ), counterpart AS (
+      SELECT f.id AS resource_id, TRIM(c.description) AS description, 'counterpart' AS source,
+             {_counterpart_confidence()} AS confidence,
+             {_counterpart_words("'says this'")} AS reason
+      {_counterparts(t, "TRIM(c.description) <> ''")}
+    ), evidence AS (
+      SELECT * FROM propagation UNION ALL SELECT * FROM counterpart
+    )"""
+    return _insert(t, Suggestion.DESCRIPTION, evidence, "description")
+
+
+def recompute(now=None):
+    """Replace every suggestion with what the mirror says now (one transaction: pages see the old set until it
+    commits). Returns {kind: count, "seconds": wall time}."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {_table(Suggestion)}")
+        cursor.execute(owner_sql(), [now])
+        owners = cursor.rowcount
+        cursor.execute(description_sql(), [now])
+        descriptions = cursor.rowcount
+    return {Suggestion.OWNER: owners, Suggestion.DESCRIPTION: descriptions,
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def share_measures(open_filters):
+    """Aggregates for the snapshot's totals (`suggested_<rule>`): open issues of the unowned and undocumented
+    rules that have at least one suggestion. Counted in the snapshot's own aggregate: no query of its own."""
+    measures = {}
+    for kind, rule in Suggestion.RULE_OF_KIND.items():
+        if rule in open_filters:
+            suggested = Suggestion.objects.filter(kind=kind).values("resource_id")
+            measures[f"m_suggested_{rule}"] = Count("pk", filter=open_filters[rule] & Q(pk__in=suggested))
+    return measures
