@@ -16,6 +16,7 @@ from hygiene.domain.lists import issue_queryset
 from hygiene.rulebook.models import Rule
 from hygiene.suggestions import compute
 from hygiene.suggestions.models import RejectedSuggestion, Suggestion
+from tests.test_dashboard import as_steward, as_viewer  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,18 +28,6 @@ ROW = re.compile(r'<tr data-suggestion="(\d+)">')
 def mirror(synced_mirror):
     assert Suggestion.objects.filter(kind=Suggestion.OWNER).count() > 100
     return synced_mirror
-
-
-@pytest.fixture
-def as_steward(client, steward):
-    client.force_login(steward)
-    return client
-
-
-@pytest.fixture
-def as_viewer(client, viewer):
-    client.force_login(viewer)
-    return client
 
 
 def page(client, url, params=None):

@@ -47,6 +47,12 @@ def mirror(*records):
     writer.flush()
 
 
+def column(table_id, table_path, name, **fields):
+    """A column record of the table `table_id` (at `table_path`); its id is "<table_id>.<name>"."""
+    return {"id": f"{table_id}.{name}", "entity_type": "column", "title": name, "title_full": f"{table_path}.{name}",
+            "parent": table_id, **fields}
+
+
 def suggestions(resource_id, kind=Suggestion.OWNER):
     return {s.value: s for s in Suggestion.objects.filter(resource_id=resource_id, kind=kind)}
 
@@ -88,12 +94,11 @@ def test_a_parent_owned_by_a_group_suggests_the_group(people):
 
 
 def test_owners_its_siblings_agree_on_are_suggested_with_a_confidence_that_grows_with_agreement(people):
-    columns = [{"id": f"c{n}", "entity_type": "column", "title": f"col{n}", "title_full": f"db.s.t.col{n}",
-                "parent": "t1", "owners": [BOB] if n < 3 else [DAN]} for n in range(4)]
-    mirror({"id": "t1", "title": "t", "title_full": "db.s.t"}, *columns,
-           {"id": "c-new", "entity_type": "column", "title": "new", "title_full": "db.s.t.new", "parent": "t1"})
+    mirror({"id": "t1", "title": "t", "title_full": "db.s.t"},
+           *(column("t1", "db.s.t", f"col{n}", owners=[BOB] if n < 3 else [DAN]) for n in range(4)),
+           column("t1", "db.s.t", "new"))
     compute.recompute()
-    suggestion = only("c-new")  # Dan owns 1 of 4: not two thirds
+    suggestion = only("t1.new")  # Dan owns 1 of 4: not two thirds
     assert suggestion.value == f"user:{BOB}"
     assert suggestion.confidence == sibling_confidence(3, 4) == 62
     assert suggestion.reason == "3 of the 4 owned columns in table db.s.t are owned by Bob Babbage"
@@ -102,20 +107,16 @@ def test_owners_its_siblings_agree_on_are_suggested_with_a_confidence_that_grows
 
 def test_unanimous_siblings_say_so_and_siblings_that_split_suggest_nothing(people):
     mirror({"id": "t1", "title": "t", "title_full": "db.s.t"},
-           *({"id": f"a{n}", "entity_type": "column", "title": f"a{n}", "title_full": f"db.s.t.a{n}", "parent": "t1",
-              "owners": [BOB, DAN] if n == 0 else [BOB]} for n in range(6)),
-           {"id": "a-new", "entity_type": "column", "title": "new", "title_full": "db.s.t.new", "parent": "t1"},
+           *(column("t1", "db.s.t", f"a{n}", owners=[BOB, DAN] if n == 0 else [BOB]) for n in range(6)),
+           column("t1", "db.s.t", "new"),
            {"id": "t2", "title": "u", "title_full": "db.s.u"},
-           {"id": "b1", "entity_type": "column", "title": "b1", "title_full": "db.s.u.b1", "parent": "t2",
-            "owners": [BOB]},
-           {"id": "b2", "entity_type": "column", "title": "b2", "title_full": "db.s.u.b2", "parent": "t2",
-            "owners": [DAN]},
-           {"id": "b-new", "entity_type": "column", "title": "new", "title_full": "db.s.u.new", "parent": "t2"})
+           column("t2", "db.s.u", "b1", owners=[BOB]), column("t2", "db.s.u", "b2", owners=[DAN]),
+           column("t2", "db.s.u", "new"))
     compute.recompute()
-    suggestion = only("a-new")  # Dan owns one of six
+    suggestion = only("t1.new")  # Dan owns one of six
     assert suggestion.reason == "All 6 owned columns in table db.s.t are owned by Bob Babbage"
     assert suggestion.confidence == sibling_confidence(6, 6) == 90
-    assert not suggestions("b-new"), "one of two is not an agreement"
+    assert not suggestions("t2.new"), "one of two is not an agreement"
 
 
 def test_the_same_path_in_a_linked_integration_lends_its_owner(people):
@@ -134,7 +135,7 @@ def test_the_same_path_in_a_linked_integration_lends_its_owner(people):
     compute.recompute()
     linked = only("wh")
     assert (linked.value, linked.confidence, linked.evidence) == (f"user:{ADA}", 85, "counterpart")
-    assert linked.reason == "Its counterpart in dbt Cloud (analytics.finance.orders) is owned by Ada Lovelace"
+    assert linked.reason == "Its counterpart analytics.finance.orders in dbt Cloud is owned by Ada Lovelace"
     assert only("pg-unlinked").confidence == 70
     assert only("pg-linked").confidence == 85
     assert not suggestions("bare")
@@ -161,13 +162,10 @@ def test_its_most_frequent_user_among_secoda_people_is_suggested(people):
 
 def test_several_kinds_of_evidence_for_one_owner_make_one_stronger_suggestion(people):
     mirror({"id": "t1", "title": "t", "title_full": "db.s.t", "owners": [ADA]},
-           {"id": "c1", "entity_type": "column", "title": "a", "title_full": "db.s.t.a", "parent": "t1",
-            "owners": [ADA]},
-           {"id": "c2", "entity_type": "column", "title": "b", "title_full": "db.s.t.b", "parent": "t1",
-            "owners": [ADA]},
-           {"id": "c-new", "entity_type": "column", "title": "c", "title_full": "db.s.t.c", "parent": "t1"})
+           column("t1", "db.s.t", "a", owners=[ADA]), column("t1", "db.s.t", "b", owners=[ADA]),
+           column("t1", "db.s.t", "c"))
     compute.recompute()
-    suggestion = only("c-new")
+    suggestion = only("t1.c")
     # Parent 80, siblings 75 (two who agree): the stronger one plus 5 for the other.
     assert sibling_confidence(2, 2) == 75
     assert suggestion.confidence == 85
@@ -178,14 +176,12 @@ def test_several_kinds_of_evidence_for_one_owner_make_one_stronger_suggestion(pe
 
 def test_confidence_never_reaches_certainty(people):
     mirror({"id": "t1", "title": "t", "title_full": "db.s.t", "owners": [ADA]},
-           *({"id": f"c{n}", "entity_type": "column", "title": f"c{n}", "title_full": f"db.s.t.c{n}", "parent": "t1",
-              "owners": [ADA]} for n in range(5)),
-           {"id": "c-new", "entity_type": "column", "title": "new", "title_full": "db.s.t.new", "parent": "t1",
-            "internal_users": [ADA]},
+           *(column("t1", "db.s.t", f"c{n}", owners=[ADA]) for n in range(5)),
+           column("t1", "db.s.t", "new", internal_users=[ADA]),
            {"id": "m-new", "entity_type": "column", "title": "new", "title_full": "db.s.t.new", "integration": "i-dbt",
             "owners": [ADA]})
     compute.recompute()
-    suggestion = only("c-new")
+    suggestion = only("t1.new")
     assert suggestion.evidence.split(",") == ["siblings", "counterpart", "parent", "usage"]
     assert suggestion.confidence == 95
 
@@ -240,7 +236,7 @@ def test_a_dbt_models_description_is_suggested_for_its_warehouse_table(people):
     compute.recompute()
     suggestion = only("wh", Suggestion.DESCRIPTION)
     assert (suggestion.value, suggestion.confidence) == ("One row per order.", 85)
-    assert suggestion.reason == "Its counterpart in dbt Cloud (analytics.finance.orders) says this"
+    assert suggestion.reason == "Its counterpart analytics.finance.orders in dbt Cloud says this"
     assert not suggestions("model", Suggestion.DESCRIPTION)
 
 

@@ -26,6 +26,11 @@ Descriptions (for an undocumented resource)
 One suggestion per resource, kind and value: when several kinds of evidence point to the same value, their
 reasons are joined (strongest first) and the confidence is the strongest one's plus 5 for each other kind, at
 most 95 (a suggestion is never certain). A rejected value (`RejectedSuggestion`) is never suggested again.
+
+How: the mirror in scope is copied once into a temporary table with the few columns the evidence reads, and
+analyzed, so the planner joins on real row counts (hash joins, not a probe per row); the new suggestions go to a
+second temporary table, and only the difference is written: most suggestions survive a sync unchanged, and keep
+their row and `computed_at`.
 """
 import time
 
@@ -40,6 +45,10 @@ from hygiene.suggestions.models import RejectedSuggestion, Suggestion
 PROPAGATED_TYPES = ("column", "event_property")  # names that mean the same thing wherever they appear
 MAX_CONFIDENCE = 95
 CORROBORATION = 5  # added for each other kind of evidence pointing to the same value
+# Temporary tables, dropped at the end of the transaction.
+SCOPE = "suggest_scope"  # the mirror in scope: the columns the evidence reads
+OWNED = "suggest_owned"  # who owns what, among the people a suggestion may name
+FRESH = "suggest_fresh"  # this computation's suggestions, before they replace the stored ones
 
 
 def _table(model):
@@ -82,10 +91,6 @@ def _joined(expression, separator):
     return f"group_concat({expression}, '{separator}')"
 
 
-def _in_scope(alias):
-    return f"{alias}.removed_at IS NULL AND {alias}.archived = false"
-
-
 def _path(alias):
     return f"COALESCE(NULLIF({alias}.title_full, ''), NULLIF({alias}.title, ''), {alias}.id)"
 
@@ -96,17 +101,50 @@ def _tables():
             "rejected": _table(RejectedSuggestion)}
 
 
-def _counterparts(t, condition, joins=""):
-    """FROM clause: each flagged resource `f` with a resource `c` of the same path in another integration
-    (`ci`: its integration; `fi`: the flagged one's), plus `joins`."""
+def _people():
+    """SQL: the owners a suggestion may name ('user:<id>', 'group:<id>') with their names: present people who
+    are not disabled, present groups."""
+    t = _tables()
+    name = "COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), NULLIF(u.email, ''), u.id)"
     return f"""
-      FROM flagged f
-      JOIN {t['resource']} c ON LOWER(c.title_full) = LOWER(f.title_full) AND c.id <> f.id AND {_in_scope('c')}
+      SELECT 'user:' || u.id AS owner, {name} AS name
+        FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false
+      UNION ALL
+      SELECT 'group:' || g.id, COALESCE(NULLIF(g.name, ''), g.id) || ' (group)'
+        FROM {t['group']} g WHERE g.removed_at IS NULL"""
+
+
+def scope_sql():
+    t = _tables()
+    return f"""
+      SELECT r.id, r.parent_id, r.integration_id, r.entity_type, r.title, r.title_full,
+             LOWER(r.title_full) AS path, r.is_owned, r.is_documented, TRIM(r.description) AS description,
+             r.sources, r.internal_users, r.external_users
+        FROM {t['resource']} r WHERE r.removed_at IS NULL AND r.archived = false"""
+
+
+def owned_sql():
+    t = _tables()
+    return f"""
+      SELECT x.resource_id, pe.owner, pe.name
+        FROM {t['ref']} x
+        JOIN ({_people()}) pe ON pe.owner = CASE x.kind WHEN 'owner' THEN 'user:' ELSE 'group:' END || x.ref_id
+       WHERE x.kind IN ('owner', 'owner_group')"""
+
+
+def _counterparts(flag, condition, joins=""):
+    """FROM clause: each resource `f` the rule flags (`flag`) with a resource `c` in scope of the same path in
+    another integration (`ci`: its integration; `fi`: the flagged one's), plus `joins`. A path has a dot: a
+    bare name matches nothing."""
+    t = _tables()
+    return f"""
+      FROM {SCOPE} f
+      JOIN {SCOPE} c ON c.path = f.path AND c.id <> f.id
            AND COALESCE(c.integration_id, '') <> COALESCE(f.integration_id, '') AND {condition}
       LEFT JOIN {t['integration']} ci ON ci.id = c.integration_id
       LEFT JOIN {t['integration']} fi ON fi.id = f.integration_id
       {joins}
-      WHERE f.title_full LIKE '%%.%%'"""
+      WHERE {flag} AND f.path LIKE '%%.%%'"""
 
 
 def _counterpart_confidence():
@@ -117,63 +155,48 @@ def _counterpart_confidence():
 
 
 def _counterpart_words(what):
-    return (f"'Its counterpart in ' || COALESCE(NULLIF(ci.name, ''), 'another integration') || ' (' || c.title_full "
-            f"|| ') ' || {what}")
+    return (f"'Its counterpart ' || c.title_full || ' in ' || COALESCE(NULLIF(ci.name, ''), 'another integration') "
+            f"|| ' ' || {what}")
 
 
-def _insert(t, kind, evidence_sql, value):
-    """The INSERT that turns rows of evidence (resource_id, <value>, source, confidence, reason) into one
+def _insert(kind, evidence_sql, value):
+    """The INSERT that turns rows of evidence (resource_id, <value>, source, confidence, reason) into one fresh
     suggestion per resource and value, leaving out rejected ones."""
     ordered = "(SELECT * FROM evidence ORDER BY confidence DESC, source)" if connection.vendor != "postgresql" \
         else "evidence"
     boost = f"MAX(e.confidence) + {CORROBORATION} * (COUNT(DISTINCT e.source) - 1)"
     return f"""
     {evidence_sql}
-    INSERT INTO {t['suggestion']} (resource_id, kind, value, value_key, reason, evidence, confidence, computed_at)
+    INSERT INTO {FRESH} (resource_id, kind, value, value_key, reason, evidence, confidence)
     SELECT e.resource_id, '{kind}', e.{value}, MD5(e.{value}),
            {_joined('e.reason', '. ')}, {_joined('e.source', ',')},
-           CASE WHEN {boost} > {MAX_CONFIDENCE} THEN {MAX_CONFIDENCE} ELSE {boost} END, %s
+           CASE WHEN {boost} > {MAX_CONFIDENCE} THEN {MAX_CONFIDENCE} ELSE {boost} END
       FROM {ordered} e
-     WHERE NOT EXISTS (SELECT 1 FROM {t['rejected']} j
+     WHERE NOT EXISTS (SELECT 1 FROM {_tables()['rejected']} j
                         WHERE j.resource_id = e.resource_id AND j.kind = '{kind}' AND j.value_key = MD5(e.{value}))
      GROUP BY e.resource_id, e.{value}"""
 
 
 def owner_sql():
-    t = _tables()
-    name = "COALESCE(NULLIF(TRIM(u.first_name || ' ' || u.last_name), ''), NULLIF(u.email, ''), u.id)"
     sibling_conf = "60 + (30 * (3 * so.n - 2 * s.owned)) / s.owned - CASE WHEN s.owned < 5 THEN 5 * (5 - s.owned) ELSE 0 END"
+    unowned = "f.is_owned = false"
     evidence = f"""
-    WITH flagged AS (
-      SELECT r.id, r.parent_id, r.integration_id, r.entity_type, r.title_full, r.sources, r.internal_users,
-             r.external_users
-        FROM {t['resource']} r WHERE {_in_scope('r')} AND r.is_owned = false
-    ), people AS (
-      SELECT 'user:' || u.id AS owner, {name} AS name
-        FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false
-      UNION ALL
-      SELECT 'group:' || g.id, COALESCE(NULLIF(g.name, ''), g.id) || ' (group)'
-        FROM {t['group']} g WHERE g.removed_at IS NULL
-    ), owned_by AS (
-      SELECT x.resource_id, CASE x.kind WHEN 'owner' THEN 'user:' ELSE 'group:' END || x.ref_id AS owner
-        FROM {t['ref']} x WHERE x.kind IN ('owner', 'owner_group')
-    ), parent AS (
+    WITH parent AS (
       SELECT f.id AS resource_id, o.owner, 'parent' AS source, 80 AS confidence,
-             'Its ' || {type_words('p.entity_type')} || ' ' || {_path('p')} || ' is owned by ' || pe.name AS reason
-        FROM flagged f
-        JOIN {t['resource']} p ON p.id = f.parent_id AND {_in_scope('p')}
-        JOIN owned_by o ON o.resource_id = p.id
-        JOIN people pe ON pe.owner = o.owner
+             'Its ' || {type_words('p.entity_type')} || ' ' || {_path('p')} || ' is owned by ' || o.name AS reason
+        FROM {SCOPE} f
+        JOIN {SCOPE} p ON p.id = f.parent_id
+        JOIN {OWNED} o ON o.resource_id = p.id
+       WHERE {unowned}
     ), sibling_owned AS (
-      SELECT c.parent_id, c.entity_type, COUNT(*) AS owned
-        FROM {t['resource']} c
-       WHERE {_in_scope('c')} AND c.is_owned = true AND c.parent_id IN (SELECT parent_id FROM flagged)
-       GROUP BY c.parent_id, c.entity_type HAVING COUNT(*) >= 2
+      SELECT parent_id, entity_type, COUNT(*) AS owned
+        FROM {SCOPE} WHERE is_owned = true AND parent_id IS NOT NULL
+       GROUP BY parent_id, entity_type HAVING COUNT(*) >= 2
     ), sibling_owner AS (
-      SELECT c.parent_id, c.entity_type, o.owner, COUNT(*) AS n
-        FROM {t['resource']} c JOIN owned_by o ON o.resource_id = c.id
-       WHERE {_in_scope('c')} AND c.parent_id IN (SELECT parent_id FROM sibling_owned)
-       GROUP BY c.parent_id, c.entity_type, o.owner
+      SELECT c.parent_id, c.entity_type, o.owner, o.name, COUNT(*) AS n
+        FROM {SCOPE} c JOIN {OWNED} o ON o.resource_id = c.id
+       WHERE c.parent_id IS NOT NULL
+       GROUP BY c.parent_id, c.entity_type, o.owner, o.name
     ), siblings AS (
       SELECT f.id AS resource_id, so.owner, 'siblings' AS source, {sibling_conf} AS confidence,
              CASE WHEN so.n = s.owned AND s.owned = 2 THEN 'Both'
@@ -181,37 +204,37 @@ def owner_sql():
                   ELSE so.n || ' of the ' || s.owned END
              || ' owned ' || {type_words('f.entity_type', plural=True)}
              || COALESCE(' in ' || {type_words('p.entity_type')} || ' ' || {_path('p')}, ' beside it')
-             || ' are owned by ' || pe.name AS reason
-        FROM flagged f
+             || ' are owned by ' || so.name AS reason
+        FROM {SCOPE} f
         JOIN sibling_owned s ON s.parent_id = f.parent_id AND s.entity_type = f.entity_type
         JOIN sibling_owner so ON so.parent_id = f.parent_id AND so.entity_type = f.entity_type
              AND 3 * so.n >= 2 * s.owned
-        JOIN people pe ON pe.owner = so.owner
-        LEFT JOIN {t['resource']} p ON p.id = f.parent_id
+        LEFT JOIN {SCOPE} p ON p.id = f.parent_id
+       WHERE {unowned}
     ), counterpart AS (
       SELECT f.id AS resource_id, o.owner, 'counterpart' AS source,
              {_counterpart_confidence()} AS confidence,
-             {_counterpart_words("'is owned by ' || pe.name")} AS reason
-      {_counterparts(t, 'c.is_owned = true', joins='JOIN owned_by o ON o.resource_id = c.id '
-                                                    'JOIN people pe ON pe.owner = o.owner')}
-    ), user_keys AS (
+             {_counterpart_words("'is owned by ' || o.name")} AS reason
+      {_counterparts(unowned, 'c.is_owned = true', joins=f'JOIN {OWNED} o ON o.resource_id = c.id')}
+    ), people AS ({_people()}
+    ), user_keys AS (  -- how a usage entry can name a person: their id or e-mail (one person each)
       SELECT key, MIN(owner) AS owner FROM (
-        SELECT LOWER(u.id) AS key, 'user:' || u.id AS owner
-          FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false
+        SELECT LOWER(SUBSTR(owner, 6)) AS key, owner FROM people WHERE owner LIKE 'user:%%'
         UNION
         SELECT LOWER(u.email), 'user:' || u.id
-          FROM {t['user']} u WHERE u.removed_at IS NULL AND u.disabled = false AND u.email <> ''
+          FROM {_tables()['user']} u WHERE u.removed_at IS NULL AND u.disabled = false AND u.email <> ''
       ) AS keys GROUP BY key HAVING COUNT(DISTINCT owner) = 1
     ), uses AS (
-      SELECT f.id AS resource_id, e.value AS who FROM flagged f {_elements('f.internal_users', 'e')}
+      SELECT f.id AS resource_id, e.value AS who FROM {SCOPE} f {_elements('f.internal_users', 'e')}
+       WHERE {unowned}
       UNION ALL
-      SELECT f.id, e.value FROM flagged f {_elements('f.external_users', 'e')}
+      SELECT f.id, e.value FROM {SCOPE} f {_elements('f.external_users', 'e')} WHERE {unowned}
       UNION ALL
-      SELECT f.id, e.value FROM flagged f JOIN {t['resource']} c ON c.parent_id = f.id AND {_in_scope('c')}
-             {_elements('c.internal_users', 'e')}
+      SELECT f.id, e.value FROM {SCOPE} f JOIN {SCOPE} c ON c.parent_id = f.id {_elements('c.internal_users', 'e')}
+       WHERE {unowned}
       UNION ALL
-      SELECT f.id, e.value FROM flagged f JOIN {t['resource']} c ON c.parent_id = f.id AND {_in_scope('c')}
-             {_elements('c.external_users', 'e')}
+      SELECT f.id, e.value FROM {SCOPE} f JOIN {SCOPE} c ON c.parent_id = f.id {_elements('c.external_users', 'e')}
+       WHERE {unowned}
     ), use_counts AS (
       SELECT u.resource_id, k.owner, COUNT(*) AS n
         FROM uses u JOIN user_keys k ON k.key = LOWER(u.who)
@@ -233,22 +256,18 @@ def owner_sql():
       SELECT * FROM parent UNION ALL SELECT * FROM siblings UNION ALL SELECT * FROM counterpart
       UNION ALL SELECT * FROM usage
     )"""
-    return _insert(t, Suggestion.OWNER, evidence, "owner")
+    return _insert(Suggestion.OWNER, evidence, "owner")
 
 
 def description_sql():
-    t = _tables()
     types = ", ".join(f"'{name}'" for name in PROPAGATED_TYPES)
     agreeing = "CASE WHEN 40 + 10 * d.n > 90 THEN 90 ELSE 40 + 10 * d.n END"
+    undocumented = "f.is_documented = false"
     evidence = f"""
-    WITH flagged AS (
-      SELECT r.id, r.integration_id, r.entity_type, r.title, r.title_full, r.sources
-        FROM {t['resource']} r WHERE {_in_scope('r')} AND r.is_documented = false
-    ), named AS (
-      SELECT r.entity_type, LOWER(r.title) AS name, TRIM(r.description) AS description, COUNT(*) AS n
-        FROM {t['resource']} r
-       WHERE {_in_scope('r')} AND r.entity_type IN ({types}) AND TRIM(r.description) <> ''
-       GROUP BY r.entity_type, LOWER(r.title), TRIM(r.description)
+    WITH named AS (
+      SELECT entity_type, LOWER(title) AS name, description, COUNT(*) AS n
+        FROM {SCOPE} WHERE entity_type IN ({types}) AND description <> ''
+       GROUP BY entity_type, LOWER(title), description
     ), named_total AS (
       SELECT entity_type, name, CAST(SUM(n) AS INTEGER) AS total FROM named GROUP BY entity_type, name
     ), propagation AS (
@@ -259,35 +278,81 @@ def description_sql():
                   ELSE d.n || ' of the ' || nt.total END
              || ' documented ' || {type_words('f.entity_type', plural=True)} || ' named “' || f.title
              || '” elsewhere in the workspace say this' AS reason
-        FROM flagged f
+        FROM {SCOPE} f
         JOIN named_total nt ON nt.entity_type = f.entity_type AND nt.name = LOWER(f.title)
         JOIN named d ON d.entity_type = nt.entity_type AND d.name = nt.name
-       WHERE f.entity_type IN ({types}) AND d.n >= 2 AND 3 * d.n >= 2 * nt.total
+       WHERE {undocumented} AND f.entity_type IN ({types}) AND d.n >= 2 AND 3 * d.n >= 2 * nt.total
     ), counterpart AS (
-      SELECT f.id AS resource_id, TRIM(c.description) AS description, 'counterpart' AS source,
+      SELECT f.id AS resource_id, c.description, 'counterpart' AS source,
              {_counterpart_confidence()} AS confidence,
              {_counterpart_words("'says this'")} AS reason
-      {_counterparts(t, "TRIM(c.description) <> ''")}
+      {_counterparts(undocumented, "c.description <> ''")}
     ), evidence AS (
       SELECT * FROM propagation UNION ALL SELECT * FROM counterpart
     )"""
-    return _insert(t, Suggestion.DESCRIPTION, evidence, "description")
+    return _insert(Suggestion.DESCRIPTION, evidence, "description")
+
+
+def _temporary(cursor, name, select=None, columns=None):
+    """A temporary table from `select` (or with `columns`), analyzed; PostgreSQL drops it at commit."""
+    postgres = connection.vendor == "postgresql"
+    # One left by an earlier computation in the same (outer) transaction, as in tests.
+    cursor.execute(f"DROP TABLE IF EXISTS {'pg_temp' if postgres else 'temp'}.{name}")
+    on_commit = " ON COMMIT DROP" if postgres else ""
+    if select:
+        cursor.execute(f"CREATE TEMPORARY TABLE {name}{on_commit} AS {select}")
+    else:
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} ({columns}){on_commit}")
+    if postgres:
+        cursor.execute(f"ANALYZE {name}")
+
+
+def _apply_fresh(cursor, now):
+    """Make the stored suggestions those of FRESH, writing only the difference. Returns (removed, changed,
+    added)."""
+    table = _tables()["suggestion"]
+    same = "f.resource_id = s.resource_id AND f.kind = s.kind AND f.value_key = s.value_key"
+    cursor.execute(f"DELETE FROM {table} AS s WHERE NOT EXISTS (SELECT 1 FROM {FRESH} f WHERE {same})")
+    removed = cursor.rowcount
+    cursor.execute(f"""
+      UPDATE {table} AS s SET reason = f.reason, evidence = f.evidence, confidence = f.confidence, computed_at = %s
+        FROM {FRESH} f
+       WHERE {same} AND (f.reason <> s.reason OR f.evidence <> s.evidence OR f.confidence <> s.confidence)""", [now])
+    changed = cursor.rowcount
+    cursor.execute(f"""
+      INSERT INTO {table} (resource_id, kind, value, value_key, reason, evidence, confidence, computed_at)
+      SELECT f.resource_id, f.kind, f.value, f.value_key, f.reason, f.evidence, f.confidence, %s
+        FROM {FRESH} f WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE {same})""", [now])
+    return removed, changed, cursor.rowcount
 
 
 def recompute(now=None):
-    """Replace every suggestion with what the mirror says now (one transaction: pages see the old set until it
-    commits). Returns {kind: count, "seconds": wall time}."""
+    """Make the stored suggestions what the mirror says now, in one transaction (pages see the old set until it
+    commits). Returns how many of each kind there are, how many rows were removed, changed and added, and the
+    wall time."""
     started = time.perf_counter()
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {_table(Suggestion)}")
-        cursor.execute(owner_sql(), [now])
-        owners = cursor.rowcount
-        cursor.execute(description_sql(), [now])
-        descriptions = cursor.rowcount
-    return {Suggestion.OWNER: owners, Suggestion.DESCRIPTION: descriptions,
-            "seconds": round(time.perf_counter() - started, 3)}
-
+        _temporary(cursor, SCOPE, scope_sql())
+        _temporary(cursor, OWNED, owned_sql())
+        _temporary(cursor, FRESH, columns="resource_id varchar(64), kind varchar(16), value text, "
+                                          "value_key varchar(32), reason text, evidence varchar(100), confidence integer")
+        cursor.execute(owner_sql())
+        cursor.execute(description_sql())
+        cursor.execute(f"SELECT kind, COUNT(*) FROM {FRESH} GROUP BY kind")
+        made = dict(cursor.fetchall())
+        owners, descriptions = made.get(Suggestion.OWNER, 0), made.get(Suggestion.DESCRIPTION, 0)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {FRESH}")
+        removed, changed, added = _apply_fresh(cursor, now)
+        if connection.vendor == "postgresql" and removed + added > (owners + descriptions) // 10:
+            # The first computation (or a big change): the overview's share counts on fresh statistics.
+            cursor.execute(f"ANALYZE {_tables()['suggestion']}")
+        if connection.vendor != "postgresql":
+            for name in (SCOPE, OWNED, FRESH):
+                cursor.execute(f"DROP TABLE IF EXISTS temp.{name}")
+    return {Suggestion.OWNER: owners, Suggestion.DESCRIPTION: descriptions, "removed": removed, "changed": changed,
+            "added": added, "seconds": round(time.perf_counter() - started, 3)}
 
 def share_measures(open_filters):
     """Aggregates for the snapshot's totals (`suggested_<rule>`): open issues of the unowned and undocumented
