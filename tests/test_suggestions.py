@@ -315,3 +315,28 @@ def test_a_sync_computes_suggestions(synced_mirror, emulator):
     assert Snapshot.objects.first().totals["suggested_unowned"] == unowned_with_evidence
     assert not Suggestion.objects.filter(kind=Suggestion.OWNER, resource__is_owned=True).exists()
     assert not Suggestion.objects.filter(kind=Suggestion.DESCRIPTION, resource__is_documented=True).exists()
+
+
+def test_two_computations_at_once_leave_one_consistent_set(people, transactional_db):
+    """A sync's snapshot and a change set's may compute at the same moment: the second waits for the first
+    to commit (without that, it would trip over the rows the first has not committed yet)."""
+    import time
+
+    from django.db import transaction
+
+    from tests.concurrency import race
+
+    def first():
+        with transaction.atomic():  # as inside a snapshot: its rows stay uncommitted a while
+            result = compute.recompute()
+            time.sleep(0.5)
+        return result
+
+    def second():
+        time.sleep(0.1)
+        return compute.recompute()
+
+    schema_with_unowned_tables(5)
+    results = race(first, second)
+    assert [result["added"] for result in results] == [10, 0], results
+    assert Suggestion.objects.count() == 10  # five tables, each the schema's user and group

@@ -49,6 +49,7 @@ CORROBORATION = 5  # added for each other kind of evidence pointing to the same 
 SCOPE = "suggest_scope"  # the mirror in scope: the columns the evidence reads
 OWNED = "suggest_owned"  # who owns what, among the people a suggestion may name
 FRESH = "suggest_fresh"  # this computation's suggestions, before they replace the stored ones
+LOCK_KEY = 0x5355_4747  # PostgreSQL advisory lock: "SUGG"
 
 
 def _table(model):
@@ -333,6 +334,10 @@ def recompute(now=None):
     started = time.perf_counter()
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One computation at a time (a sync's and a change set's may meet): the second waits, then works from
+            # what the first committed, so neither writes a row the other is writing.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         _temporary(cursor, SCOPE, scope_sql())
         _temporary(cursor, OWNED, owned_sql())
         _temporary(cursor, FRESH, columns="resource_id varchar(64), kind varchar(16), value text, "
