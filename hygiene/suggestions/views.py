@@ -31,6 +31,12 @@ def rule_in_force(rule):
     return Suggestion.KIND_OF_RULE[rule]
 
 
+def suggestion_of_rule_in_force(pk):
+    suggestion = get_object_or_404(Suggestion.objects.select_related("resource"), pk=pk)
+    rule_in_force(suggestion.rule)
+    return suggestion
+
+
 def suggestion_list(request, rule):
     kind = rule_in_force(rule)
     shorter = without_blank_filters(request)
@@ -61,6 +67,11 @@ def suggestion_list(request, rule):
             "min_confidence": chosen_confidence or DEFAULT_ACCEPT_CONFIDENCE}),
         "other_rules": [(key, registry.get(key).label) for key in Suggestion.KIND_OF_RULE if registry.get(key)],
     })
+
+
+def to_preview(request, change_set):
+    messages.info(request, "Here is what accepting changes. Nothing is sent to Secoda until you apply it.")
+    return redirect("bulk:change-set", pk=change_set.pk)
 
 
 def back_to(rule, query=""):
@@ -96,15 +107,13 @@ def accept_matching(request, rule):
                                 f"{form.cleaned_data['min_confidence']} matches this filter, or they would change "
                                 f"nothing.")
         return HttpResponseRedirect(back_to(rule, query))
-    messages.info(request, "Here is what accepting these suggestions changes. Apply it to send it to Secoda.")
-    return redirect("bulk:change-set", pk=change_set.pk)
+    return to_preview(request, change_set)
 
 
 @require_POST
 @steward_required
 def accept_one(request, pk):
-    suggestion = get_object_or_404(Suggestion.objects.select_related("resource"), pk=pk)
-    rule_in_force(suggestion.rule)
+    suggestion = suggestion_of_rule_in_force(pk)
     try:
         change_set = services.accept_one(request.user, suggestion)
     except services.StaleSuggestion:
@@ -113,14 +122,13 @@ def accept_one(request, pk):
     except services.NothingToChange:
         messages.warning(request, "Accepting this suggestion would change nothing.")
         return HttpResponseRedirect(back_to(suggestion.rule))
-    messages.info(request, "Here is what accepting the suggestion changes. Apply it to send it to Secoda.")
-    return redirect("bulk:change-set", pk=change_set.pk)
+    return to_preview(request, change_set)
 
 
 @require_POST
 @steward_required
 def reject(request, pk):
-    suggestion = get_object_or_404(Suggestion.objects.select_related("resource"), pk=pk)
+    suggestion = suggestion_of_rule_in_force(pk)
     services.reject(suggestion, request.user)
     messages.success(request, f"Rejected: this {suggestion.kind} will not be suggested for "
                               f"{suggestion.resource.title_full or suggestion.resource_id} again.")
