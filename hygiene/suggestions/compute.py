@@ -320,10 +320,13 @@ def _apply_fresh(cursor, now):
         FROM {FRESH} f
        WHERE {same} AND (f.reason <> s.reason OR f.evidence <> s.evidence OR f.confidence <> s.confidence)""", [now])
     changed = cursor.rowcount
+    # What is stored already leaves FRESH first: an INSERT that tested each row against the table it fills would
+    # rescan its own new rows, 98,000 of them the first time.
+    cursor.execute(f"DELETE FROM {FRESH} AS f WHERE EXISTS (SELECT 1 FROM {table} s WHERE {same})")
     cursor.execute(f"""
       INSERT INTO {table} (resource_id, kind, value, value_key, reason, evidence, confidence, computed_at)
-      SELECT f.resource_id, f.kind, f.value, f.value_key, f.reason, f.evidence, f.confidence, %s
-        FROM {FRESH} f WHERE NOT EXISTS (SELECT 1 FROM {table} s WHERE {same})""", [now])
+      SELECT f.resource_id, f.kind, f.value, f.value_key, f.reason, f.evidence, f.confidence, %s FROM {FRESH} f""",
+                   [now])
     return removed, changed, cursor.rowcount
 
 
