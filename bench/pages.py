@@ -90,8 +90,9 @@ def percentile(values, share):
     return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
 
 
-def seed_mirror(resources, seed, port):
-    """Fill the mirror from the emulator unless it already holds `resources` present resources."""
+def seed_mirror(resources, seed, port, extra=()):
+    """Fill the mirror from the emulator unless it already holds `resources` present resources (`extra`: more
+    arguments for the emulator)."""
     from catalog_sync.models import DbtTestStatus, Resource, ResourceRef, SyncRun
     from django.db import connection
     from hygiene.dashboard.models import Snapshot
@@ -110,7 +111,7 @@ def seed_mirror(resources, seed, port):
     with connection.cursor() as cursor:  # start from an empty mirror (TRUNCATE loads nothing into memory)
         cursor.execute(f"TRUNCATE {Resource._meta.db_table}, {ResourceRef._meta.db_table}, "
                        f"{DbtTestStatus._meta.db_table}")
-    emulator, base_url, token = start_emulator(resources, seed=seed, port=port)
+    emulator, base_url, token = start_emulator(resources, seed=seed, port=port, extra=extra)
     try:
         started = time.perf_counter()
         run = run_sync(trigger="bench", client=SecodaClient(base_url, token))  # also stores a snapshot

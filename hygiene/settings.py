@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "hygiene.rulebook",
     "hygiene.lifecycle",
     "hygiene.migration",
+    "hygiene.suggestions",
     "axes",
 ]
 

@@ -16,6 +16,7 @@ urlpatterns = [
     path("account/", include("hygiene.accounts.urls")),
     path("mailbox/", include("hygiene.mailbox.urls")),
     path("rules/", include("hygiene.rulebook.urls")),
+    path("suggestions/", include("hygiene.suggestions.urls")),
     path("oidc/", include("hygiene.sso")),  # single sign-on; 404 unless configured
     path("", include("hygiene.dashboard.urls")),
 ]

@@ -11,9 +11,17 @@ same workspace every time. Resource mix for ``n`` resources (exact total ``n``):
 - dbt Cloud: a few root jobs (2 + n // 5000, at most 8; none below 20 resources).
 - Segment (product events): 5%, event categories (roots) > events (4-12 each) > event properties (3-9
   each), as the Events reference pages describe them.
+- dbt models (only with ``dbt_models``, a share of ``n`` taken from Snowflake's): Snowflake tables again in
+  the dbt integration, at the same path (database > schema > model > columns), as Secoda lists a dbt
+  project; owned and documented more often than the warehouse. Off by default: the tests' workspaces stay
+  as they were.
+
+Most documented columns (and event properties) of one name share a description, as a team's conventions
+would make them; the rest vary. Nothing else depends on that: the same resources are documented either way.
 """
 import math
 import uuid
+import zlib
 
 from . import names
 from .records import Res, iso
@@ -30,6 +38,9 @@ INTEGRATIONS = (
     ("dbt_cloud", "dbt Cloud"),
     ("segment", "Segment (product events)"),
 )
+COLUMN_DESCRIPTIONS = ("{T} of the record.", "The {t}.", "{T}; null when unknown.",
+                       "{T} as sent by the source system.")
+PROPERTY_DESCRIPTIONS = ("{T} sent with the event.", "{T}; missing on older app versions.")
 CHILD_KIND = {"database": "schema", "schema": "table", "table": "column", "dashboard": "chart",
               "event_category": "event", "event": "event_property"}
 
@@ -50,11 +61,12 @@ def unique(base, used):
     return name
 
 
-def budgets(n):
+def budgets(n, dbt_models=0.0):
     """How many resources each integration gets; sums to exactly n."""
     dbt = 0 if n < 20 else min(8, 2 + n // 5000)
     shares = {kind: int(round(n * share)) for kind, share in SHARE}
     shares["dbt_cloud"] = dbt
+    shares["dbt_models"] = int(round(n * dbt_models)) if dbt else 0
     shares["snowflake"] = n - sum(shares.values())
     return shares
 
@@ -70,6 +82,8 @@ class Builder:
         self.handles = []
         self.profiles = []
         self.sf_tables = []
+        self.modelled = []  # (database, schema, table, columns, profile) of Snowflake tables a dbt model may copy
+        self.named_described = 0  # documented columns and event properties so far
 
     # ------------------------------------------------------------------ basics
     def uuid(self):
@@ -254,9 +268,7 @@ class Builder:
     def describe(self, kind, title, thing):
         rng = self.rng
         if kind == "column":
-            return rng.choice(("{T} of the record.", "The {t}.", "{T}; null when unknown.",
-                               "{T} as sent by the source system.")).format(
-                t=thing, T=thing.capitalize())
+            return self.by_convention(title, COLUMN_DESCRIPTIONS).format(t=thing, T=thing.capitalize())
         if kind in ("dashboard", "chart"):
             return rng.choice(("{T} for weekly business review.", "Tracks {t}.",
                                "{T}. Ask #analytics before changing filters.")).format(
@@ -267,11 +279,20 @@ class Builder:
             return rng.choice(("Fired when {t}.", "Tracked client-side when {t}.", "Server event: {t}.")).format(
                 t=thing.lower())
         if kind == "event_property":
-            return rng.choice(("{T} sent with the event.", "{T}; missing on older app versions.")).format(
+            return self.by_convention(title, PROPERTY_DESCRIPTIONS).format(
                 T=thing.replace("_", " ").capitalize())
         if kind == "event_category":
             return f"Events about {thing.lower()}."
         return rng.choice(names.DESCRIPTIONS).format(thing=thing, Thing=thing.capitalize())
+
+    def by_convention(self, title, templates):
+        """Seven in ten documented columns of a name use that name's template, the others one drawn at random
+        (drawn either way, so every later random draw, and so the rest of the workspace, stays the same)."""
+        drawn = self.rng.choice(templates)
+        self.named_described += 1
+        if self.named_described % 10 >= 7:
+            return drawn
+        return templates[zlib.crc32(title.encode()) % len(templates)]
 
     def usage(self, kind, unused):
         """(internal_usage, external_usage): skewed, many zero or null."""
@@ -289,10 +310,10 @@ class Builder:
         return internal, (0 if x < 0.3 else None if x < 0.4 else self.pareto(8))
 
     # ------------------------------------------------------------------ hierarchies
-    def build(self, n):
+    def build(self, n, dbt_models=0.0):
         self.people()
         self.integrations()
-        plan = budgets(n)
+        plan = budgets(n, dbt_models)
         ids = self.integration_ids
         self.warehouse(ids["snowflake"], plan["snowflake"], snowflake=True)
         self.warehouse(ids["postgres"], plan["postgres"], snowflake=False)
@@ -302,6 +323,8 @@ class Builder:
         self.dbt_jobs(ids["dbt_cloud"], plan["dbt_cloud"])
         self.dbt_tests(ids["dbt_cloud"])
         self.events(ids["segment"], plan["segment"])
+        if plan["dbt_models"]:
+            self.models(ids["dbt_cloud"], plan["dbt_models"])
 
     def warehouse(self, integration, budget, snowflake):
         if budget <= 0:
@@ -343,9 +366,11 @@ class Builder:
                 if snowflake and native == "table":
                     self.sf_tables.append(table.id)
                 n_cols = min(rng.randint(8, 14), remaining)
-                for col in self.column_names(entity, n_cols):
-                    self.make("column", "column", col, table, integration, profile,
-                              pii=col in names.PII_COLUMNS, thing=col.replace("_", " "))
+                columns = [self.make("column", "column", col, table, integration, profile,
+                                     pii=col in names.PII_COLUMNS, thing=col.replace("_", " "))
+                           for col in self.column_names(entity, n_cols)]
+                if snowflake and native == "table" and not raw:
+                    self.modelled.append((db, schema, table, columns, profile))
                 remaining -= n_cols
 
     def schema_plan(self, snowflake, used):
@@ -440,6 +465,41 @@ class Builder:
         for i in range(count):
             title = names.DBT_JOBS[i % len(names.DBT_JOBS)]
             self.make("job", "job", title, None, integration, self.profile())
+
+    def models(self, integration, budget):
+        """dbt models of Snowflake tables, `budget` resources in all: each a copy, at the same path, of a table
+        and its columns (with the database and schema it needs the first time), owned by the table's usual
+        owner four times in five and documented as a model's YAML would be; whatever a small workspace leaves
+        over becomes dbt jobs."""
+        rng, copies = self.rng, {}
+        tables = list(self.modelled)
+        rng.shuffle(tables)
+        for database, schema, table, columns, profile in tables:
+            needed = [rec for rec in (database, schema) if rec.id not in copies] + [table]
+            if len(needed) > budget:
+                break
+            for rec in needed:
+                copies[rec.id] = self.model_of(rec, copies.get(rec.parent), integration, profile)
+            budget -= len(needed)
+            for column in columns[:budget]:
+                self.model_of(column, copies[table.id], integration, profile)
+            budget -= min(budget, len(columns))
+        for i in range(budget):
+            self.make("job", "job", f"{names.DBT_JOBS[i % len(names.DBT_JOBS)]} ({i + 1})", None, integration,
+                      self.profile())
+
+    def model_of(self, rec, parent, integration, profile):
+        native = {"database": "database", "schema": "schema", "table": "model"}.get(rec.entity_type, rec.entity_type)
+        thing = rec.title.replace("_", " ")
+        copy = self.make(rec.entity_type, native, rec.title, parent, integration, profile, thing=thing)
+        r = self.rng.random
+        copy.owners, copy.owners_groups = ((profile[0],) if r() < 0.8 else ()), ()
+        if r() < 0.85:
+            copy.description, copy.definition = self.describe(rec.entity_type, rec.title, thing), ""
+        else:
+            copy.description = copy.definition = ""
+        copy.pii, copy.sources = rec.pii, ()
+        return copy
 
     def dbt_tests(self, integration):
         """~3% of Snowflake tables with failing dbt tests, ~3% with warnings (disjoint)."""

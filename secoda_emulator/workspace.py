@@ -52,12 +52,13 @@ class Workspace:
         self._builder = None
 
     @classmethod
-    def generate(cls, resources, seed=1, now=None, migration_pair=False):
+    def generate(cls, resources, seed=1, now=None, migration_pair=False, dbt_models=0.0):
         """`migration_pair` adds an old and a new warehouse for "Migrate documentation" (see migration_pair)
-        after the `resources`, leaving them as they are without it."""
+        after the `resources`, leaving them as they are without it. `dbt_models`: the share of the resources
+        that are dbt models of Snowflake tables (none by default)."""
         ws = cls(seed=seed, now=now)
         ws._builder = Builder(ws)
-        ws._builder.build(max(0, int(resources)))
+        ws._builder.build(max(0, int(resources)), dbt_models=dbt_models)
         if migration_pair:
             add_migration_pair(ws)
         return ws

@@ -99,9 +99,10 @@ def mirror_tables():
                                      SecodaGroup, SecodaUser, SyncRun, SyncSlice, Tag, Team)
     from hygiene.dashboard.models import Snapshot
     from hygiene.lifecycle.models import IssueInterval
+    from hygiene.suggestions.models import Suggestion
 
     models = (Integration, SecodaUser, SecodaGroup, Team, Tag, SyncRun, SyncSlice, Resource, ResourceRef,
-              ResourceChange, DbtTestStatus, Lease, Snapshot, IssueInterval)
+              ResourceChange, DbtTestStatus, Lease, Snapshot, IssueInterval, Suggestion)
     return [(model._meta.db_table, model._meta.pk.get_internal_type() in ("AutoField", "BigAutoField"))
             for model in models]
 

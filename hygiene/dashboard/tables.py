@@ -85,6 +85,10 @@ class ResourceTable(tables.Table):
         # Longest stale first = least recently updated first.
         return queryset.order_by(_nulls_last("updated_at", not is_descending), "id"), True
 
+    def page_queryset(self, queryset):
+        """A page's rows with when their issue opened (IssuePaginator reads a page's rows through this)."""
+        return with_open_since(queryset, self.rule)
+
     def order_open_for(self, queryset, is_descending):
         # Shortest open first = most recently opened first; lists without history (no interval) last either way.
         # The id breaks ties in the same direction, as the (issues_open_since, id) indexes walk.
@@ -106,11 +110,7 @@ class ResourceTable(tables.Table):
         return queryset.order_by(title.desc() if is_descending else title.asc(), "id"), True
 
     def render_title_full(self, record, value):
-        # Long dotted paths break after a dot, not in the middle of a name.
-        title = format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in
-                                                            str(value or record.title or record.pk).split(".")))
-        return format_html('<a href="{}" title="{}">{}</a>', reverse("dashboard:resource", args=[record.pk]),
-                           record.pk, title)
+        return resource_link(record)
 
     def render_entity_type(self, value):
         return value.replace("_", " ").capitalize()
@@ -245,6 +245,16 @@ class ResourceTable(tables.Table):
             return "—"
         return format_html('<a href="{}" target="_blank" rel="noopener" aria-label="Open in Secoda (new tab)">'
                            'Open ↗</a>', value)
+
+
+def resource_link(resource):
+    """A link to the resource's page, named by its path; long dotted paths break after a dot, not in the middle
+    of a name."""
+    title = format_html_join(mark_safe(".<wbr>"), "{}", ((part,) for part in
+                                                        str(resource.title_full or resource.title or resource.pk)
+                                                        .split(".")))
+    return format_html('<a href="{}" title="{}">{}</a>', reverse("dashboard:resource", args=[resource.pk]),
+                       resource.pk, title)
 
 
 def short_name(name):

@@ -31,6 +31,7 @@ from hygiene.lifecycle.pages import issue_flow, resource_timeline
 from hygiene.lifecycle.queries import plain_duration
 from hygiene.rulebook import registry
 from hygiene.rulebook.registry import health_expression
+from hygiene.suggestions.models import Suggestion
 
 PER_PAGE_CHOICES = (25, 50, 100, 200)
 TREND_POINTS = 60
@@ -76,7 +77,9 @@ def home(request):
     rules = [
         {"key": rule.key, "label": rule.label, "count": totals.get(rule.key, 0), "css": rule.css,
          "builtin": rule.builtin, "counted": rule.key in totals,
-         "coverage": 100 - percent(totals.get(rule.key, 0), total), "explanation": rule.explanation}
+         "coverage": 100 - percent(totals.get(rule.key, 0), total), "explanation": rule.explanation,
+         # How many of its open issues have a suggested fix (unowned, undocumented; from the same snapshot).
+         "suggested": totals.get(f"suggested_{rule.key}"), "suggestion": Suggestion.KIND_OF_RULE.get(rule.key)}
         for rule in registry.rules()
     ]
     history = list(Snapshot.objects.filter(reason=Snapshot.SYNC).only("taken_at", "totals")[:TREND_POINTS])[::-1]
@@ -106,6 +109,52 @@ def parse_positive(value):
     return number if number >= 1 else None
 
 
+def checked_filterset(request, filterset_class, queryset, **kwargs):
+    """A filterset of the request's query string whose invalid values are dropped, each with a message saying
+    why: the other filters still apply, and a bad value never makes a 500."""
+    filterset = filterset_class(request.GET, queryset=queryset, **kwargs)
+    if filterset.is_bound and not filterset.is_valid():
+        data = request.GET.copy()
+        for name, errors in filterset.errors.items():
+            label = filterset.form.fields[name].label if name in filterset.form.fields else name
+            messages.error(request, f"Ignored the filter “{label}”: {' '.join(errors)}")
+            data.pop(name, None)
+        filterset = filterset_class(data, queryset=queryset, **kwargs)
+    return filterset
+
+
+def without_blank_filters(request):
+    """A redirect to the same list without the empty fields a filter form sends (the address stays short and
+    shareable), or None when there are none."""
+    if not any("" in values for _, values in request.GET.lists()):
+        return None
+    kept = QueryDict(mutable=True)
+    for name, values in request.GET.lists():
+        if [v for v in values if v]:
+            kept.setlist(name, [v for v in values if v])
+    return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}" if kept else request.path)
+
+
+def paginate(request, table, known_count=None):
+    """Sort the table from ?sort= and show the page ?page= of ?per_page= rows; a bad number is answered with a
+    message and the nearest good page, never a 404. Returns the rows a page."""
+    per_page = parse_positive(request.GET.get("per_page"))
+    if "per_page" in request.GET and per_page not in PER_PAGE_CHOICES:
+        messages.warning(request, f"Showing 50 rows a page; choose one of {', '.join(map(str, PER_PAGE_CHOICES))}.")
+        per_page = 50
+    page = parse_positive(request.GET.get("page"))
+    if "page" in request.GET and page is None:
+        messages.warning(request, f"“{request.GET['page']}” is not a page number; showing the first page.")
+    counted = table.data.data  # counted before a sort joins anything in
+    RequestConfig(request, paginate=False).configure(table)  # sorting from ?sort=
+    table.paginator = IssuePaginator(table.rows, per_page or 50, known_count=known_count, counted=counted)
+    if page and page > table.paginator.num_pages:
+        messages.warning(request, f"There is no page {page}; showing the last page.")
+        page = table.paginator.num_pages
+    table.page = table.paginator.page(page or 1)
+    return per_page or 50
+
+
 def filtered_issues(request, rule):
     """The list's filterset and queryset. Invalid filter values are dropped with a message, never a 500."""
     snapshot = latest_snapshot()  # also brings stored health scores up to date when a snooze ran out
@@ -113,15 +162,7 @@ def filtered_issues(request, rule):
     if snoozed not in (lists.SNOOZED_HIDE, lists.SNOOZED_ONLY):
         messages.warning(request, f"“{snoozed}” is not a snooze view; showing open issues.")
         snoozed = lists.SNOOZED_HIDE
-    base = lists.issue_queryset(rule, snoozed=snoozed)
-    filterset = ResourceFilterSet(request.GET, queryset=base, rule=rule)
-    if filterset.is_bound and not filterset.is_valid():
-        data = request.GET.copy()
-        for name, errors in filterset.errors.items():
-            label = filterset.form.fields[name].label if name in filterset.form.fields else name
-            messages.error(request, f"Ignored the filter “{label}”: {' '.join(errors)}")
-            data.pop(name, None)
-        filterset = ResourceFilterSet(data, queryset=base, rule=rule)
+    filterset = checked_filterset(request, ResourceFilterSet, lists.issue_queryset(rule, snoozed=snoozed), rule=rule)
     # An unfiltered list of open issues has the snapshot's count: no COUNT over the whole mirror.
     known_count = None
     query = applied_query(filterset)
@@ -133,32 +174,16 @@ def filtered_issues(request, rule):
 def issue_list(request, rule=None):
     if rule is not None and registry.get(rule) is None:
         raise Http404(gone_rule(rule))
-    if any("" in values for _, values in request.GET.lists()):
-        # A filter form sends every field, empty or not: keep the address short and shareable.
-        kept = QueryDict(mutable=True)
-        for name, values in request.GET.lists():
-            if [v for v in values if v]:
-                kept.setlist(name, [v for v in values if v])
-        return HttpResponseRedirect(f"{request.path}?{kept.urlencode()}" if kept else request.path)
+    shorter = without_blank_filters(request)
+    if shorter:
+        return shorter
     filterset, snoozed, known_count, filter_query = filtered_issues(request, rule)
     directory = Directory()
     steward = is_steward(request.user)
     columns = ResourceTable.visible_columns(request, steward, rule)
     table = ResourceTable(filterset.qs, directory=directory, rule=rule,
                           exclude=[c for c in ResourceTable.base_columns if c not in columns])
-    per_page = parse_positive(request.GET.get("per_page"))
-    if "per_page" in request.GET and per_page not in PER_PAGE_CHOICES:
-        messages.warning(request, f"Showing 50 rows a page; choose one of {', '.join(map(str, PER_PAGE_CHOICES))}.")
-        per_page = 50
-    page = parse_positive(request.GET.get("page"))
-    if "page" in request.GET and page is None:
-        messages.warning(request, f"“{request.GET['page']}” is not a page number; showing the first page.")
-    RequestConfig(request, paginate=False).configure(table)  # sorting from ?sort=
-    table.paginator = IssuePaginator(table.rows, per_page or 50, known_count=known_count, counted=filterset.qs)
-    if page and page > table.paginator.num_pages:
-        messages.warning(request, f"There is no page {page}; showing the last page.")
-        page = table.paginator.num_pages
-    table.page = table.paginator.page(page or 1)
+    per_page = paginate(request, table, known_count)
     hidden_by_snooze = 0
     if not table.paginator.count and snoozed == lists.SNOOZED_HIDE:
         # An empty list may be empty only because its issues are snoozed: say so, rather than "nothing here".
@@ -176,6 +201,8 @@ def issue_list(request, rule=None):
     return render(request, "dashboard/issue_list.html", {
         "rule": rule, "rule_label": registry.get(rule).label if rule else "All issues",
         "rule_def": registry.get(rule) if rule else None,
+        # The unowned and undocumented lists link to their suggested fixes, with the same filters.
+        "suggestion_noun": Suggestion.KIND_OF_RULE.get(rule),
         "explanation": registry.get(rule).explanation if rule else "Every resource that breaks at least one rule.",
         "filterset": filterset, "table": table, "snoozed": snoozed, "hidden_by_snooze": hidden_by_snooze,
         "filter_summary": filterset.describe(), "export_query": export_query, "open_query": open_query.urlencode(),
@@ -185,7 +212,7 @@ def issue_list(request, rule=None):
                                            for name in ResourceTable.choosable_columns()],
         "filter_query": filter_query,
         "kept_params": kept_params(filter_query, snoozed),
-        "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page or 50,
+        "per_page_choices": PER_PAGE_CHOICES, "per_page": per_page,
         "rules": [(r.key, r.label) for r in registry.rules()],
         "can_edit": steward,
         "snooze_form": SnoozeForm(initial={"rule": rule or "", "filter_query": filter_query,
@@ -198,7 +225,7 @@ def issue_list(request, rule=None):
 
 
 class IssuePaginator(Paginator):
-    """Pages of a table's rows. Takes the row count when it is already known (from the snapshot), and reads a
+    """Pages of a table's rows (issue lists, suggestions). Takes the row count when it is already known (from the snapshot), and reads a
     page in two steps: the ids of the page in the list's order (a narrow query, so the rows skipped before the
     page and the rows sorted past are never worked out in full), then those rows with what the table shows."""
 
@@ -221,7 +248,9 @@ class IssuePaginator(Paginator):
         rows = self.object_list
         queryset = rows.data.data
         ids = list(queryset.values_list("pk", flat=True)[bottom:top])
-        page = with_open_since(queryset.filter(pk__in=ids).order_by(), rows.table.rule)
+        page = queryset.filter(pk__in=ids).order_by()
+        if hasattr(rows.table, "page_queryset"):  # what the table shows of a row but needs not sort or count
+            page = rows.table.page_queryset(page)
         records = {record.pk: record for record in page} if ids else {}
         return BoundRows([records[pk] for pk in ids if pk in records], rows.table)
 

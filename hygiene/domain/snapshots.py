@@ -15,6 +15,7 @@ from hygiene.lifecycle.services import update_history
 from hygiene.rulebook import registry
 from hygiene.rulebook.registry import health_expression, rule_filters
 from hygiene.rules import in_scope, scope_q
+from hygiene.suggestions import compute as suggestions
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +53,10 @@ def compute():
     direct = aggregates("", snoozes)
     via_ref = aggregates("resource__", snoozes)
     refs = ResourceRef.objects.filter(scope_q("resource__"))
+    # The totals also say how many open unowned and undocumented issues have a suggested fix (same query).
+    share = suggestions.share_measures(open_issue_filters(snoozes=snoozes))
     return {
-        "totals": _clean(in_scope().aggregate(**direct)),
+        "totals": _clean(in_scope().aggregate(**direct, **share)),
         "by_integration": _grouped(in_scope(), ["integration_id"], direct, lambda r: r["integration_id"] or ""),
         "by_entity_type": _grouped(in_scope(), ["entity_type"], direct, lambda r: r["entity_type"] or "unknown"),
         "by_team": {
@@ -91,7 +94,9 @@ def changed_resources(sync_run=None, change_set_id=None):
 
 
 def take_snapshot(reason, sync_run=None, change_set_id=None):
-    """Health scores, the issue history and a snapshot of the counts, after whatever changed them."""
+    """Health scores, the issue history and a snapshot of the counts, after whatever changed them. After a sync
+    or a change set (what changes the mirror), the suggested fixes are computed again first, so the counts say
+    how many issues have one and an accepted suggestion is gone."""
     snoozes = active_snoozes()
     store_health_scores(snoozes)
     update_history(open_issue_filters(snoozes=snoozes), rule_filters(),
@@ -99,6 +104,8 @@ def take_snapshot(reason, sync_run=None, change_set_id=None):
                    sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
                    candidates=changed_resources(sync_run, change_set_id),
                    everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself})
+    if reason == Snapshot.SYNC or change_set_id:
+        suggestions.recompute()
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
 
 

@@ -12,6 +12,7 @@ from hygiene.lifecycle.models import IssueInterval
 from hygiene.rules import in_scope
 
 MAX_LISTED = 20_000
+ANALYZE_AFTER = 10_000  # intervals opened in one update that make the planner's statistics out of date
 
 
 def _insert_opened(ids, rule, now, cause, sync_run_id, change_set_id, seen_since):
@@ -77,6 +78,10 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     if candidates is None:  # a rule switched off or deleted takes a full update (a rule change is one)
         closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF,
                                                                          **closing)
+    if opened >= ANALYZE_AFTER and connection.vendor == "postgresql":
+        # Statistics that still say "empty" (a first update) plan the next statements as loops over every row.
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {IssueInterval._meta.db_table}")
     if opened or closed:
         moved = IssueInterval.objects.filter(Q(pk__gt=last_before or 0) | Q(closed_at=now))
         store_open_since(None if first else moved.values("resource_id"))

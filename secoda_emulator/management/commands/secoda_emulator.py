@@ -9,9 +9,10 @@ from secoda_emulator import EmulatorServer, Faults, Workspace
 
 def build_server(port=8765, resources=25_000, seed=1, host="127.0.0.1", token=None, error_rate=0.0,
                  rate_429=0.0, slow_rate=0.0, slow_ms=0, latency_ms=0, count_timeout=False,
-                 writes_per_minute=30, migration_pair=False):
+                 writes_per_minute=30, migration_pair=False, dbt_models=0.0):
     """Generate the workspace and create (not start) the server."""
-    for name, value in (("error-rate", error_rate), ("rate-429", rate_429), ("slow-rate", slow_rate)):
+    for name, value in (("error-rate", error_rate), ("rate-429", rate_429), ("slow-rate", slow_rate),
+                        ("dbt-models", dbt_models)):
         if not 0.0 <= value <= 1.0:
             raise ValueError(f"--{name} is a probability between 0 and 1")
     if resources < 0 or slow_ms < 0 or latency_ms < 0:
@@ -20,7 +21,7 @@ def build_server(port=8765, resources=25_000, seed=1, host="127.0.0.1", token=No
     faults = Faults(error_rate=error_rate, rate_429=rate_429, slow_rate=slow_rate, slow_ms=slow_ms,
                     latency_ms=latency_ms, count_timeout=count_timeout,
                     writes_per_minute=writes_per_minute if writes_per_minute >= 0 else None)
-    workspace = Workspace.generate(resources, seed=seed, migration_pair=migration_pair)
+    workspace = Workspace.generate(resources, seed=seed, migration_pair=migration_pair, dbt_models=dbt_models)
     return EmulatorServer(workspace, token=token, host=host, port=port, faults=faults)
 
 
@@ -51,6 +52,9 @@ class Command(BaseCommand):
                             help="Write limit per sliding minute (negative: unlimited).")
         parser.add_argument("--migration-pair", action="store_true",
                             help="Add an old and a new warehouse with overlapping paths (for Migrate documentation).")
+        parser.add_argument("--dbt-models", type=float, default=0.0,
+                            help="Share of the resources that are dbt models of Snowflake tables, at the same "
+                                 "path (default 0: none).")
 
     def handle(self, *args, **options):
         try:
@@ -59,7 +63,8 @@ class Command(BaseCommand):
                 host=options["host"], token=options["token"], error_rate=options["error_rate"],
                 rate_429=options["rate_429"], slow_rate=options["slow_rate"], slow_ms=options["slow_ms"],
                 latency_ms=options["latency_ms"], count_timeout=options["count_timeout"],
-                writes_per_minute=options["writes_per_minute"], migration_pair=options["migration_pair"])
+                writes_per_minute=options["writes_per_minute"], migration_pair=options["migration_pair"],
+                dbt_models=options["dbt_models"])
         except (ValueError, OSError) as exc:
             raise CommandError(str(exc)) from None
 

@@ -96,7 +96,7 @@ class Command(BaseCommand):
             start("the Secoda emulator", "emulator", [python, manage, "secoda_emulator", "--host", host,
                                           "--port", str(options["emulator_port"]), "--resources",
                                           str(options["resources"]), "--seed", str(options["seed"]), "--token", token,
-                                          "--migration-pair"])
+                                          "--migration-pair", "--dbt-models", "0.05"])
             if not wait_for_port(host, options["emulator_port"], 120):
                 raise CommandError("The emulator did not start.")
             self.stdout.write("Running the first sync (later ones run on the scheduler)…")
