@@ -358,6 +358,7 @@ def test_the_page_shows_counts_ambiguous_choices_and_the_end_check(pair, as_stew
     assert "Ambiguous matches" in html and "Skip it (copy nothing)" in html and "(closest)" in html
     assert "Before you delete Redshift (old warehouse)" in html and 'name="csrfmiddlewaretoken"' in html
     assert "Preview the changes" in html
+    assert "{#" not in html and "#}" not in html, "no template comment shows on the page"
 
 
 def test_a_steward_previews_the_copy_on_the_change_set_page(pair, as_steward):
