@@ -232,8 +232,8 @@ class ResourceChange(models.Model):
     """What a sync saw change on a resource that was already mirrored: the fields a steward cares about,
     before and after. Usage counts and timestamps move all the time and are left out."""
 
-    WATCHED = ("title", "description", "owners", "owners_groups", "tags", "teams", "verified", "pii", "published",
-               "stale", "archived")
+    WATCHED = ("title", "description", "definition", "owners", "owners_groups", "tags", "teams", "verified", "pii",
+               "published", "stale", "archived")
 
     resource_id = models.CharField(max_length=64)
     sync_run = models.ForeignKey("SyncRun", null=True, on_delete=models.SET_NULL, db_constraint=False,

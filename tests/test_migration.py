@@ -240,6 +240,29 @@ def test_a_blank_old_value_is_never_copied_even_when_overwriting(pair, steward):
     assert not plan.change_set.items.filter(resource_id=target.pk).exists()
 
 
+def test_a_new_resource_owned_by_a_group_is_owned_when_filling_blanks():
+    old = {"owners": ["u-ada"], "owners_groups": [], "description": "x"}
+    grouped = {"owners": [], "owners_groups": ["g-eng"], "description": ""}
+    assert services.copy_change(old, grouped, ["owners"], False) == ({}, {})
+    assert services.copy_change(old, grouped, ["owners", "owners_groups"], False) == ({}, {})
+    assert services.copy_change(old, grouped, ["owners"], True) == ({"owners": []}, {"owners": ["u-ada"]})
+
+
+def test_owners_who_left_secoda_are_not_copied(pair, steward):
+    old, new = pair
+    source, target = by_path(old, "analytics.marketing.campaigns"), by_path(new, "ANALYTICS.Marketing.campaigns")
+    present = SecodaUser.objects.filter(removed_at__isnull=True).order_by("pk").first()
+    gone = SecodaUser.objects.filter(removed_at__isnull=True).order_by("pk").last()
+    SecodaUser.objects.filter(pk=gone.pk).update(removed_at=SESSION_NOW)  # deleted in Secoda, seen by a sync
+    Resource.objects.filter(pk=source.pk).update(owners=[gone.pk, present.pk], owners_groups=[], is_owned=True)
+    Resource.objects.filter(pk=target.pk).update(owners=[], owners_groups=[], is_owned=False)
+    plan = plan_for(pair, steward, ["owners"])
+    assert plan.change_set.items.get(resource_id=target.pk).after == {"owners": [present.pk]}
+    Resource.objects.filter(pk=source.pk).update(owners=[gone.pk])
+    plan = plan_for(pair, steward, ["owners"])
+    assert not plan.change_set.items.filter(resource_id=target.pk).exists(), "nobody left to name"
+
+
 def test_only_the_chosen_fields_are_copied(pair, steward):
     old, new = pair
     plan = plan_for(pair, steward, ["owners", "tags"])
@@ -247,12 +270,17 @@ def test_only_the_chosen_fields_are_copied(pair, steward):
     for item in plan.change_set.items.all():
         fields |= set(item.after)
     assert fields == {"owners", "tags"}
-    # Every matched new resource without owners, whose old one has some, gains exactly the old one's owners.
+    # Every matched new resource owned by nobody (no person, no group), whose old one has owners Secoda still
+    # has, gains exactly those.
     matching = services.match_integrations(old.pk, new.pk, parse_mapping(RENAMES))
     olds = Resource.objects.in_bulk(list(matching.pairs))
     news = Resource.objects.in_bulk(list(matching.pairs.values()))
-    expected = {new_id: olds[old_id].owners for old_id, new_id in matching.pairs.items()
-                if olds[old_id].owners and not news[new_id].owners}
+    people = set(SecodaUser.objects.filter(removed_at__isnull=True).values_list("pk", flat=True))
+    expected = {}
+    for old_id, new_id in matching.pairs.items():
+        owners = [owner for owner in olds[old_id].owners if owner in people]
+        if owners and not news[new_id].owners and not news[new_id].owners_groups:
+            expected[new_id] = owners
     got = {item.resource_id: item.after["owners"] for item in plan.change_set.items.all() if "owners" in item.after}
     assert got == expected and expected
     assert plan.change_set.selected == len(matching.pairs)

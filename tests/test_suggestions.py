@@ -340,3 +340,52 @@ def test_two_computations_at_once_leave_one_consistent_set(people, transactional
     results = race(first, second)
     assert [result["added"] for result in results] == [10, 0], results
     assert Suggestion.objects.count() == 10  # five tables, each the schema's user and group
+
+
+def test_a_rejection_made_while_suggestions_are_computed_is_not_written_back(people, steward, transactional_db):
+    """A steward rejects while a sync's computation is under way: the rejection waits for it to commit, then
+    removes what it wrote, and the next computation leaves the value out."""
+    import time
+
+    from django.db import transaction
+
+    from tests.concurrency import race
+
+    schema_with_unowned_tables(1)
+    compute.recompute()
+    target = suggestions("t0")[f"user:{ADA}"]
+    Suggestion.objects.filter(pk=target.pk).delete()  # as if the running computation were about to write it
+
+    def computation():
+        with transaction.atomic():
+            compute.recompute()  # writes the suggestion back, then holds its lock until the snapshot commits
+            time.sleep(0.5)
+
+    def rejection():
+        time.sleep(0.1)
+        services.reject(target, steward)
+
+    race(computation, rejection)
+    assert f"user:{ADA}" not in suggestions("t0")
+    compute.recompute()
+    assert f"user:{ADA}" not in suggestions("t0") and RejectedSuggestion.objects.count() == 1
+
+
+def test_a_description_of_blanks_alone_is_never_propagated(people):
+    mirror(*({"id": f"c{n}", "entity_type": "column", "title": "id", "title_full": f"db.s.t{n}.id",
+              "description": "\n\n \t\u00a0"} for n in range(3)),
+           {"id": "c-new", "entity_type": "column", "title": "id", "title_full": "db.s.new.id"})
+    assert not Resource.objects.filter(pk="c0", is_documented=True).exists(), "blank to the mirror too"
+    compute.recompute()
+    assert not Suggestion.objects.filter(kind=Suggestion.DESCRIPTION).exists()
+
+
+def test_a_snapshot_still_counts_when_the_suggestions_cannot_be_computed(people, monkeypatch):
+    schema_with_unowned_tables(2)
+
+    def broken(now=None):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(compute, "recompute", broken)
+    snapshot = take_snapshot(Snapshot.SYNC)
+    assert snapshot.pk and snapshot.totals["unowned"] == 2

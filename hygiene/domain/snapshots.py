@@ -105,7 +105,11 @@ def take_snapshot(reason, sync_run=None, change_set_id=None):
                    candidates=changed_resources(sync_run, change_set_id),
                    everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself})
     if reason == Snapshot.SYNC or change_set_id:
-        suggestions.recompute()
+        try:
+            suggestions.recompute()
+        except Exception:  # the suggestions stay as they were; the counts, scores and history still move on
+            locks.recover_connection()
+            logger.exception("The suggested fixes could not be computed; the last ones are kept.")
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
 
 

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from catalog_sync.models import Resource
+from catalog_sync.models import Resource, SecodaGroup, SecodaUser
 from hygiene.bulk import services as bulk
 from hygiene.bulk.edits import LIST_FIELDS, TEXT_FIELDS, same_value
 from hygiene.migration.matching import Node, match, resolve, type_order
 from hygiene.migration.models import MigrationPlan
 
 COPYABLE = ("description", "definition", "owners", "owners_groups", "tags", "teams", "pii", "verified")
+OWNER_FIELDS = ("owners", "owners_groups")
 COPY_LABELS = {"description": "description", "definition": "documentation (definition)", "owners": "owners",
                "owners_groups": "owning groups", "tags": "tags", "teams": "teams", "pii": "PII", "verified": "verified"}
 SHOWN = 100  # rows of each end-check list on a page
@@ -47,15 +48,24 @@ def has_value(field, value):
     return bool((value or "").strip()) if field in TEXT_FIELDS else bool(value)
 
 
-def copy_change(old_values, new_values, fields, overwrite):
+def copy_change(old_values, new_values, fields, overwrite, owners=None):
     """(before, after) of the fields the copy changes on the new resource; both empty when nothing changes.
 
     A value the old resource lacks is never copied, so a copy erases nothing; without `overwrite` a value the
-    new resource has is kept.
+    new resource has is kept, and a new resource owned by a person or a group is owned (both owner fields are
+    left alone). `owners` (a set of 'user:<id>' / 'group:<id>'), when given, is who may be named an owner:
+    others are left out of what is copied.
     """
     before, after = {}, {}
+    owned = any(has_value(field, new_values.get(field)) for field in OWNER_FIELDS)
     for field in fields:
         source, target = old_values[field], new_values[field]
+        if field in OWNER_FIELDS:
+            if owners is not None:
+                prefix = "user:" if field == "owners" else "group:"
+                source = [owner for owner in source or [] if f"{prefix}{owner}" in owners]
+            if owned and not overwrite:
+                continue
         if not has_value(field, source) or (has_value(field, target) and not overwrite):
             continue
         if same_value(field, source, target):
@@ -74,15 +84,27 @@ def field_values(integration_id, ids, fields):
     return {row[0]: dict(zip(fields, row[1:])) for row in rows.iterator(chunk_size=5000) if row[0] in wanted}
 
 
+def possible_owners():
+    """Who may be named an owner: the people and groups Secoda still has ('user:<id>', 'group:<id>'). An owner the
+    old integration names who is gone from Secoda is not copied (Secoda could refuse the whole batch); a disabled
+    person is copied as they are, as the old integration has them."""
+    return ({f"user:{pk}" for pk in SecodaUser.objects.present().values_list("pk", flat=True)}
+            | {f"group:{pk}" for pk in SecodaGroup.objects.present().values_list("pk", flat=True)})
+
+
 def plan_copy(old_id, new_id, pairs, fields, overwrite):
     """{new id: (before, after)} for every pair the copy changes."""
     fields = [field for field in COPYABLE if field in fields]
-    old_values = field_values(old_id, pairs.keys(), fields)
-    new_values = field_values(new_id, pairs.values(), fields)
+    # Whether the new resource is owned reads both owner fields, whichever is copied.
+    read = fields + [field for field in OWNER_FIELDS if field not in fields] if set(fields) & set(OWNER_FIELDS) \
+        else fields
+    old_values = field_values(old_id, pairs.keys(), read)
+    new_values = field_values(new_id, pairs.values(), read)
+    owners = possible_owners() if set(fields) & set(OWNER_FIELDS) else None
     planned = {}
     for old, new in pairs.items():
         if old in old_values and new in new_values:
-            before, after = copy_change(old_values[old], new_values[new], fields, overwrite)
+            before, after = copy_change(old_values[old], new_values[new], fields, overwrite, owners)
             if after:
                 planned[new] = (before, after)
     return planned

@@ -115,11 +115,28 @@ def _people():
         FROM {t['group']} g WHERE g.removed_at IS NULL"""
 
 
+# What Python's str.strip() takes off that SQL's TRIM() does not (is_documented strips it): a description of
+# line breaks alone is blank, and never suggested.
+WHITESPACE = " \t\n\r\x0b\x0c\u00a0"
+
+
+def _trimmed(column):
+    """SQL: `column` without the whitespace around it."""
+    function = "BTRIM" if connection.vendor == "postgresql" else "TRIM"
+    return f"{function}({column}, '{WHITESPACE}')"
+
+
+def hold_lock(cursor):
+    """PostgreSQL: wait for a computation running now and keep others out until this transaction ends."""
+    if connection.vendor == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
 def scope_sql():
     t = _tables()
     return f"""
       SELECT r.id, r.parent_id, r.integration_id, r.entity_type, r.title, r.title_full,
-             LOWER(r.title_full) AS path, r.is_owned, r.is_documented, TRIM(r.description) AS description,
+             LOWER(r.title_full) AS path, r.is_owned, r.is_documented, {_trimmed('r.description')} AS description,
              r.sources, r.internal_users, r.external_users
         FROM {t['resource']} r WHERE r.removed_at IS NULL AND r.archived = false"""
 
@@ -337,10 +354,9 @@ def recompute(now=None):
     started = time.perf_counter()
     now = now or timezone.now()
     with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One computation at a time (a sync's and a change set's may meet): the second waits, then works from
-            # what the first committed, so neither writes a row the other is writing.
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        # One computation at a time (a sync's and a change set's may meet): the second waits, then works from
+        # what the first committed, so neither writes a row the other is writing. A rejection waits too.
+        hold_lock(cursor)
         _temporary(cursor, SCOPE, scope_sql())
         _temporary(cursor, OWNED, owned_sql())
         _temporary(cursor, FRESH, columns="resource_id varchar(64), kind varchar(16), value text, "

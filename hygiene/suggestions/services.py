@@ -3,7 +3,7 @@ same preview, apply, progress, undo and audit as any bulk edit), reject them for
 these; computing them is `hygiene.suggestions.compute`."""
 from collections import defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from catalog_sync.models import Resource
 from hygiene.bulk import services as bulk
@@ -12,6 +12,7 @@ from hygiene.dashboard.filtersets import ResourceFilterSet, applied_query
 from hygiene.domain.directory import Directory
 from hygiene.domain.lists import issue_queryset
 from hygiene.rules import builtin_filter, in_scope
+from hygiene.suggestions import compute
 from hygiene.suggestions.filtersets import SuggestionFilterSet
 from hygiene.suggestions.models import RejectedSuggestion, Suggestion
 
@@ -104,9 +105,12 @@ def accept_matching(user, rule, resources, suggestions, min_confidence):
 
 
 @transaction.atomic
+@transaction.atomic
 def reject(suggestion, user):
     """Remember the steward's no, and drop the suggestion: no later computation suggests that value for that
-    resource again."""
+    resource again. Waits for a computation running now, which would otherwise write the suggestion back."""
+    with connection.cursor() as cursor:
+        compute.hold_lock(cursor)
     RejectedSuggestion.objects.get_or_create(
         resource_id=suggestion.resource_id, kind=suggestion.kind, value_key=suggestion.value_key,
         defaults={"value": suggestion.value, "reason": suggestion.reason, "rejected_by": user})
