@@ -7,11 +7,25 @@ Reports the median and p95 latency and the SQL queries a request runs; the CSV e
 (whole streamed body consumed) is reported on its own with its row count.
 
     .venv/bin/python bench/pages.py [--repeat 30] [--warmups 3] [--csv-repeat N] [--filter-snoozes N]
-                                    [--custom-rules N]
+                                    [--custom-rules N] [--resources N [--scale-from M]] [--compare JSON]
+                                    [--explain]
 
-Writes bench/results/pages.json (pages-filter-snoozes-N.json with --filter-snoozes, which
-adds N filter-wide snoozes for the run and removes them afterwards). Pages whose median
-is not under --target-ms (200) are listed at the end with their slowest SQL.
+Writes bench/results/pages.json (pages-N.json for --resources N other than 100,000;
+pages-filter-snoozes-N.json with --filter-snoozes, which adds N filter-wide snoozes for the
+run and removes them afterwards). Pages whose median is not under --target-ms (200) are
+listed at the end with their slowest SQL. The CSV export is read as it streams (nothing
+kept): the report gives its rows a second and this process's memory along the stream.
+
+--scale-from M (with --resources N, a multiple of M) builds a big mirror in minutes: M synced
+from the emulator over HTTP as usual, then copied in PostgreSQL up to N and the product's
+snapshot taken over all of it (bench/scale.py); e.g. --resources 1000000 --scale-from 100000
+--snapshot-work-mem 256MB --database hygiene_bench_pages_1m --port 8897.
+
+--compare JSON sets each page's query count beside another run's (e.g. bench/results/pages.json
+at 100,000) and flags any that differ. --explain runs EXPLAIN (ANALYZE, BUFFERS) on every
+SELECT of every page after the timing: what each page reads of the big tables (a sequential
+scan of the resource table is flagged), and the plans of the slowest queries of pages that miss
+the target.
 
 --custom-rules N measures every page with no custom rule, then with 1 and with N varied ones
 (text, regex, bool, number, date and list clauses, some scoped), and also times the snapshot and
@@ -19,16 +33,19 @@ the rule builder's preview of each rule; the rules are removed afterwards
 (bench/results/pages-custom-rules-N.json).
 """
 import argparse
+import codecs
 import csv
-import io
 import json
 import math
 import os
+import re
 import statistics
 import time
 from datetime import datetime, timezone
 
 from _common import stop_emulator, ROOT, start_emulator, use_bench_database, vacuum_analyze
+
+DEFAULT_RESOURCES = 100_000
 
 DATABASE = "hygiene_bench_pages"
 STEWARD = "bench-steward"
@@ -161,33 +178,87 @@ def steward_client():
     return client, user
 
 
-def fetch(client, url, streaming=False):
-    """One request, body fully read. Returns (seconds, response, body bytes)."""
+def current_rss_mb():
+    """This process's resident memory now (not its high-water mark)."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1048576
+
+
+class StreamRead:
+    """A streamed body read as it comes and let go: its bytes, its CSV rows (when counted) and this process's
+    resident memory every `every` chunks (the export yields one chunk a row)."""
+
+    def __init__(self, chunks, count_rows=False, every=5000):
+        self.bytes = self.chunks = 0
+        self.rows = None
+        self.rss = [(0, round(current_rss_mb(), 1))]
+        self.every = every
+        if count_rows:
+            self.rows = sum(1 for _ in csv.reader(self._lines(self._read(chunks)))) - 1  # minus the header
+        else:
+            for _ in self._read(chunks):
+                pass
+        self.rss.append((self.chunks, round(current_rss_mb(), 1)))
+
+    def _read(self, chunks):
+        for chunk in chunks:
+            self.bytes += len(chunk)
+            self.chunks += 1
+            if self.chunks % self.every == 0:
+                self.rss.append((self.chunks, round(current_rss_mb(), 1)))
+            yield chunk
+
+    @staticmethod
+    def _lines(chunks):
+        """Text lines for csv.reader (which joins a quoted field's lines itself)."""
+        decoder, tail = codecs.getincrementaldecoder("utf-8")(), ""
+        for chunk in chunks:
+            *lines, tail = (tail + decoder.decode(chunk)).split("\n")
+            for line in lines:
+                yield line + "\n"
+        tail += decoder.decode(b"", final=True)
+        if tail:
+            yield tail
+
+    def memory(self):
+        start, values = self.rss[0][1], [mb for _, mb in self.rss]
+        return {"rss_start_mb": start, "rss_peak_mb": max(values), "rss_growth_mb": round(max(values) - start, 1),
+                "rss_end_mb": values[-1], "samples": len(values)}
+
+
+def fetch(client, url, streaming=False, count_rows=False):
+    """One request, body fully read. Returns (seconds, response, body): the body's bytes, or for a streamed
+    response a StreamRead (nothing kept, so memory shows what the export itself holds)."""
     started = time.perf_counter()
     response = client.get(url)
-    body = b"".join(response.streaming_content) if streaming else response.content
+    body = StreamRead(response.streaming_content, count_rows) if streaming else response.content
     seconds = time.perf_counter() - started
     if response.status_code != 200:
-        raise SystemExit(f"{url} answered {response.status_code}: {body[:500]!r}")
+        raise SystemExit(f"{url} answered {response.status_code}: {response.content[:500]!r}")
     return seconds, response, body
 
 
 def measure(client, label, url, repeat, warmups, streaming=False, slow_sql=5):
-    """Warm-ups (SQL captured), then `repeat` timed requests (nothing captured: no debug-cursor overhead)."""
+    """Warm-ups (SQL captured), then `repeat` timed requests (nothing captured: no debug-cursor overhead).
+    A streamed body's CSV rows are counted in the last warm-up (untimed); each timed read samples memory."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     counts = []
     queries = []
+    rows = None
     for _ in range(max(1, warmups)):
         with CaptureQueriesContext(connection) as captured:
-            _, response, body = fetch(client, url, streaming)
+            _, response, body = fetch(client, url, streaming, count_rows=streaming)
         counts.append(len(captured.captured_queries))
         queries = captured.captured_queries
-    times = []
+        rows = body.rows if streaming else None
+    times, memory = [], []
     for _ in range(repeat):
         seconds, response, body = fetch(client, url, streaming)
         times.append(seconds * 1000)
+        if streaming:
+            memory.append(body.memory())
     slowest = sorted(queries, key=lambda q: -float(q["time"]))[:slow_sql]
     result = {
         "label": label, "url": url, "status": response.status_code, "samples": len(times),
@@ -195,14 +266,95 @@ def measure(client, label, url, repeat, warmups, streaming=False, slow_sql=5):
         "min_ms": round(min(times), 1), "max_ms": round(max(times), 1),
         "queries": counts[-1], "queries_per_warmup": counts,
         "sql_ms": round(sum(float(q["time"]) for q in queries) * 1000, 1),
-        "bytes": len(body),
+        "bytes": body.bytes if streaming else len(body),
         "slowest_sql": [{"ms": round(float(q["time"]) * 1000, 1), "sql": q["sql"]} for q in slowest],
     }
+    if streaming:
+        result.update(rows=rows, memory_per_request=memory, rss_along_last_stream=body.rss)
+    result["_queries"] = [q["sql"] for q in queries]  # for --explain; not written out
     return result, body
 
 
-def csv_rows(body):
-    return sum(1 for _ in csv.reader(io.StringIO(body.decode("utf-8")))) - 1  # minus the header
+BIG_TABLES = ("catalog_sync_resource", "catalog_sync_resourceref", "lifecycle_issueinterval",
+              "suggestions_suggestion")
+
+
+DECLARED = re.compile(r'^\s*DECLARE\s+\S+\s.*?\bCURSOR\b.*?\bFOR\s+(.*)$', re.DOTALL | re.IGNORECASE)
+
+
+def _plan_nodes(plan):
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+def explain_queries(queries, text_plans=0):
+    """EXPLAIN (ANALYZE, BUFFERS) of every SELECT of a request: its execution time and what it read of the big
+    tables (rows read = returned + removed by a filter, over every loop). The `text_plans` slowest come with
+    their plan as text."""
+    from django.db import connection
+
+    explained = []
+    with connection.cursor() as cursor:
+        for sql in queries:
+            declared = DECLARED.match(sql)  # a server-side cursor (QuerySet.iterator): its query
+            sql = declared.group(1) if declared else sql
+            if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {sql}")
+            document = cursor.fetchone()[0]
+            top = (json.loads(document) if isinstance(document, str) else document)[0]
+            reads = []
+            for node in _plan_nodes(top["Plan"]):
+                if node.get("Relation Name") in BIG_TABLES:
+                    loops = node.get("Actual Loops", 1)
+                    rows = (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)
+                            + node.get("Rows Removed by Index Recheck", 0)) * loops
+                    reads.append({"table": node["Relation Name"], "node": node["Node Type"],
+                                  "index": node.get("Index Name"), "rows_read": round(rows)})
+            explained.append({"ms": round(top["Execution Time"], 1), "reads": reads,
+                              "seq_scan_resource": any(r["table"] == "catalog_sync_resource"
+                                                       and r["node"] == "Seq Scan" for r in reads),
+                              "sql": sql})
+    explained.sort(key=lambda e: -e["ms"])
+    for entry in explained[:text_plans]:
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS) {entry['sql']}")
+            entry["plan"] = [line for line, in cursor.fetchall()]
+    return explained
+
+
+def explain_summary(explained):
+    """A page's EXPLAIN in brief: SQL time, the most rows it reads of each big table, sequential scans."""
+    most = {}
+    for entry in explained:
+        for read in entry["reads"]:
+            most[read["table"]] = max(most.get(read["table"], 0), read["rows_read"])
+    return {"sql_ms": round(sum(e["ms"] for e in explained), 1), "most_rows_read": most,
+            "seq_scans_of_resource": sum(e["seq_scan_resource"] for e in explained),
+            "queries": [{**e, "sql": e["sql"][:400]} for e in explained]}
+
+
+def seed_scaled(resources, base, seed, port, counts_work_mem=None):
+    """A mirror of `resources` made from `base` synced ones (bench/scale.py), unless it is there already (its
+    latest snapshot counted them all)."""
+    from catalog_sync.models import Resource
+    from django.db import connection
+    from hygiene.dashboard.models import Snapshot
+
+    import scale
+
+    present = Resource.objects.present().count()
+    latest = Snapshot.objects.first()
+    if present == resources and latest and (latest.totals or {}).get("resources") == resources:
+        print(f"Reusing the mirror in {connection.settings_dict['NAME']}: {present:,} present resources.")
+        return {"reused": True, "sync_seconds": None, "scaled_from": base}
+    started = time.perf_counter()
+    synced = seed_mirror(base, seed, port)
+    scaled = scale.scale_mirror(resources, base, counts_work_mem)
+    seconds = round(time.perf_counter() - started, 1)
+    print(f"Mirror of {resources:,} made in {seconds} s (sync of {base:,} included).")
+    return {**synced, "scaled_from": base, "scaling": scaled, "generation_seconds": seconds}
 
 
 def main():
@@ -211,7 +363,16 @@ def main():
     parser.add_argument("--warmups", type=int, default=3, help="Untimed requests per page first (default 3).")
     parser.add_argument("--csv-repeat", type=int, default=None,
                         help="Timed requests of the CSV export (default: --repeat).")
-    parser.add_argument("--resources", type=int, default=100_000)
+    parser.add_argument("--resources", type=int, default=DEFAULT_RESOURCES)
+    parser.add_argument("--scale-from", type=int, default=None,
+                        help="Sync this many from the emulator, then copy them in PostgreSQL up to --resources.")
+    parser.add_argument("--snapshot-work-mem", default=None,
+                        help="With --scale-from: PostgreSQL work_mem for the snapshot's counts step only (e.g. "
+                             "256MB; at the default 4MB it takes hours at 1,000,000, see bench/scale.py).")
+    parser.add_argument("--compare", default=None,
+                        help="Another run's JSON (e.g. bench/results/pages.json): query counts side by side.")
+    parser.add_argument("--explain", action="store_true",
+                        help="EXPLAIN (ANALYZE, BUFFERS) every page's SELECTs after the timing.")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--port", type=int, default=8796, help="Emulator port (default 8796).")
     parser.add_argument("--database", default=DATABASE)
@@ -229,7 +390,10 @@ def main():
     from django.conf import settings
 
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # django.test.Client's host
-    seeding = seed_mirror(args.resources, args.seed, args.port)
+    if args.scale_from and args.scale_from != args.resources:
+        seeding = seed_scaled(args.resources, args.scale_from, args.seed, args.port, args.snapshot_work_mem)
+    else:
+        seeding = seed_mirror(args.resources, args.seed, args.port)
     arguments = page_arguments()
     client, user = steward_client()
     remove_bench_snoozes()  # left over from an interrupted run
@@ -277,11 +441,28 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
         label, url = CSV_PAGE
         print(f"  {label:<36} {url}", end="", flush=True)
         export, body = measure(client, label, url, csv_repeat, min(args.warmups, 1), streaming=True)
-        export["rows"] = csv_rows(body)
         export["rows_per_second"] = round(export["rows"] / (export["median_ms"] / 1000))
         print(f"  median {export['median_ms']:.0f} ms, {export['rows']:,} rows", flush=True)
 
-    header = f"{'page':<36} {'median ms':>10} {'p95 ms':>9} {'queries':>8} {'SQL ms':>8} {'KB':>7}  target"
+    baseline = {}
+    if args.compare:
+        other = json.loads((ROOT / args.compare).read_text())  # relative to the repository, or absolute
+        baseline = {p["label"]: p["queries"] for p in other["pages"] + ([other["csv_export"]]
+                                                                         if other.get("csv_export") else [])}
+        baseline_resources = other.get("resources")
+    if args.explain:
+        print("\nEXPLAIN (ANALYZE, BUFFERS) of every page's SELECTs…", flush=True)
+        for r in results + ([export] if export else []):
+            slow = 3 if r["median_ms"] >= args.target_ms and r is not export else 0
+            r["explain"] = explain_summary(explain_queries(r["_queries"], text_plans=slow))
+    for r in results + ([export] if export else []):
+        r.pop("_queries", None)
+        if r["label"] in baseline:
+            r["queries_baseline"] = baseline[r["label"]]
+
+    compare = f" {'at ' + format(baseline_resources, ',') if baseline else '':>10}" if baseline else ""
+    header = (f"{'page':<36} {'median ms':>10} {'p95 ms':>9} {'queries':>8}{compare} {'SQL ms':>8} {'KB':>7}  "
+              f"target")
     print()
     snoozes = Snooze.objects.active().count()
     print(f"{args.resources:,} resources · {snoozes} active snoozes · {args.repeat} timed requests after "
@@ -289,19 +470,35 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
           f"{load_before[0]:.2f} → {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(header)
     print("-" * len(header))
-    missing = []
+    missing, differ = [], []
     for r in results:
         ok = r["median_ms"] < args.target_ms
         if not ok:
             missing.append(r)
-        print(f"{r['label']:<36} {r['median_ms']:>10.1f} {r['p95_ms']:>9.1f} {r['queries']:>8} "
-              f"{r['sql_ms']:>8.1f} {r['bytes'] / 1024:>7.0f}  {'ok' if ok else 'MISSED'}")
+        same = r.get("queries_baseline", r["queries"]) == r["queries"]
+        if not same:
+            differ.append(r)
+        other = f" {r.get('queries_baseline', '-'):>10}" if baseline else ""
+        print(f"{r['label']:<36} {r['median_ms']:>10.1f} {r['p95_ms']:>9.1f} {r['queries']:>8}{other} "
+              f"{r['sql_ms']:>8.1f} {r['bytes'] / 1024:>7.0f}  {'ok' if ok else 'MISSED'}"
+              f"{'' if same else ', QUERIES DIFFER'}")
     if export:
         print()
+        peak = max(m["rss_growth_mb"] for m in export["memory_per_request"])
         print(f"CSV export {export['url']}: {export['rows']:,} rows, {export['bytes'] / 1048576:.1f} MB, "
               f"median {export['median_ms']:.0f} ms, p95 {export['p95_ms']:.0f} ms "
-              f"({export['samples']} timed), {export['queries']} queries, "
-              f"{export['rows_per_second']:,} rows/s")
+              f"({export['samples']} timed), {export['queries']} queries"
+              f"{'' if 'queries_baseline' not in export else ' (' + str(export['queries_baseline']) + ' before)'}, "
+              f"{export['rows_per_second']:,} rows/s; this process's memory grew at most {peak} MB while "
+              f"streaming (RSS along the last stream: "
+              f"{', '.join(f'{mb:.0f}' for _, mb in export['rss_along_last_stream'][::max(1, len(export['rss_along_last_stream']) // 6)])} MB)")
+    if args.explain:
+        print()
+        print(f"{'page':<36} {'SQL ms':>8} {'seq scans':>9}  most rows read (resource / ref / interval / suggestion)")
+        for r in results + ([export] if export else []):
+            e = r["explain"]
+            most = " / ".join(f"{e['most_rows_read'].get(t, 0):,}" for t in BIG_TABLES)
+            print(f"{r['label'][:36]:<36} {e['sql_ms']:>8.1f} {e['seq_scans_of_resource']:>9}  {most}")
     print()
     if missing:
         print(f"Pages missing the target (median under {args.target_ms:.0f} ms):")
@@ -310,10 +507,16 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
                   f"{r['queries']} queries taking {r['sql_ms']:.0f} ms in SQL; slowest:")
             for q in r["slowest_sql"][:2]:
                 print(f"    {q['ms']:>8.1f} ms  {q['sql'][:300]}{'…' if len(q['sql']) > 300 else ''}")
+            for q in r.get("explain", {}).get("queries", [])[:1]:
+                print("    EXPLAIN (ANALYZE, BUFFERS) of the slowest:")
+                print("\n".join(f"      {line}" for line in q.get("plan", [])))
     else:
         print(f"Every page's median is under {args.target_ms:.0f} ms.")
+    for r in differ:
+        print(f"QUERIES DIFFER on {r['label']}: {r['queries']} here, {r['queries_baseline']} in {args.compare}")
 
-    name = f"pages-filter-snoozes-{args.filter_snoozes}.json" if args.filter_snoozes else "pages.json"
+    name = (f"pages-filter-snoozes-{args.filter_snoozes}.json" if args.filter_snoozes
+            else "pages.json" if args.resources == DEFAULT_RESOURCES else f"pages-{args.resources}.json")
     out = ROOT / "bench" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({
@@ -327,6 +530,7 @@ def run_pages(args, arguments, client, csv_repeat, seeding):
         "target_median_ms": args.target_ms, "arguments": arguments,
         "pages": results, "csv_export": export,
         "missing_target": [r["label"] for r in missing],
+        "compared_with": args.compare, "queries_differ": [r["label"] for r in differ],
     }, indent=2) + "\n")
     print(f"\nWrote {out.relative_to(ROOT)}")
 
@@ -493,9 +697,10 @@ def run_custom_rules(args, arguments, client, csv_repeat, seeding):
                 label, url = CSV_PAGE
                 print(f"  {label:<36} {url}", end="", flush=True)
                 result, body = measure(client, label, url, csv_repeat, min(args.warmups, 1), streaming=True)
-                result["rows"] = csv_rows(body)
                 print(f"  median {result['median_ms']:.0f} ms, {result['rows']:,} rows", flush=True)
                 run["pages"][label] = result
+            for r in run["pages"].values():
+                r.pop("_queries", None)
             run["queries"] = {label: r["queries"] for label, r in run["pages"].items()}
         else:
             run["queries"] = query_counts(client, pages + own + ([CSV_PAGE] if with_csv else []), args.warmups)
