@@ -193,9 +193,15 @@ class Resource(Mirrored):
             models.Index(fields=["removed_at"], name="resource_removed_at", condition=Q(removed_at__isnull=False)),
             # The unowned and the undocumented present resources of one integration (and type): filtered issue
             # lists count them without reading the rest of that integration.
-            models.Index(fields=["integration", "entity_type"], name="resource_unowned",
+            # (PostgreSQL: with the other flag in the index, "undocumented and no owner" is counted from the index.)
+            models.Index(fields=["integration", "entity_type"], name="resource_unowned", include=["is_documented"],
                          condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),
-            models.Index(fields=["integration", "entity_type"], name="resource_undocumented",
+            models.Index(fields=["integration", "entity_type"], name="resource_undocumented", include=["is_owned"],
+                         condition=Q(is_documented=False, removed_at__isnull=True, archived=False)),
+            # The two biggest lists sorted by health walk their own rows, not every healthier resource first.
+            models.Index(fields=["health_score", "id"], name="resource_unowned_health",
+                         condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),
+            models.Index(fields=["health_score", "id"], name="resource_undocumented_health",
                          condition=Q(is_documented=False, removed_at__isnull=True, archived=False)),
             # "Open for", blanks (no open issue in the history) last, walked without a sort. On PostgreSQL the
             # other direction has an index of its own, (issues_open_since DESC NULLS LAST, id DESC): SQLite cannot

@@ -40,6 +40,11 @@ class IssueInterval(models.Model):
             models.Index(fields=["rule", "closed_at"], name="issueinterval_rule_closed"),
             models.Index(fields=["closed_at"], name="issueinterval_closed"),
             models.Index(fields=["opened_at"], name="issueinterval_opened"),
+            # The oldest open issues (overview, team pages) without sorting every open interval.
+            models.Index(fields=["opened_at", "id"], condition=Q(closed_at__isnull=True),
+                         name="issueinterval_open_age"),
+            # Opened in the last 7 or 30 days counts only issues whose start is known.
+            models.Index(fields=["opened_at"], condition=Q(seen_since=False), name="issueinterval_opened_known"),
         ]
 
     @property
