@@ -223,7 +223,11 @@ def match(old_nodes, new_nodes, renames=()):
         elif len(olds) == 1 and len(news) == 1:
             pairs[olds[0].id] = news[0].id
         else:
-            group = Ambiguous(kind, ".".join(new_paths[news[0].id]), olds, news)
+            # In the same order whatever order the database listed them in.
+            olds = sorted(olds, key=lambda n: (".".join(old_paths[n.id]), n.id))
+            news = sorted(news, key=lambda n: (".".join(new_paths[n.id]), n.id))
+            label = max(".".join(new_paths[n.id]) for n in news)
+            group = Ambiguous(kind, label, olds, news)
             group.suggested = suggest(olds, news, old_paths, new_paths, renamed)
             ambiguous.append(group)
     ambiguous.sort(key=lambda g: (type_order(g.entity_type), g.path.casefold()))
