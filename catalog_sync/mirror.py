@@ -281,11 +281,11 @@ def upsert_simple(model, rows, run_id):
     return len(by_id)
 
 
-def refresh_planner_statistics():
-    """PostgreSQL: after a sync rewrote many rows, refresh the planner's statistics now rather than
+def refresh_planner_statistics(models=(Resource, ResourceRef)):
+    """PostgreSQL: after many rows of `models` were written, refresh the planner's statistics now rather than
     waiting for autovacuum (stale statistics turn 80 ms issue lists into 300 ms ones)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for model in (Resource, ResourceRef):
+        for model in models:
             cursor.execute(f"ANALYZE {model._meta.db_table}")

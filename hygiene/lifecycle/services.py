@@ -7,6 +7,7 @@ from django.db.models import Case, Exists, Max, OuterRef, Q, Subquery, Value, Wh
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog_sync.mirror import refresh_planner_statistics
 from catalog_sync.models import Resource
 from hygiene.lifecycle.models import IssueInterval
 from hygiene.rules import in_scope
@@ -78,10 +79,9 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     if candidates is None:  # a rule switched off or deleted takes a full update (a rule change is one)
         closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF,
                                                                          **closing)
-    if opened >= ANALYZE_AFTER and connection.vendor == "postgresql":
+    if opened >= ANALYZE_AFTER:
         # Statistics that still say "empty" (a first update) plan the next statements as loops over every row.
-        with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {IssueInterval._meta.db_table}")
+        refresh_planner_statistics([IssueInterval])
     if opened or closed:
         moved = IssueInterval.objects.filter(Q(pk__gt=last_before or 0) | Q(closed_at=now))
         store_open_since(None if first else moved.values("resource_id"))
