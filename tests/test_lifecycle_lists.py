@@ -108,6 +108,27 @@ def test_shortest_open_first_puts_the_oldest_last(site, ages):
     assert all(words.startswith(("at least", "seen just now")) for _, words, _ in first), "the newest first"
 
 
+@pytest.mark.parametrize("sort", ["open_for", "-open_for"])
+def test_rows_not_yet_in_the_history_come_last_and_every_row_is_on_exactly_one_page(site, ages, sort):
+    """Between a sync's write and its snapshot a resource can break a rule with no open interval yet: the list
+    sorted by "Open for" shows it after every dated row, in both directions, and paging across that boundary
+    neither repeats nor drops a row."""
+    not_yet = sorted(open_ids("unowned") - {ages[k] for k in "abcde"})[:40]  # more than a page of them
+    IssueInterval.objects.filter(resource_id__in=not_yet, rule="unowned").delete()
+    total = site.get("/issues/unowned/").context["table"].paginator.count
+    assert total > 40
+    seen = []
+    for page in range(1, -(-total // 25) + 1):
+        seen += rows(site.get("/issues/unowned/", {"sort": sort, "per_page": 25, "page": page}).content.decode())
+    ids = [pk for pk, _, _ in seen]
+    assert len(ids) == len(set(ids)) == total, "every row once"
+    assert sorted(ids[-40:]) == not_yet and all(words is None for _, words, _ in seen[-40:]), "undated rows last"
+    assert ids[-40:] == sorted(not_yet, reverse=sort == "open_for"), "ties broken by id, the sort's way"
+    dated = [pk for pk in ids if pk not in not_yet]
+    expected = ([ages[k] for k in "adbec"] if sort == "-open_for" else [ages[k] for k in "cebda"])
+    assert [pk for pk in dated if pk in expected] == expected
+
+
 def test_all_issues_show_the_oldest_open_issue_and_a_rule_list_its_own(site, ages):
     e = ages["e"]
     everything = dict((pk, words) for pk, words, _ in rows(site.get(

@@ -92,8 +92,27 @@ class ResourceTable(tables.Table):
     def order_open_for(self, queryset, is_descending):
         # Shortest open first = most recently opened first; lists without history (no interval) last either way.
         # The id breaks ties in the same direction, as the (issues_open_since, id) indexes walk.
+        self.open_for_descending = is_descending
         return with_open_since(queryset, self.rule).order_by(_nulls_last("open_since", not is_descending),
                                                              "id" if is_descending else "-id"), True
+
+    def page_ids(self, queryset, bottom, top):
+        """The ids of the rows from `bottom` to `top` in the list's order (IssuePaginator reads a page's ids
+        through this). One rule's list sorted by "Open for" is read in two parts: the rows with an open interval
+        of the rule, walked in the order of the (rule, opened_at, resource) index of open intervals and stopped
+        at the page, then (for the last pages only) those without one, which sort last. As one query, the outer
+        join and the blanks last would sort every row of the list before the first page."""
+        descending = getattr(self, "open_for_descending", None)
+        if self.rule is None or descending is None:
+            return list(queryset.values_list("pk", flat=True)[bottom:top])
+        opened = queryset.filter(open_interval__opened_at__isnull=False).order_by(
+            *(("open_since", "id") if descending else ("-open_since", "-id")))
+        ids = list(opened.values_list("pk", flat=True)[bottom:top])
+        if len(ids) == top - bottom:
+            return ids
+        opened_count = bottom + len(ids) if ids or not bottom else opened.count()
+        unopened = queryset.filter(open_interval__opened_at__isnull=True).order_by("id" if descending else "-id")
+        return ids + list(unopened.values_list("pk", flat=True)[max(0, bottom - opened_count):top - opened_count])
 
     @classmethod
     def default_columns(cls, rule=None):

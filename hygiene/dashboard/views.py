@@ -247,7 +247,10 @@ class IssuePaginator(Paginator):
     def rows_between(self, bottom, top):
         rows = self.object_list
         queryset = rows.data.data
-        ids = list(queryset.values_list("pk", flat=True)[bottom:top])
+        if hasattr(rows.table, "page_ids"):  # a table that reads its order its own way
+            ids = rows.table.page_ids(queryset, bottom, top)
+        else:
+            ids = list(queryset.values_list("pk", flat=True)[bottom:top])
         page = queryset.filter(pk__in=ids).order_by()
         if hasattr(rows.table, "page_queryset"):  # what the table shows of a row but needs not sort or count
             page = rows.table.page_queryset(page)

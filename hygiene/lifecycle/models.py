@@ -43,6 +43,9 @@ class IssueInterval(models.Model):
             # The oldest open issues (overview, team pages) without sorting every open interval.
             models.Index(fields=["opened_at", "id"], condition=Q(closed_at__isnull=True),
                          name="issueinterval_open_age"),
+            # One rule's list sorted by "Open for": its open intervals in order, a page at a time.
+            models.Index(fields=["rule", "opened_at", "resource"], condition=Q(closed_at__isnull=True),
+                         name="issueinterval_rule_open_age"),
             # Opened in the last 7 or 30 days counts only issues whose start is known.
             models.Index(fields=["opened_at"], condition=Q(seen_since=False), name="issueinterval_opened_known"),
         ]
