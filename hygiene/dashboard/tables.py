@@ -105,13 +105,13 @@ class ResourceTable(tables.Table):
         descending = getattr(self, "open_for_descending", None)
         if self.rule is None or descending is None:
             return list(queryset.values_list("pk", flat=True)[bottom:top])
-        opened = queryset.filter(open_interval__opened_at__isnull=False).order_by(
+        opened = queryset.filter(open_since__isnull=False).order_by(
             *(("open_since", "id") if descending else ("-open_since", "-id")))
         ids = list(opened.values_list("pk", flat=True)[bottom:top])
         if len(ids) == top - bottom:
             return ids
         opened_count = bottom + len(ids) if ids or not bottom else opened.count()
-        unopened = queryset.filter(open_interval__opened_at__isnull=True).order_by("id" if descending else "-id")
+        unopened = queryset.filter(open_since__isnull=True).order_by("id" if descending else "-id")
         return ids + list(unopened.values_list("pk", flat=True)[max(0, bottom - opened_count):top - opened_count])
 
     @classmethod
