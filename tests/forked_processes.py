@@ -6,7 +6,8 @@ output in a log file: to the test it is a process like one started fresh, killed
 its process group).
 
 `python -m tests.forked_processes` (with the cluster's environment) reads one JSON request a line on stdin:
-{"start": argv, "log": path, "err": path or None} answers {"pid": n}; {"poll": pid} answers {"returncode": None or n}."""
+{"start": argv, "log": path, "err": path or None} answers {"pid": n};
+{"poll": pid} answers {"returncode": None or n}."""
 import json
 import os
 import signal

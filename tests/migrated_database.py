@@ -1,8 +1,8 @@
-"""Fresh PostgreSQL databases for the tests that run the deployment's own processes, copied from a template
-migrated once (`CREATE DATABASE … TEMPLATE`). Migrating from nothing costs 3 s of CPU and 10 s on a busy
-machine; a copy takes a tenth of a second. The template is named by a fingerprint of what a migrate reads (every
-app's migrations and models, the settings the data migrations read), so a change to them gets a new one,
-built by the first test that needs it; older ones are dropped then.
+"""Fresh PostgreSQL databases (the tests' own, and those of the tests that run the deployment's processes)
+copied from a template migrated once (`CREATE DATABASE … TEMPLATE`). Migrating from nothing costs 3 s of
+CPU and 10 s on a busy machine; a copy takes a tenth of a second. The template is named by a fingerprint of
+what a migrate reads (every app's migrations and models, the settings the data migrations read), so a change
+to them gets a new one, built by the first test that needs it; older ones are dropped then.
 
 The template is migrated with `manage.py migrate`, then its periodic tasks are removed: they are made from
 settings by a post_migrate handler, and every copy is migrated again by its test (nothing to apply, the
@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -42,27 +43,38 @@ def fingerprint():
     return digest.hexdigest()[:16]
 
 
-def create_migrated_database(name, env):
-    """Create (or replace) database `name` as a copy of the migrated template, building the template first
-    with `env` (the test's production settings) if there is none for this code yet."""
+def server_of(url):
+    """A database URL without its database: postgres://user@host:port."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
+
+
+def create_migrated_database(name, env, server=ADMIN_URL):
+    """Create (or replace) database `name` on `server` as a copy of the migrated template, building the
+    template first with `env` (production settings) if there is none for this code yet. Returns its URL."""
     template = TEMPLATE_PREFIX + fingerprint()
-    with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [template]).fetchone():
-            build_template(conn, template, env)
+            build_template(conn, server, template, env)
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    return f"{ADMIN_URL}/{name}"
+    return f"{server}/{name}"
 
 
-def build_template(conn, template, env):
+def drop_database(name, server=ADMIN_URL):
+    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_template(conn, server, template, env):
     building = f"{template}_building"
     conn.execute(f'DROP DATABASE IF EXISTS "{building}" WITH (FORCE)')
     conn.execute(f'CREATE DATABASE "{building}"')
     result = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300, env={**env, "DATABASE_URL": f"{ADMIN_URL}/{building}"})
+                            text=True, timeout=300, env={**env, "DATABASE_URL": f"{server}/{building}"})
     assert result.returncode == 0, result.stdout + result.stderr
-    with psycopg.connect(f"{ADMIN_URL}/{building}", autocommit=True) as copy:
+    with psycopg.connect(f"{server}/{building}", autocommit=True) as copy:
         copy.execute(f"TRUNCATE {', '.join(PERIODIC_TASK_TABLES)} RESTART IDENTITY CASCADE")
     stale = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s",
                          [TEMPLATE_PREFIX.replace("_", r"\_") + "%", building]).fetchall()
