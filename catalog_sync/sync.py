@@ -182,7 +182,8 @@ def fail(run, client, exc, **fields):
             # Their workers see the run failed and stop; a retry puts them back in the queue.
             run.slices.filter(status__in=slices.ACTIVE).update(
                 status=SyncSlice.FAILED, lease_until=None, error="Stopped: the sweep ended before this slice ran.")
-        locks.release(LOCK_NAME, run.holder)
+            # In the same commit: nobody sees the run failed while its lock still refuses incremental syncs.
+            locks.release(LOCK_NAME, run.holder)
         run.refresh_from_db()
 
     try:

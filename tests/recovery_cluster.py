@@ -1,18 +1,22 @@
 """A small deployment for crash tests: its own PostgreSQL database, its own Redis (so it can be
 restarted without disturbing other tests), the emulator, Celery beat, and worker processes that a test
-can kill with SIGKILL and start again. The test process reads the database directly."""
+can kill with SIGKILL and start again. The test process reads the database directly (one connection,
+not one a query). Celery and manage.py processes are forked from a preloaded Python
+(tests/forked_processes.py), and the database is a copy of a migrated template (tests/migrated_database.py)."""
 import json
 import os
 import signal
+import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import psycopg
 from celery import Celery
 
-from secoda_emulator.server import EmulatorServer
+from secoda_emulator.server import API_PREFIX, EmulatorServer
+from tests.forked_processes import Zygote
+from tests.migrated_database import create_migrated_database
 from tests.test_deployment import ADMIN_URL, ROOT, free_port, production_env
 
 TOKEN = "recovery-token"
@@ -47,8 +51,12 @@ class Redis:
         wait_for(lambda: not self.ping(), 10, "redis did not stop")
 
     def ping(self):
-        result = subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True, text=True)
-        return result.stdout.strip() == "PONG"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
 
 
 def wait_for(condition, timeout, message, every=0.25):
@@ -76,19 +84,23 @@ class Cluster:
         self.workers = []
         self.beat = None
         self.env = None
+        self.zygote = None
+        self.connection = None
+        self.manage_calls = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self):
-        with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{self.db_name}"')
-        self.redis.start()
-        self.start_api()
         self.env = production_env(
-            DATABASE_URL=self.db_url, REDIS_URL=self.redis.url, SECODA_API_URL=self.emulator.base_url,
+            DATABASE_URL=self.db_url, REDIS_URL=self.redis.url,
+            SECODA_API_URL=f"http://127.0.0.1:{self.emulator_port}{API_PREFIX}",
             SECODA_API_TOKEN=TOKEN, HYGIENE_DATA_DIR=str(self.tmp), DJANGO_SECURE_SSL_REDIRECT="false",
             SECODA_MAX_REQUESTS_PER_SECOND="0", **FAST_RECOVERY, **LEASES)
-        self.manage("migrate", "--noinput")
+        self.zygote = Zygote(self.env, ROOT, self.tmp / "zygote.log")  # imports while the rest starts
+        create_migrated_database(self.db_name, self.env)
+        self.redis.start()
+        self.start_api()
+        assert self.emulator.base_url == self.env["SECODA_API_URL"]
+        self.manage("migrate", "--noinput")  # nothing to apply: the periodic tasks, from these settings
         # Only the watchers run on their own: the test starts every sync itself.
         self.sql("UPDATE django_celery_beat_periodictask SET enabled = false "
                  "WHERE task NOT IN ('catalog_sync.tasks.watch_syncs', 'hygiene.bulk.tasks.resume_change_sets')")
@@ -101,6 +113,10 @@ class Cluster:
             if process is not None and process.poll() is None:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
+        if self.zygote is not None:
+            self.zygote.stop()
+        if self.connection is not None:
+            self.connection.close()
         self.stop_api()
         self.redis.stop()
         with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
@@ -117,9 +133,7 @@ class Cluster:
             self.emulator = None
 
     def spawn(self, name, args):
-        log = open(self.tmp / f"{name}.log", "a")
-        return subprocess.Popen([sys.executable, "-m", "celery", "-A", "hygiene", *args], cwd=ROOT, env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return self.zygote.start(["celery", "-A", "hygiene", *args], self.tmp / f"{name}.log")
 
     def start_worker(self, concurrency=2):
         index = len(self.workers)
@@ -136,13 +150,21 @@ class Cluster:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=10)
 
-    def log(self, name):
-        return (self.tmp / f"{name}.log").read_text()[-4000:]
+    def log(self, name, tail=4000):
+        text = (self.tmp / f"{name}.log").read_text()
+        return text[-tail:] if tail else text
 
     # -- talking to it --------------------------------------------------------------------------
     def manage(self, *args, check=True, timeout=300):
-        result = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+        self.manage_calls += 1
+        out, err = (self.tmp / f"manage{self.manage_calls}.{stream}" for stream in ("out", "err"))
+        process = self.zygote.start(["manage.py", *args], out, err)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+        result = subprocess.CompletedProcess(args, process.returncode, out.read_text(), err.read_text())
         if check:
             assert result.returncode == 0, result.stdout + result.stderr
         return result
@@ -154,9 +176,15 @@ class Cluster:
         self.send("catalog_sync.tasks.sync_catalog", trigger=trigger, kind=kind)
 
     def sql(self, query, params=None):
-        with psycopg.connect(self.db_url, autocommit=True) as conn:
-            cursor = conn.execute(query, params)
-            return cursor.fetchall() if cursor.description else None
+        if self.connection is None or self.connection.closed:
+            self.connection = psycopg.connect(self.db_url, autocommit=True)
+        try:
+            cursor = self.connection.execute(query, params)
+        except psycopg.OperationalError:  # the connection was lost: once more on a new one
+            self.connection.close()
+            self.connection = psycopg.connect(self.db_url, autocommit=True)
+            cursor = self.connection.execute(query, params)
+        return cursor.fetchall() if cursor.description else None
 
     def value(self, query, params=None):
         rows = self.sql(query, params)

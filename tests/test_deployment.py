@@ -17,9 +17,7 @@ from aiosmtpd.controller import Controller
 
 from secoda_emulator.server import EmulatorServer
 from secoda_emulator.workspace import Workspace
-
-ROOT = Path(__file__).resolve().parent.parent
-ADMIN_URL = os.environ.get("DEPLOY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+from tests.migrated_database import ADMIN_URL, ROOT, create_migrated_database
 
 
 def free_port():
@@ -58,12 +56,11 @@ class Mailbox:
 
 
 @pytest.fixture
-def fresh_database():
+def fresh_database(tmp_path):
+    """A new database as `migrate` leaves it (copied from the migrated template; the test migrates it again)."""
     name = f"hygiene_deploy_{os.getpid()}"
-    with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{ADMIN_URL}/{name}"
+    yield create_migrated_database(name, production_env(REDIS_URL="redis://127.0.0.1:6379/13",
+                                                        HYGIENE_DATA_DIR=str(tmp_path / "template")))
     with psycopg.connect(f"{ADMIN_URL}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -94,8 +91,12 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
     subprocess.run(["redis-cli", "-n", "13", "FLUSHDB"], capture_output=True)
     processes = []
     try:
+        # Static files need no database: collected while the database is migrated and set up.
+        collectstatic = subprocess.Popen([sys.executable, "manage.py", "collectstatic", "--noinput"], cwd=ROOT,
+                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                         start_new_session=True)
+        processes.append(collectstatic)
         manage(env, "migrate", "--noinput")
-        manage(env, "collectstatic", "--noinput")
         manage(env, "shell", "-c", (
             "from django.contrib.auth import get_user_model; from django.utils import timezone; "
             "from hygiene.reports.models import Subscription; "
@@ -106,6 +107,8 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
             "from django_celery_beat.models import PeriodicTask; from datetime import timedelta; "
             "PeriodicTask.objects.filter(interval__isnull=False).update("
             "last_run_at=timezone.now() - timedelta(minutes=2))"))
+        collected = collectstatic.communicate(timeout=300)[0]
+        assert collectstatic.returncode == 0, collected
         logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("web", "worker", "beat")}
         commands = {
             "web": ["gunicorn", "hygiene.wsgi:application", "--bind", f"127.0.0.1:{web_port}", "--workers", "2"],
@@ -123,17 +126,17 @@ def test_gunicorn_worker_and_beat_sync_on_schedule_and_send_a_due_report(fresh_d
 
         deadline = time.monotonic() + 150
         health = synced = None
-        while time.monotonic() < deadline:
-            try:
-                health = requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).json()
-            except requests.RequestException:
-                pass
-            synced = manage(env, "shell", "-c", (
-                "from catalog_sync.models import SyncRun; "
-                "print(SyncRun.objects.filter(trigger='schedule', status='succeeded').count())")).strip()
-            if health and synced != "0" and mailbox.messages:
-                break
-            time.sleep(3)
+        with psycopg.connect(fresh_database, autocommit=True) as database:
+            while time.monotonic() < deadline:
+                try:
+                    health = requests.get(f"http://127.0.0.1:{web_port}/healthz", timeout=2).json()
+                except requests.RequestException:
+                    pass
+                synced = str(database.execute("SELECT count(*) FROM catalog_sync_syncrun "
+                                              "WHERE trigger = 'schedule' AND status = 'succeeded'").fetchone()[0])
+                if health and synced != "0" and mailbox.messages:
+                    break
+                time.sleep(0.5)
         report = (tmp_path / "worker.log").read_text()[-3000:]
         assert health == {"status": "ok"}, report
         assert synced not in (None, "0"), "the periodic sync did not run:\n" + report

@@ -97,8 +97,9 @@ def test_a_sweep_whose_workers_are_killed_finishes_exactly_once_a_worker_returns
 def test_workers_survive_a_redis_restart_while_holding_countdown_tasks_and_the_sweep_finishes(workers):
     cluster = workers
     # A task waiting in a worker with a countdown (the project schedules none of its own any more).
-    cluster.app.send_task("catalog_sync.tasks.watch_syncs", countdown=120)
-    time.sleep(2)
+    held = cluster.app.send_task("catalog_sync.tasks.watch_syncs", countdown=120)
+    wait_for(lambda: f"[{held.id}] received" in cluster.log("worker0", None) + cluster.log("worker1", None), 10,
+             "no worker took the countdown task")
     sweep_until_some_slices_are_done(cluster, "redis-restart")
     cluster.redis.stop()
     time.sleep(3)

@@ -10,6 +10,7 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
@@ -55,10 +56,6 @@ class Command(BaseCommand):
             # Re-run ourselves with the emulator's address in the environment, so every child shares it.
             os.execvpe(sys.executable, [sys.executable, *sys.argv], env)
 
-        self.stdout.write("Preparing the database…")
-        call_command("migrate", interactive=False, verbosity=0)
-        password = self.demo_login()
-
         python = sys.executable
         manage = str(settings.BASE_DIR / "manage.py")
         children = []
@@ -93,10 +90,14 @@ class Command(BaseCommand):
         # ignores it passes that on, and Python then installs no KeyboardInterrupt handler).
         signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
+            # The emulator (a Python of its own) starts up while this one prepares the database.
             start("the Secoda emulator", "emulator", [python, manage, "secoda_emulator", "--host", host,
                                           "--port", str(options["emulator_port"]), "--resources",
                                           str(options["resources"]), "--seed", str(options["seed"]), "--token", token,
                                           "--migration-pair", "--dbt-models", "0.05"])
+            self.stdout.write("Preparing the database…")
+            call_command("migrate", interactive=False, verbosity=0)
+            password = self.demo_login()
             if not wait_for_port(host, options["emulator_port"], 120):
                 raise CommandError("The emulator did not start.")
             self.stdout.write("Running the first sync (later ones run on the scheduler)…")
@@ -160,10 +161,11 @@ class Command(BaseCommand):
             password_file.write_text(password)
         stewards, viewers = ensure_roles()
         User = get_user_model()
+        encoded = make_password(password)  # once for the three: a hash costs 0.4 s of CPU
         for username, group, staff in (("steward", stewards, False), ("viewer", viewers, False),
                                        ("admin", stewards, True)):
             user, _ = User.objects.get_or_create(username=username, defaults={"first_name": username.title()})
-            user.set_password(password)
+            user.password = encoded
             user.is_staff = user.is_superuser = staff
             user.save()
             user.groups.add(group)
