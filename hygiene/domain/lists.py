@@ -1,5 +1,8 @@
 """Issue lists: the queryset behind a list page, its CSV export and its bulk actions."""
-from django.db.models import F, Q
+import json
+
+from django.db.models import F, Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from hygiene.domain.issues import active_snoozes, any_of, flags, open_issue_filters, snoozed_issue_filters
@@ -39,16 +42,13 @@ CSV_HEADER = ["id", "title_full", "entity_type", "native_type", "integration", "
               "owners", "owning_groups", "teams", "tags", "external_usage", "internal_usage", "pii", "verified",
               "published", "stale", "updated_at", "secoda_url"]
 # What a CSV row reads, as plain values (no model instance a row: a million-row export is bounded by Python).
-CSV_VALUES = ("id", "title_full", "entity_type", "native_type", "integration_id", "health", "open_since", "owners",
-              "owners_groups", "teams", "tags", "external_usage", "internal_usage", "pii", "verified", "published",
-              "stale", "updated_at", "url")
-
-
-def spreadsheet_safe(value):
-    """Catalog text opened in a spreadsheet must not run as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+# The four id lists arrive as JSON text, decoded only when not empty (most rows of a list lack some of them).
+CSV_VALUES = ("id", "title_full", "entity_type", "native_type", "integration_id", "health", "open_since",
+              "owners_json", "owners_groups_json", "teams_json", "tags_json", "external_usage", "internal_usage",
+              "pii", "verified", "published", "stale", "updated_at", "url")
+ID_LISTS = ("owners", "owners_groups", "teams", "tags")
+# Catalog text opened in a spreadsheet must not run as a formula: text starting so gets a leading quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_rows(queryset, directory, rule=None):
@@ -56,27 +56,31 @@ def csv_rows(queryset, directory, rule=None):
     yield CSV_HEADER
     rules = [(f"breaks_{r.key}", r.label) for r in registry.rules()]
     columns = CSV_VALUES + tuple(flag for flag, _ in rules)
-    for values in with_open_since(queryset, rule).values_list(*columns).iterator(chunk_size=2000):
+    as_text = {f"{name}_json": Cast(name, TextField()) for name in ID_LISTS}
+    zone = timezone.get_current_timezone()
+    rows = with_open_since(queryset, rule).annotate(**as_text).values_list(*columns).iterator(chunk_size=2000)
+    for values in rows:
         row = dict(zip(columns, values))
-        yield [spreadsheet_safe(value) for value in csv_values(row, rules, directory)]
+        yield [("'" + value) if value.__class__ is str and value[:1] in FORMULA_STARTS else value
+               for value in csv_values(row, rules, directory, zone)]
 
 
-def csv_values(row, rules, directory):
+def id_list(text):
+    return json.loads(text) if text and text != "[]" else ()
+
+
+def csv_values(row, rules, directory, zone):
     return [
             row["id"], row["title_full"], row["entity_type"], row["native_type"],
             directory.integrations.get(row["integration_id"], "") if row["integration_id"] else "",
             "; ".join(label for flag, label in rules if row[flag]),
-            row["health"], day_of(row["open_since"]),
-            "; ".join(directory.user_names(row["owners"])),
-            "; ".join(directory.group_names(row["owners_groups"])),
-            "; ".join(directory.team_names(row["teams"])), "; ".join(directory.tag_names(row["tags"])),
+            row["health"], row["open_since"].astimezone(zone).date().isoformat() if row["open_since"] else "",
+            "; ".join(directory.user_names(id_list(row["owners_json"]))),
+            "; ".join(directory.group_names(id_list(row["owners_groups_json"]))),
+            "; ".join(directory.team_names(id_list(row["teams_json"]))),
+            "; ".join(directory.tag_names(id_list(row["tags_json"]))),
             "" if row["external_usage"] is None else row["external_usage"],
             "" if row["internal_usage"] is None else row["internal_usage"],
             row["pii"], row["verified"], row["published"], row["stale"],
             row["updated_at"].isoformat() if row["updated_at"] else "", row["url"],
     ]
-
-
-def day_of(moment):
-    """The day (ISO, local) of `moment`; "" without one."""
-    return timezone.localtime(moment).date().isoformat() if moment else ""
