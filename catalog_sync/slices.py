@@ -253,6 +253,8 @@ class SliceRunner:
         piece = self.piece
         first = self.first(piece.filter)
         piece.expected = real_count(first)
+        if "page_length" not in self.run.options and next_page_number(first, len(first.results)) is not None:
+            learn(self.run, page_length=len(first.results))  # packs of parents fill whole pages of this length
         if first.capped:
             self.split(first)
             return
@@ -591,7 +593,8 @@ def expand(spec, slices, children):
         spec.status = SyncSlice.DONE  # the shortfall, if any, is reported when the sweep ends
         spec.save(update_fields=["status"])
         return []
-    for pack in pack_parents(parents, spec.run.options.get("base_url", ""), spec.filter):
+    page_length = spec.run.options.get("page_length") or settings.SECODA_PAGE_SIZE
+    for pack in pack_parents(parents, spec.run.options.get("base_url", ""), spec.filter, page_length=page_length):
         ids = [pid for pid, _ in pack]
         new.append(SyncSlice(run=spec.run, spawned_by=spec, split="pack" if len(ids) > 1 else "",
                              label=pack_label(spec.label, ids),

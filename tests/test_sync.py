@@ -444,3 +444,18 @@ def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the
         assert counts.get(rule, 0) == expected, rule
         if rule in ("unowned", "undocumented", "unused", "stale"):
             assert expected > 0, f"some events are {rule}"
+
+
+def test_packs_of_parents_fill_whole_pages():
+    """1,815 columns of 165 tables fit one URL but take two pages; split at the page they take one each."""
+    from catalog_sync.filters import pack_parents
+
+    tables = [(f"{n:08d}-0000-4000-8000-000000000000", 8 + n % 7) for n in range(2_000)]
+    columns = sum(count for _, count in tables)
+    packs = pack_parents(tables, "https://app.secoda.co/api/v1", None, page_length=1_000)
+    pages = [math.ceil(sum(count for _, count in pack) / 1_000) for pack in packs]
+    assert sum(pages) == math.ceil(columns / 1_000) + 1, "one partial page: the last pack's"
+    assert [pid for pack in packs for pid, _ in pack] == [pid for pid, _ in tables], "every table, once, in order"
+    unpacked = pack_parents(tables, "https://app.secoda.co/api/v1", None)
+    assert sum(math.ceil(sum(c for _, c in pack) / 1_000) for pack in unpacked) > sum(pages) * 1.1
+
