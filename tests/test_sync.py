@@ -459,3 +459,34 @@ def test_packs_of_parents_fill_whole_pages():
     unpacked = pack_parents(tables, "https://app.secoda.co/api/v1", None)
     assert sum(math.ceil(sum(c for _, c in pack) / 1_000) for pack in unpacked) > sum(pages) * 1.1
 
+
+
+def test_each_step_after_a_sync_keeps_its_time(emulator, admin_client):
+    from hygiene.dashboard.models import Snapshot
+
+    run = run_sync(client=fast_client(emulator))
+    assert set(run.options["finish_seconds"]) >= {"dbt_results", "removals", "planner_statistics"}
+    snapshot = Snapshot.objects.get(sync_run=run)
+    assert set(snapshot.durations) == {"health_scores", "issue_history", "suggestions", "counts"}
+    assert all(seconds >= 0 for seconds in snapshot.durations.values())
+    page = admin_client.get("/admin/dashboard/snapshot/").content.decode()
+    assert "Took" in page and " s (" in page, "the admin lists how long each snapshot took"
+
+
+@pytest.mark.parametrize("page_size,operators", [(1000, ""), (50, ""), (50, "not")])
+def test_a_capped_integration_is_split_only_by_the_entity_types_it_holds(capped_server, page_size, operators):
+    """The types on the capped listing's first page (or in the mirror) are listed one by one, the rest in one
+    "other types" listing, split again when it is capped too; where Secoda refuses `not`, every known type is
+    listed one by one instead. Exact every way."""
+    from catalog_sync.filters import TYPE_ORDER
+
+    run, _ = sweep_over_the_cap(capped_server, page_size=page_size, refused_operators=operators)
+    typed = run.slices.filter(split="parents")
+    capped = set(typed.values_list("integration_id", flat=True))
+    held = set(Resource.objects.filter(integration_id__in=capped).values_list("integration_id", "entity_type"))
+    listed = set(typed.values_list("integration_id", "entity_type"))
+    if operators:
+        assert listed >= held and len(listed) == len(capped) * len(TYPE_ORDER)
+    else:
+        assert listed <= held, "no listing of a type the integration does not hold"
+        assert run.slices.filter(remainder=True, split="types", listed__gt=0).exists() or listed == held
