@@ -317,13 +317,14 @@ def fanout(args):
     levels, conditions = [], {"cpus": os.cpu_count(), "load_average_at_start": load_average()}
     try:
         for slices in args.slices:
-            empty_mirror()
+            if not args.keep_mirror:
+                empty_mirror()
             sweeps = []
             for number in range(1, args.sweeps + 1):
                 during = args.pages_during and number == args.sweeps
                 sweep = fanned_out_sweep(args, env, base_url, slices, pages=during)
                 sweep["sweep"] = number
-                sweep["mirror_before"] = "empty" if number == 1 else "full"
+                sweep["mirror_before"] = "empty" if number == 1 and not args.keep_mirror else "full"
                 print(json.dumps(sweep), flush=True)
                 sweeps.append(sweep)
             level = {**sweeps[0], "worker_processes": slices}
@@ -685,6 +686,9 @@ def main():
     parser.add_argument("--timeout", type=int, default=3600, help="fanout: seconds to wait for each sweep.")
     parser.add_argument("--sweeps", type=int, default=1,
                         help="fanout: sweeps at each level, the first into an empty mirror, the next over it.")
+    parser.add_argument("--keep-mirror", action="store_true",
+                        help="fanout: sweep over the mirror the database holds (from an earlier run) instead of "
+                             "emptying it first.")
     parser.add_argument("--pages-during", action="store_true",
                         help="fanout: time the overview, the unowned list and a table's page during the last "
                              "sweep, and at rest after it.")

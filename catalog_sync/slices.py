@@ -607,17 +607,23 @@ def advance(run_id):
 
 
 def expand_waiting(run):
-    """Pack the parents of waiting splits whose parent types are settled. Returns new slice ids."""
-    waiting = list(run.slices.filter(status=SyncSlice.WAITING))
-    if not waiting:
-        return []
-    ready = [spec for spec in waiting if not blocked_by(spec, waiting)] or waiting[:1]
-    slices = {s.pk: s for s in run.slices.all()}
-    children = children_map(slices.values())
-    created = []
-    for spec in ready:
-        created.extend(expand(spec, slices, children))
-    return created
+    """Pack the parents of waiting splits whose parent types are settled. Returns new slice ids.
+
+    When the ready splits all turn out done (their packs listed everything) without new slices, the splits
+    they held back (columns behind their tables) are looked at again at once: otherwise nothing would be
+    left to run and the sweep would end with them still waiting."""
+    while True:
+        waiting = list(run.slices.filter(status=SyncSlice.WAITING))
+        if not waiting:
+            return []
+        ready = [spec for spec in waiting if not blocked_by(spec, waiting)] or waiting[:1]
+        slices = {s.pk: s for s in run.slices.all()}
+        children = children_map(slices.values())
+        created = []
+        for spec in ready:
+            created.extend(expand(spec, slices, children))
+        if created or all(spec.status == SyncSlice.WAITING for spec in ready):
+            return created
 
 
 def blocked_by(spec, waiting):
