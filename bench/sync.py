@@ -29,11 +29,18 @@ deletions
 
 fanout
     A full sweep of N resources at --latency-ms, fanned out across Celery worker processes (prefork,
-    Redis broker), once per --slices value. Reports wall time, speed-up over one slice, and each worker
-    process's peak memory.
+    Redis broker), once per --slices value. Reports wall time, speed-up over one slice, listing requests
+    against the minimum at the page length the sweep used (and by kind of slice), each worker process's peak
+    memory, the workers' CPU time per 10,000 resources, each step after the listing (the finish's, and the
+    snapshot's: health scores, issue history, suggestions, counts), with the machine's CPUs and load average.
+    --sweeps 2 sweeps again over the full mirror (a nightly sweep); --pages-during times the overview, the
+    unowned list and a table's page while the last sweep writes and at rest after it; --copy-floor times COPY
+    of the same rows into a table with the same indexes; --then-deletions edits --changes and deletes --deleted
+    resources upstream and runs the incremental sync at the same latency (sync-deletions-N-latencyL.json).
 
         .venv/bin/python bench/sync.py --scenario fanout [--resources 200000] [--latency-ms 200] \\
-            [--slices 1,2,4,8]
+            [--slices 1,2,4,8] [--sweeps 2] [--pages-during] [--copy-floor] \\
+            [--then-deletions --changes 500 --deleted 50]
 
 Results land in bench/results/ as JSON.
 """
@@ -202,12 +209,8 @@ def deletions(args):
         empty_mirror()
         first = run_sync(trigger="bench", client=SecodaClient(base_url, token, page_size=page_size))
         assert first.status == SyncRun.SUCCEEDED, first.error
-        session = requests.Session()
-        session.headers["Authorization"] = f"Bearer {token}"
         rng = random.Random(args.seed)
-        gone = doomed(rng, args.deleted)
-        for resource_id in gone:
-            session.delete(f"{base_url}/resource/all/{resource_id}", timeout=30).raise_for_status()
+        session, gone = delete_upstream(base_url, token, rng, args.deleted)
         alive = Resource.objects.exclude(id__in=gone).order_by("id")
         documented = rng.sample(list(alive.filter(is_documented=False).values_list("id", flat=True)), args.documented)
         owned = rng.sample(list(alive.filter(is_owned=False).exclude(id__in=documented).values_list("id", flat=True)),
@@ -274,6 +277,18 @@ def deletions(args):
           f"sync-deletions-{args.resources}.json")
 
 
+def delete_upstream(base_url, token, rng, how_many):
+    """Delete `how_many` resources through the API (see doomed). Returns the session and their ids."""
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    gone = doomed(rng, how_many)
+    for resource_id in gone:
+        session.delete(f"{base_url}/resource/all/{resource_id}", timeout=30).raise_for_status()
+    return session, gone
+
+
 def doomed(rng, how_many):
     """Resources to delete, the way they go: whole tables with their columns, dashboards with their charts."""
     from catalog_sync.models import Resource
@@ -292,79 +307,361 @@ def doomed(rng, how_many):
 
 def fanout(args):
     import redis
-
-    from catalog_sync.models import Resource, SyncRun, SyncSlice
-    from catalog_sync.slices import peak_memory_by_worker
+    import requests
 
     emulator, base_url, token = start_emulator(
         args.resources, args.seed, port=args.port, extra=["--latency-ms", str(args.latency_ms)])
     env = {**os.environ, "REDIS_URL": BENCH_REDIS, "SECODA_API_URL": base_url, "SECODA_API_TOKEN": token,
            "SYNC_FAN_OUT": "true", "LOG_LEVEL": "WARNING", "SECODA_MAX_REQUESTS_PER_SECOND":
            str(args.max_requests_per_second)}
-    levels = []
+    levels, conditions = [], {"cpus": os.cpu_count(), "load_average_at_start": load_average()}
     try:
         for slices in args.slices:
-            empty_mirror()
-            redis.Redis.from_url(BENCH_REDIS).flushdb()
-            emulator_stats(base_url, reset=True)
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "hygiene", "worker", "--pool", "prefork",
-                 "--concurrency", str(slices), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-                 "--prefetch-multiplier", "1", "-n", f"bench{slices}@%h"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "var" / "bench-worker.log", "w"),
-                start_new_session=True)
-            try:
-                time.sleep(3)
-                subprocess.run(
-                    [sys.executable, "-c",
-                     "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hygiene.settings'); "
-                     "django.setup(); from catalog_sync.tasks import sync_catalog; "
-                     "sync_catalog.delay(trigger='bench', kind='full')"],
-                    cwd=ROOT, env=env, check=True)
-                run = wait_for_run(timeout=args.timeout)
-            finally:
-                os.killpg(worker.pid, signal.SIGTERM)
-                try:
-                    worker.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(worker.pid, signal.SIGKILL)
-            stats = emulator_stats(base_url)
-            if run.status != SyncRun.SUCCEEDED:
-                raise SystemExit(f"The {slices}-slice sweep failed: {run.error}")
-            peaks = peak_memory_by_worker(run)
-            level = {
-                "worker_processes": slices,
-                "wall_seconds": round(sync_seconds(run), 1),
-                "mirrored": Resource.objects.present().count(),
-                "requests": run.requests,
-                "listing_requests": listing_requests(stats),
-                "slices": SyncSlice.objects.filter(run=run).count(),
-                "peak_rss_mb_per_worker_max": round(max(peaks.values()), 1) if peaks else None,
-                "peak_rss_mb_per_worker_min": round(min(peaks.values()), 1) if peaks else None,
-                "workers_that_ran_slices": len(peaks),
-            }
-            print(json.dumps(level), flush=True)
+            if not args.keep_mirror:
+                empty_mirror()
+            sweeps = []
+            for number in range(1, args.sweeps + 1):
+                during = args.pages_during and number == args.sweeps
+                sweep = fanned_out_sweep(args, env, base_url, slices, pages=during)
+                sweep["sweep"] = number
+                sweep["mirror_before"] = "empty" if number == 1 and not args.keep_mirror else "full"
+                print(json.dumps(sweep), flush=True)
+                sweeps.append(sweep)
+            level = {**sweeps[0], "worker_processes": slices}
+            if len(sweeps) > 1:
+                level["sweeps"] = sweeps
             levels.append(level)
+        if args.pages_during:
+            conditions["pages_at_rest"] = pages_at_rest(args)
+        if args.copy_floor:
+            conditions["copy_floor"] = copy_floor()
+        conditions["load_average_at_end"] = load_average()
+        if args.then_deletions:
+            requests.post(base_url.replace("/api/v1", "/__emulator__/faults"), timeout=10,
+                          json={"writes_per_minute": None})
+            deletions_result = incremental_with_deletions(args, base_url, token)
     finally:
         stop_emulator(emulator)
+        redis.Redis.from_url(BENCH_REDIS).flushdb()
     base = levels[0]["wall_seconds"]
     for level in levels:
         level["speedup_over_first"] = round(base / level["wall_seconds"], 2)
     result = {"scenario": "fanout", "resources": args.resources, "latency_ms": args.latency_ms,
-              "max_requests_per_second": args.max_requests_per_second, "levels": levels}
+              "max_requests_per_second": args.max_requests_per_second, "levels": levels, "conditions": conditions}
     write(result, f"sync-fanout-{args.resources}-latency{args.latency_ms}.json")
+    if args.then_deletions:
+        write(deletions_result, f"sync-deletions-{args.resources}-latency{args.latency_ms}.json")
 
 
-def wait_for_run(timeout):
-    from catalog_sync.models import SyncRun
+def fanned_out_sweep(args, env, base_url, slices, pages=False):
+    """One full sweep on `slices` prefork worker processes, then the snapshot the last worker takes after it.
+    Returns its figures: wall, requests against the minimum, memory and CPU of the workers, each step after
+    the listing, and (with `pages`) the dashboard's page times while it ran."""
+    import redis
 
+    from catalog_sync.models import Resource, SyncRun, SyncSlice
+    from catalog_sync.slices import peak_memory_by_worker
+    from hygiene.dashboard.models import Snapshot
+
+    redis.Redis.from_url(BENCH_REDIS).flushdb()
+    emulator_stats(base_url, reset=True)
+    last_run = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "hygiene", "worker", "--pool", "prefork",
+         "--concurrency", str(slices), "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
+         "--prefetch-multiplier", "1", "-n", f"bench{slices}@%h"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=open(ROOT / "var" / "bench-worker.log", "w"),
+        start_new_session=True)
+    page_client = page_times = None
+    if pages:
+        page_client, page_paths = steward_pages()
+        page_times = {label: [] for label in page_paths}
+    load_before = load_average()
+    try:
+        wait_for_workers(worker.pid, slices)
+        cpu_idle = process_group_cpu(worker.pid)
+        subprocess.run(
+            [sys.executable, "-c",
+             "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hygiene.settings'); "
+             "django.setup(); from catalog_sync.tasks import sync_catalog; "
+             "sync_catalog.delay(trigger='bench', kind='full')"],
+            cwd=ROOT, env=env, check=True)
+        deadline = time.monotonic() + args.timeout
+        run = None
+        while time.monotonic() < deadline:
+            run = SyncRun.objects.filter(pk__gt=last_run, trigger="bench").exclude(status=SyncRun.RUNNING).first()
+            if run is not None:
+                break
+            if pages and SyncRun.objects.filter(pk__gt=last_run, status=SyncRun.RUNNING,
+                                                stage=SyncRun.SWEEPING).exists():
+                for label, path in page_paths.items():
+                    page_times[label].append(timed_get(page_client, path))
+            else:
+                time.sleep(1)
+        if run is None:
+            raise SystemExit(f"No sweep finished within {args.timeout} s.")
+        cpu_sweep = process_group_cpu(worker.pid)
+        snapshot = None
+        while time.monotonic() < deadline:
+            snapshot = Snapshot.objects.filter(sync_run=run).first()
+            if snapshot is not None or run.status not in (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE):
+                break
+            time.sleep(1)
+        cpu_all = process_group_cpu(worker.pid)
+        peaks_seen = process_group_peak_rss(worker.pid)
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+    stats = emulator_stats(base_url)
+    if run.status != SyncRun.SUCCEEDED:
+        raise SystemExit(f"The {slices}-slice sweep failed: {run.error}")
+    peaks = peak_memory_by_worker(run)
+    mirrored = Resource.objects.present().count()
+    page_length = run.options.get("page_length") or 1000
+    minimum = math.ceil(args.resources / page_length)
+    listing = listing_requests(stats)
+    sweep_cpu = cpu_sweep - cpu_idle
+    slice_rows = list(SyncSlice.objects.filter(run=run).values_list("listed", "requests", "split", "remainder"))
+    figures = {
+        "worker_processes": slices,
+        "wall_seconds": round(sync_seconds(run), 1),
+        "mirrored": mirrored,
+        "requests": run.requests,
+        "listing_requests": listing,
+        "slices": len(slice_rows),
+        "peak_rss_mb_per_worker_max": round(max(peaks.values()), 1) if peaks else None,
+        "peak_rss_mb_per_worker_min": round(min(peaks.values()), 1) if peaks else None,
+        "workers_that_ran_slices": len(peaks),
+        # What the sweep needed, and where its requests went.
+        "page_length": page_length,
+        "minimum_listing_requests": minimum,
+        "listing_requests_ratio": round(listing / minimum, 3),
+        "requests_by_slice_kind": requests_by_slice_kind(slice_rows),
+        # Every process of the worker (the parent and its pool), peak resident memory over the whole run,
+        # the snapshot the finishing worker takes included.
+        "peak_rss_mb_per_process_max": round(max(peaks_seen), 1) if peaks_seen else None,
+        "peak_rss_mb_per_process_min": round(min(peaks_seen), 1) if peaks_seen else None,
+        # CPU (user + system) of the worker processes from the sweep's start to its recorded end (the finish
+        # steps included), and then for the snapshot.
+        "worker_cpu_seconds_sweep": round(sweep_cpu, 1),
+        "worker_cpu_seconds_per_10000": round(sweep_cpu / (mirrored / 10_000), 2) if mirrored else None,
+        "worker_cpu_seconds_snapshot": round(cpu_all - cpu_sweep, 1),
+        "finish_seconds": run.options.get("finish_seconds"),
+        "snapshot_seconds": snapshot.durations if snapshot else None,
+        "snapshot_wall_seconds": round((snapshot.taken_at - run.finished_at).total_seconds(), 1) if snapshot else None,
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+    }
+    if pages:
+        figures["pages_during_sweep"] = {label: summary(times) for label, times in page_times.items()}
+    return figures
+
+
+def requests_by_slice_kind(rows):
+    """Listing requests by what the slice did: split a capped listing, listed a range of pages, a pack of
+    parents, a remainder, or a whole listing; with rows listed and the requests a perfect split would need."""
+    kinds = {}
+    for listed, requests_made, split, remainder in rows:
+        kind = "remainder" if remainder else {"integrations": "workspace", "types": "integration",
+                                              "parents": "type", "pack": "pack of parents"}.get(split, "listing")
+        entry = kinds.setdefault(kind, {"slices": 0, "requests": 0, "listed": 0})
+        entry["slices"] += 1
+        entry["requests"] += requests_made
+        entry["listed"] += listed
+    return kinds
+
+
+def wait_for_workers(pid, processes, timeout=120):
+    """Until the pool's processes are up (the parent and `processes` children), and a little more."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = SyncRun.objects.filter(trigger="bench").exclude(status=SyncRun.RUNNING).first()
-        if run is not None:
-            return run
-        time.sleep(1)
-    raise SystemExit(f"No sweep finished within {timeout} s.")
+    while time.monotonic() < deadline and len(process_group(pid)) < processes + 1:
+        time.sleep(0.5)
+    time.sleep(3)
+
+
+def process_group(pgid):
+    """Ids of the live processes in this process group."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid:
+                found.append(int(entry))
+    return found
+
+
+def process_group_cpu(pgid):
+    """Seconds of CPU (user + system) used by the group's processes, with their reaped children's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in process_group(pgid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def process_group_peak_rss(pgid):
+    peaks = []
+    for pid in process_group(pgid):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        peaks.append(int(line.split()[1]) / 1024)
+        except OSError:
+            continue
+    return peaks
+
+
+def load_average():
+    return [round(n, 2) for n in os.getloadavg()]
+
+
+def steward_pages():
+    """A logged-in steward's django.test.Client, and the pages to time: the overview, the unowned list and a
+    table's page."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from django.conf import settings
+
+    from catalog_sync.models import Resource
+    from pages import steward_client
+
+    if "testserver" not in settings.ALLOWED_HOSTS:
+        settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]  # django.test.Client's host
+    client, _ = steward_client()
+    table = (Resource.objects.filter(entity_type="table", removed_at__isnull=True).order_by("id")
+             .values_list("id", flat=True).first())
+    paths = {"overview /": "/", "unowned /issues/unowned/": "/issues/unowned/"}
+    if table:
+        paths["resource page (a table)"] = f"/resources/{table}/"
+    return client, paths
+
+
+def timed_get(client, path):
+    started = time.perf_counter()
+    response = client.get(path)
+    seconds = time.perf_counter() - started
+    if response.status_code != 200:
+        raise SystemExit(f"{path} answered {response.status_code}")
+    return round(seconds * 1000, 1)
+
+
+def summary(times):
+    import statistics
+
+    if not times:
+        return {"requests": 0}
+    ordered = sorted(times)
+    return {"requests": len(times), "median_ms": round(statistics.median(times), 1),
+            "p95_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))], "max_ms": ordered[-1]}
+
+
+def pages_at_rest(args, repeat=20, warmups=3):
+    """The same pages with nothing running, after the last sweep and its snapshot."""
+    client, paths = steward_pages()
+    result = {"load_average": load_average()}
+    for label, path in paths.items():
+        for _ in range(warmups):
+            timed_get(client, path)
+        result[label] = summary([timed_get(client, path) for _ in range(repeat)])
+    return result
+
+
+def copy_floor():
+    """The floor for writing the mirror: COPY of the same rows into a table with the same indexes (LIKE …
+    INCLUDING ALL), out to a file and in again; seconds per 10,000 rows."""
+    from django.db import connection
+
+    from catalog_sync.models import Resource
+
+    table = Resource._meta.db_table
+    dump = ROOT / "var" / "bench-copy-floor.copy"
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS bench_copy_floor")
+        cursor.execute(f"CREATE TABLE bench_copy_floor (LIKE {table} INCLUDING ALL)")
+        cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'bench_copy_floor'")
+        indexes = cursor.fetchone()[0]
+        raw = cursor.connection  # psycopg 3
+        started = time.perf_counter()
+        with open(dump, "wb") as out, raw.cursor().copy(f"COPY {table} TO STDOUT") as copy:
+            for chunk in copy:
+                out.write(chunk)
+        out_seconds = time.perf_counter() - started
+        rows = Resource.objects.count()
+        started = time.perf_counter()
+        with open(dump, "rb") as source, raw.cursor().copy("COPY bench_copy_floor FROM STDIN") as copy:
+            while chunk := source.read(1 << 20):
+                copy.write(chunk)
+        raw.commit() if not raw.autocommit else None
+        in_seconds = time.perf_counter() - started
+        cursor.execute("DROP TABLE bench_copy_floor")
+    size_mb = dump.stat().st_size / 1048576
+    dump.unlink()
+    return {"rows": rows, "indexes": indexes, "copy_out_seconds": round(out_seconds, 1),
+            "copy_in_seconds": round(in_seconds, 1), "copy_file_mb": round(size_mb),
+            "copy_in_seconds_per_10000": round(in_seconds / (rows / 10_000), 3), "load_average": load_average()}
+
+
+def incremental_with_deletions(args, base_url, token):
+    """On the mirror the sweeps left: --changes resources edited and --deleted deleted upstream (whole tables
+    with their columns, dashboards with their charts), then the default incremental sync in this process at
+    the same latency, deletion check included; checked equal to the workspace."""
+    from catalog_sync.client import SecodaClient
+    from catalog_sync.models import Resource, SyncRun
+    from catalog_sync.sync import run_sync
+    from hygiene.dashboard.models import Snapshot
+
+    rng = random.Random(args.seed)
+    session, gone = delete_upstream(base_url, token, rng, args.deleted)
+    changed = rng.sample(list(Resource.objects.present().exclude(id__in=gone).filter(entity_type="column")
+                              .order_by("id").values_list("id", flat=True)[:200_000]), args.changes)
+    for start in range(0, len(changed), 100):
+        body = [{"id": rid, "data": {"description": f"Benchmark edit {n}."}}
+                for n, rid in enumerate(changed[start:start + 100], start)]
+        session.post(f"{base_url}/resource/all/bulk_update/", json=body, timeout=60).raise_for_status()
+    emulator_stats(base_url, reset=True)
+    load_before = load_average()
+    started = time.perf_counter()
+    run = run_sync(trigger="bench", client=SecodaClient(base_url, token), kind=SyncRun.INCREMENTAL)
+    with_snapshot = time.perf_counter() - started  # the snapshot runs in this process, after the sync
+    stats = emulator_stats(base_url)
+    upstream_count = session.get(f"{base_url}/resource/catalog/", params={"page_size": 1}, timeout=120).json()["count"]
+    snapshot = Snapshot.objects.filter(sync_run=run).first()
+    exact = (Resource.objects.present().count() == upstream_count
+             and not Resource.objects.present().filter(id__in=gone).exists()
+             and Resource.objects.filter(id__in=changed, description__startswith="Benchmark edit").count()
+             == len(changed))
+    result = {
+        "scenario": "deletions", "resources": args.resources, "latency_ms": args.latency_ms,
+        "changed": len(changed), "deleted": len(gone), "sync_kind": run.kind, "status": run.status,
+        "exact": exact, "removed": run.removed,
+        "incremental_seconds": round(sync_seconds(run), 2),
+        "incremental_requests": stats["requests"],
+        "incremental_listing_requests": listing_requests(stats),
+        "requests_by_path": stats["requests_by_path"],
+        "emulator_serving_seconds": round(stats["serving_seconds"], 2),
+        "deletion_check": run.options.get("deletions"),
+        "finish_seconds": run.options.get("finish_seconds"),
+        "snapshot_seconds": snapshot.durations if snapshot else None,
+        "with_snapshot_seconds": round(with_snapshot, 2),
+        "warnings": run.warnings,
+        "cpus": os.cpu_count(), "load_average_before": load_before, "load_average_after": load_average(),
+    }
+    print(json.dumps(result), flush=True)
+    if run.status != SyncRun.SUCCEEDED or run.kind != SyncRun.INCREMENTAL or not exact:
+        print(f"The incremental sync was not exact: {run.error or run.fallback_reason}", file=sys.stderr)
+    return result
 
 
 def write(result, name):
@@ -387,6 +684,19 @@ def main():
     parser.add_argument("--max-requests-per-second", type=float, default=50.0,
                         help="fanout: the shared request budget (SECODA_MAX_REQUESTS_PER_SECOND).")
     parser.add_argument("--timeout", type=int, default=3600, help="fanout: seconds to wait for each sweep.")
+    parser.add_argument("--sweeps", type=int, default=1,
+                        help="fanout: sweeps at each level, the first into an empty mirror, the next over it.")
+    parser.add_argument("--keep-mirror", action="store_true",
+                        help="fanout: sweep over the mirror the database holds (from an earlier run) instead of "
+                             "emptying it first.")
+    parser.add_argument("--pages-during", action="store_true",
+                        help="fanout: time the overview, the unowned list and a table's page during the last "
+                             "sweep, and at rest after it.")
+    parser.add_argument("--copy-floor", action="store_true",
+                        help="fanout: time COPY of the mirrored rows into a table with the same indexes.")
+    parser.add_argument("--then-deletions", action="store_true",
+                        help="fanout: then --changes edits and --deleted deletions upstream, and an incremental "
+                             "sync at the same latency (sync-deletions-N-latencyL.json).")
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--page-size", type=int, default=1000,
                         help="full: page_size asked of the emulator (it honours up to 1,000; 50 is Secoda's default).")

@@ -120,7 +120,7 @@ def resource_row(record):
     owners, owners_groups = id_list(record.get("owners")), id_list(record.get("owners_groups"))
     return {
         "id": str(record["id"]),
-        "entity_type": text(record.get("entity_type") or record.get("type"))[:64],
+        "entity_type": resource_type(record),
         "native_type": text(record.get("native_type"))[:128],
         "title": text(record.get("title")),
         "title_full": text(record.get("title_full")) or text(record.get("title")),
@@ -161,6 +161,11 @@ def resource_row(record):
         "is_owned": is_owned(owners, owners_groups),
         "is_documented": is_documented(description, definition),
     }
+
+
+def resource_type(record):
+    """A record's entity type ("entity_type", or "type" as some answers name it)."""
+    return text(record.get("entity_type") or record.get("type"))[:64]
 
 
 def integration_row(record):

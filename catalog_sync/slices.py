@@ -3,8 +3,10 @@
 A sweep starts as one slice, "all resources". A slice lists its filter; when
 the listing's count says it holds more than one listing may return (the
 10,000 cap, or the 999999 timed-out count) it splits instead: the workspace
-by integration, an integration by entity type, an entity type by parents
-packed into `in` filters (URLs under 8 KiB), a pack in halves. A long listing
+by integration, an integration by the entity types it holds (the mirror's and
+those on its first page; the others in one listing, split the same way), an
+entity type by parents packed into `in` filters (URLs under 8 KiB, children
+filling whole pages), a pack in halves. A long listing
 keeps its first pages and hands the later ones to range slices, so the pages
 of one listing are fetched by several workers at once.
 
@@ -29,7 +31,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from catalog_sync import locks
+from catalog_sync import locks, normalize
 from catalog_sync.client import (
     TIMED_OUT_COUNT, PermanentError, RetryableError, SecodaError, listing_cap, next_page_number,
 )
@@ -216,6 +218,8 @@ class SliceRunner:
             # This Secoda will not run the "everything else" listing; counts decide at the end.
             piece.refused = True
             piece.note = f"Secoda refused this listing ({exc})."
+            if piece.split == "types" and self.list_known_types_instead():
+                piece.note = f"Secoda refused this listing ({exc}); the known entity types were listed one by one."
         finally:
             self.flushed(self.writer)
         piece.listed = self.listed
@@ -253,6 +257,8 @@ class SliceRunner:
         piece = self.piece
         first = self.first(piece.filter)
         piece.expected = real_count(first)
+        if "page_length" not in self.run.options and next_page_number(first, len(first.results)) is not None:
+            learn(self.run, page_length=len(first.results))  # packs of parents fill whole pages of this length
         if first.capped:
             self.split(first)
             return
@@ -326,7 +332,11 @@ class SliceRunner:
         if kind == "integrations":
             children = self.by_integration()
         elif kind == "types":
-            children = self.by_type()
+            children = self.by_type(first)
+            if not children:  # a remainder whose first page shows no type left to list on its own
+                piece.incomplete = True
+                piece.note = f"Over {listing_cap():,} resources and no narrower way to list them."
+                return
         elif kind == "parents":
             piece.status = SyncSlice.WAITING  # packs its parents once they are mirrored
             return
@@ -352,20 +362,49 @@ class SliceRunner:
         children.append(self.child("Resources outside every integration", both(scope, outside), remainder=True))
         return children
 
-    def types_for(self, integration_id):
+    def types_for(self, integration_id, first=None):
+        """The entity types to list one by one: those the mirror holds in this integration and those on the
+        capped listing's first page, in TYPE_ORDER; every type of TYPE_ORDER when neither names one. The
+        "other types" remainder lists the rest (an integration holds a few of the sixteen: listing each of
+        them costs a request a type, most of them empty)."""
         known = set(Resource.objects.filter(integration_id=integration_id).order_by()
                     .values_list("entity_type", flat=True).distinct())
-        return TYPE_ORDER + sorted(t for t in known if t and t not in TYPE_ORDER)
+        if first is not None:
+            known |= {normalize.resource_type(record) for record in first.results}
+        known.discard("")
+        if not known:
+            return list(TYPE_ORDER)
+        return [t for t in TYPE_ORDER if t in known] + sorted(t for t in known if t not in TYPE_ORDER)
 
-    def by_type(self):
+    def by_type(self, first=None):
+        """A slice for each entity type, then one for the others (split again by the types its first page
+        shows, when it is capped too). Empty when no type is left to list on its own."""
         piece = self.piece
-        types = self.types_for(piece.integration_id)
+        _, excluded = type_exclusions(piece.filter)
+        types = [t for t in self.types_for(piece.integration_id, first) if t not in excluded]
+        if not types:
+            return []
         field = self.type_field(types)
         children = [self.child(f"{piece.label} / {entity_type}", both(piece.filter, exact(field, entity_type)),
                                "parents", entity_type=entity_type) for entity_type in types]
-        children.append(self.child(f"{piece.label} / other types",
-                                   both(piece.filter, negate(among(field, types))), remainder=True))
+        label = piece.label if piece.remainder else f"{piece.label} / other types"
+        children.append(self.child(label, both(piece.filter, negate(among(field, types))), "types",
+                                   remainder=True))
         return children
+
+    def list_known_types_instead(self):
+        """A type remainder Secoda refused (no `not`): list each type of TYPE_ORDER it was to cover on its
+        own instead. Returns whether any was left to list."""
+        piece = self.piece
+        scope, excluded = type_exclusions(piece.filter)
+        types = [t for t in TYPE_ORDER if t not in excluded]
+        if not types:
+            return False
+        field = self.run.options.get("type_field", "entity_type")
+        base = piece.label.removesuffix(" / other types")
+        spawn(piece, [self.child(f"{base} / {entity_type}", both(scope, exact(field, entity_type)), "parents",
+                                 entity_type=entity_type) for entity_type in types])
+        return True
 
     def type_field(self, types):
         """The docs filter the type as "entity_type" in one place and "type" in another: ask which works."""
@@ -384,6 +423,26 @@ class SliceRunner:
                 learn(self.run, type_field=field)
                 return field
         return "entity_type"
+
+
+def type_exclusions(filter_obj):
+    """(`filter_obj` without its "not one of these entity types" operands, the types those leave out)."""
+    if not filter_obj:
+        return filter_obj, set()
+    operator = filter_obj.get("operator")
+    if operator == "not" and len(filter_obj.get("operands", [])) == 1:
+        inner = filter_obj["operands"][0]
+        if inner.get("operator") == "in" and inner.get("field") in ("entity_type", "type"):
+            return None, set(inner.get("value") or ())
+    if operator == "and":
+        kept, excluded = [], set()
+        for operand in filter_obj.get("operands", []):
+            rest, left_out = type_exclusions(operand)
+            excluded |= left_out
+            if rest is not None:
+                kept.append(rest)
+        return (both(*kept) if kept else None), excluded
+    return filter_obj, set()
 
 
 def pack_label(base, parent_ids):
@@ -548,17 +607,23 @@ def advance(run_id):
 
 
 def expand_waiting(run):
-    """Pack the parents of waiting splits whose parent types are settled. Returns new slice ids."""
-    waiting = list(run.slices.filter(status=SyncSlice.WAITING))
-    if not waiting:
-        return []
-    ready = [spec for spec in waiting if not blocked_by(spec, waiting)] or waiting[:1]
-    slices = {s.pk: s for s in run.slices.all()}
-    children = children_map(slices.values())
-    created = []
-    for spec in ready:
-        created.extend(expand(spec, slices, children))
-    return created
+    """Pack the parents of waiting splits whose parent types are settled. Returns new slice ids.
+
+    When the ready splits all turn out done (their packs listed everything) without new slices, the splits
+    they held back (columns behind their tables) are looked at again at once: otherwise nothing would be
+    left to run and the sweep would end with them still waiting."""
+    while True:
+        waiting = list(run.slices.filter(status=SyncSlice.WAITING))
+        if not waiting:
+            return []
+        ready = [spec for spec in waiting if not blocked_by(spec, waiting)] or waiting[:1]
+        slices = {s.pk: s for s in run.slices.all()}
+        children = children_map(slices.values())
+        created = []
+        for spec in ready:
+            created.extend(expand(spec, slices, children))
+        if created or all(spec.status == SyncSlice.WAITING for spec in ready):
+            return created
 
 
 def blocked_by(spec, waiting):
@@ -591,7 +656,8 @@ def expand(spec, slices, children):
         spec.status = SyncSlice.DONE  # the shortfall, if any, is reported when the sweep ends
         spec.save(update_fields=["status"])
         return []
-    for pack in pack_parents(parents, spec.run.options.get("base_url", ""), spec.filter):
+    page_length = spec.run.options.get("page_length") or settings.SECODA_PAGE_SIZE
+    for pack in pack_parents(parents, spec.run.options.get("base_url", ""), spec.filter, page_length=page_length):
         ids = [pid for pid, _ in pack]
         new.append(SyncSlice(run=spec.run, spawned_by=spec, split="pack" if len(ids) > 1 else "",
                              label=pack_label(spec.label, ids),

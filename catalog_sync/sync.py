@@ -440,18 +440,22 @@ def finish(run, client, listener=None, finisher=None):
     requests_before = client.requests_made
     warnings = ["Secoda refused sorting by created_at; listed in its default order."] \
         if run.options.get("sort_refused") else []
-    warnings += read_dbt_results(run, client)
+    seconds = {}  # each step's time, kept in the run's options ("finish_seconds") for the admin and benchmarks
+    warnings += timed(seconds, "dbt_results", lambda: read_dbt_results(run, client))
     mark_gone_from_listings(run)
     removed, failed, incomplete = 0, False, False
     if run.kind == SyncRun.FULL:
-        removed, failed, incomplete = settle_sweep(run, client, warnings)
+        removed, failed, incomplete = timed(seconds, "removals", lambda: settle_sweep(run, client, warnings))
     elif run.slices.exists() or run.options.get("missing_waiting"):
         incomplete = settle_retry(run)
     if run.kind == SyncRun.INCREMENTAL and settings.SYNC_RECONCILE_DELETIONS:
-        removed = check_deletions(run, client, run.options.get("missing") if incomplete else [], warnings)
+        removed = timed(seconds, "deletions", lambda: check_deletions(
+            run, client, run.options.get("missing") if incomplete else [], warnings))
     changes = run.created + run.updated + removed
     if changes and (run.kind == SyncRun.FULL or changes >= STATISTICS_AFTER_CHANGES):
-        refresh_planner_statistics()  # a few hundred changed rows leave the statistics good enough
+        # A few hundred changed rows leave the statistics good enough.
+        timed(seconds, "planner_statistics", refresh_planner_statistics)
+    run.options = {**run.options, "finish_seconds": seconds}
     run.removed = removed
     run.requests += client.requests_made - requests_before
     run.warnings = "\n".join(filter(None, [run.warnings, *warnings]))
@@ -463,6 +467,14 @@ def finish(run, client, listener=None, finisher=None):
     locks.release(LOCK_NAME, run.holder)
     announce(run, listener)
     return run
+
+
+def timed(seconds, step, work):
+    started = time.monotonic()
+    try:
+        return work()
+    finally:
+        seconds[step] = round(time.monotonic() - started, 2)
 
 
 def read_dbt_results(run, client):

@@ -339,3 +339,26 @@ def test_a_slice_run_again_after_its_worker_died_does_not_create_its_page_ranges
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert run.fetched == len(emulator.workspace.ids()), "every resource counted once"
     assert present_ids() == set(emulator.workspace.ids())
+
+
+@pytest.mark.django_db
+def test_columns_held_back_by_their_tables_are_packed_when_the_tables_are_done_not_left_waiting(emulator):
+    """A sweep over a full mirror: when the tables' packs have listed every table, the advance that closes the
+    tables' split packs the columns behind them at once (it used to end the sweep, columns still waiting)."""
+    from catalog_sync.slices import advance
+
+    run_sync(client=fast_client(emulator))
+    run = start_run("test", SyncRun.FULL, fast_client(emulator))
+    SyncRun.objects.filter(pk=run.pk).update(stage=SyncRun.SWEEPING)
+    integration = Resource.objects.filter(entity_type="column").values_list("integration_id", flat=True).first()
+    tables = Resource.objects.filter(integration_id=integration, entity_type="table").count()
+    held_back = SyncSlice.objects.create(run=run, label="tables", split="parents", integration_id=integration,
+                                         entity_type="table", status=SyncSlice.WAITING, expected=tables)
+    SyncSlice.objects.create(run=run, spawned_by=held_back, label="tables (pack)", split="pack",
+                             integration_id=integration, entity_type="table", status=SyncSlice.DONE, listed=tables)
+    columns = SyncSlice.objects.create(run=run, label="columns", split="parents", integration_id=integration,
+                                       entity_type="column", status=SyncSlice.WAITING, expected=1)
+    new, over = advance(run.pk)
+    assert not over, "the sweep goes on"
+    assert set(new) == set(columns.spawned.values_list("id", flat=True)) and new, "the columns are packed"
+    assert SyncSlice.objects.get(pk=held_back.pk).status == SyncSlice.DONE

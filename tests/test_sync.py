@@ -444,3 +444,49 @@ def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the
         assert counts.get(rule, 0) == expected, rule
         if rule in ("unowned", "undocumented", "unused", "stale"):
             assert expected > 0, f"some events are {rule}"
+
+
+def test_packs_of_parents_fill_whole_pages():
+    """1,815 columns of 165 tables fit one URL but take two pages; split at the page they take one each."""
+    from catalog_sync.filters import pack_parents
+
+    tables = [(f"{n:08d}-0000-4000-8000-000000000000", 8 + n % 7) for n in range(2_000)]
+    columns = sum(count for _, count in tables)
+    packs = pack_parents(tables, "https://app.secoda.co/api/v1", None, page_length=1_000)
+    pages = [math.ceil(sum(count for _, count in pack) / 1_000) for pack in packs]
+    assert sum(pages) == math.ceil(columns / 1_000) + 1, "one partial page: the last pack's"
+    assert [pid for pack in packs for pid, _ in pack] == [pid for pid, _ in tables], "every table, once, in order"
+    unpacked = pack_parents(tables, "https://app.secoda.co/api/v1", None)
+    assert sum(math.ceil(sum(c for _, c in pack) / 1_000) for pack in unpacked) > sum(pages) * 1.1
+
+
+
+def test_each_step_after_a_sync_keeps_its_time(emulator, admin_client):
+    from hygiene.dashboard.models import Snapshot
+
+    run = run_sync(client=fast_client(emulator))
+    assert set(run.options["finish_seconds"]) >= {"dbt_results", "removals", "planner_statistics"}
+    snapshot = Snapshot.objects.get(sync_run=run)
+    assert set(snapshot.durations) == {"health_scores", "issue_history", "suggestions", "counts"}
+    assert all(seconds >= 0 for seconds in snapshot.durations.values())
+    page = admin_client.get("/admin/dashboard/snapshot/").content.decode()
+    assert "Took" in page and " s (" in page, "the admin lists how long each snapshot took"
+
+
+@pytest.mark.parametrize("page_size,operators", [(1000, ""), (50, ""), (50, "not")])
+def test_a_capped_integration_is_split_only_by_the_entity_types_it_holds(capped_server, page_size, operators):
+    """The types on the capped listing's first page (or in the mirror) are listed one by one, the rest in one
+    "other types" listing, split again when it is capped too; where Secoda refuses `not`, every known type is
+    listed one by one instead. Exact every way."""
+    from catalog_sync.filters import TYPE_ORDER
+
+    run, _ = sweep_over_the_cap(capped_server, page_size=page_size, refused_operators=operators)
+    typed = run.slices.filter(split="parents")
+    capped = set(typed.values_list("integration_id", flat=True))
+    held = set(Resource.objects.filter(integration_id__in=capped).values_list("integration_id", "entity_type"))
+    listed = set(typed.values_list("integration_id", "entity_type"))
+    if operators:
+        assert listed >= held and len(listed) == len(capped) * len(TYPE_ORDER)
+    else:
+        assert listed <= held, "no listing of a type the integration does not hold"
+        assert run.slices.filter(remainder=True, split="types", listed__gt=0).exists() or listed == held

@@ -22,6 +22,8 @@ class Snapshot(models.Model):
     by_entity_type = models.JSONField(default=dict)
     by_team = models.JSONField(default=dict)
     by_owner = models.JSONField(default=dict)
+    # Seconds each step took: health scores, issue history, suggestions, counts.
+    durations = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-taken_at", "-id"]

@@ -1,6 +1,7 @@
 """Snapshots: the overview's counts, breakdowns and health, stored after every
 successful sync and whenever a snooze changes, so pages read one row."""
 import logging
+import time
 
 from django.db.models import Avg, Count, Exists, OuterRef, Q
 from django.utils import timezone
@@ -98,21 +99,34 @@ def changed_resources(sync_run=None, change_set_id=None):
 def take_snapshot(reason, sync_run=None, change_set_id=None):
     """Health scores, the issue history and a snapshot of the counts, after whatever changed them. After a sync
     or a change set (what changes the mirror), the suggested fixes are computed again first, so the counts say
-    how many issues have one and an accepted suggestion is gone."""
+    how many issues have one and an accepted suggestion is gone. Each step's seconds are kept on the snapshot
+    (`durations`, shown in the admin) and logged."""
+    durations = {}
+
+    def timed(step, work):
+        started = time.monotonic()
+        try:
+            return work()
+        finally:
+            durations[step] = round(time.monotonic() - started, 2)
+
     snoozes = active_snoozes()
-    store_health_scores(snoozes)
-    update_history(open_issue_filters(snoozes=snoozes), rule_filters(),
-                   IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
-                   sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
-                   candidates=changed_resources(sync_run, change_set_id),
-                   everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself})
+    timed("health_scores", lambda: store_health_scores(snoozes))
+    timed("issue_history", lambda: update_history(
+        open_issue_filters(snoozes=snoozes), rule_filters(), IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
+        sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
+        candidates=changed_resources(sync_run, change_set_id),
+        everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself}))
     if reason == Snapshot.SYNC or change_set_id:
         try:
-            suggestions.recompute()
+            timed("suggestions", suggestions.recompute)
         except Exception:  # the suggestions stay as they were; the counts, scores and history still move on
             locks.recover_connection()
             logger.exception("The suggested fixes could not be computed; the last ones are kept.")
-    return Snapshot.objects.create(reason=reason, sync_run=sync_run, **compute())
+    counts = timed("counts", compute)
+    logger.info("Snapshot after %s%s: %s", reason, f" (sync #{sync_run.pk})" if sync_run else "",
+                ", ".join(f"{step} {seconds} s" for step, seconds in durations.items()))
+    return Snapshot.objects.create(reason=reason, sync_run=sync_run, durations=durations, **counts)
 
 
 def latest_snapshot(refresh=True):
