@@ -344,9 +344,12 @@ def seed_scaled(resources, base, seed, port, counts_work_mem=None):
 
     import scale
 
+    from hygiene.rules import in_scope
+
     present = Resource.objects.present().count()
     latest = Snapshot.objects.first()
-    if present == resources and latest and (latest.totals or {}).get("resources") == resources:
+    # The snapshot counts resources in scope (archived ones are present but out of scope).
+    if present == resources and latest and (latest.totals or {}).get("resources") == in_scope().count():
         print(f"Reusing the mirror in {connection.settings_dict['NAME']}: {present:,} present resources.")
         return {"reused": True, "sync_seconds": None, "scaled_from": base}
     started = time.perf_counter()
