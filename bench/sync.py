@@ -36,7 +36,8 @@ fanout
     --sweeps 2 sweeps again over the full mirror (a nightly sweep); --pages-during times the overview, the
     unowned list and a table's page while the last sweep writes and at rest after it; --copy-floor times COPY
     of the same rows into a table with the same indexes; --then-deletions edits --changes and deletes --deleted
-    resources upstream and runs the incremental sync at the same latency (sync-deletions-N-latencyL.json).
+    resources upstream and runs the incremental sync at the same latency (sync-deletions-N-latencyL.json; its
+    deletion check makes SECODA_COUNT_CONCURRENCY counts at once).
 
         .venv/bin/python bench/sync.py --scenario fanout [--resources 200000] [--latency-ms 200] \\
             [--slices 1,2,4,8] [--sweeps 2] [--pages-during] [--copy-floor] \\
@@ -617,6 +618,8 @@ def incremental_with_deletions(args, base_url, token):
     """On the mirror the sweeps left: --changes resources edited and --deleted deleted upstream (whole tables
     with their columns, dashboards with their charts), then the default incremental sync in this process at
     the same latency, deletion check included; checked equal to the workspace."""
+    from django.conf import settings
+
     from catalog_sync.client import SecodaClient
     from catalog_sync.models import Resource, SyncRun
     from catalog_sync.sync import run_sync
@@ -644,6 +647,7 @@ def incremental_with_deletions(args, base_url, token):
              == len(changed))
     result = {
         "scenario": "deletions", "resources": args.resources, "latency_ms": args.latency_ms,
+        "count_concurrency": settings.SECODA_COUNT_CONCURRENCY,
         "changed": len(changed), "deleted": len(gone), "sync_kind": run.kind, "status": run.status,
         "exact": exact, "removed": run.removed,
         "incremental_seconds": round(sync_seconds(run), 2),

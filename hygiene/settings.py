@@ -238,6 +238,8 @@ SECODA_LISTING_CAP = env_int("SECODA_LISTING_CAP", 10_000, minimum=100)
 SECODA_APP_URL = env_url("SECODA_APP_URL", "https://app.secoda.co")
 # Ceiling on requests to Secoda per second, shared by every worker through Redis (0: no ceiling).
 SECODA_MAX_REQUESTS_PER_SECOND = env_float("SECODA_MAX_REQUESTS_PER_SECOND", 50.0, minimum=0)
+# Counts the deletion check of an incremental sync has in flight at once (1: one after another).
+SECODA_COUNT_CONCURRENCY = env_int("SECODA_COUNT_CONCURRENCY", 8, minimum=1, maximum=64)
 
 # Sync
 SYNC_INTERVAL_MINUTES = env_int("SYNC_INTERVAL_MINUTES", 5, minimum=1)  # incremental syncs

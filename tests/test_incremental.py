@@ -1,6 +1,7 @@
 """Incremental syncs against the emulator over real HTTP: they follow edits, creations and moves with a
 handful of requests, never mark anything removed, and fall back to a full sweep when Secoda cannot help."""
 import json
+from collections import Counter
 
 import pytest
 from django.core.management import call_command
@@ -224,3 +225,148 @@ def test_counts_that_time_out_stop_the_deletion_check_with_a_note_not_a_flood_of
     assert "did not say how many resources it holds" in run.warnings
     assert run.options["deletions"]["requests"] <= 2, "no blind split into every piece"
     assert Resource.objects.get(pk=gone.pk).removed_at is None, "left for the nightly full sweep"
+
+
+class RequestLog:
+    """Every request a client sends (method, path and query, in any order) and how many were in flight at once."""
+
+    def __init__(self, monkeypatch):
+        import threading
+
+        import requests
+
+        self.sent, self.in_flight, self.most_in_flight = [], 0, 0
+        self.lock = threading.Lock()
+        send = requests.Session.request
+
+        def request(session, method, url, params=None, **kwargs):
+            with self.lock:
+                self.sent.append((method, url.split("/api/v1", 1)[-1], json.dumps(params, sort_keys=True)))
+                self.in_flight += 1
+                self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                return send(session, method, url, params=params, **kwargs)
+            finally:
+                with self.lock:
+                    self.in_flight -= 1
+
+        monkeypatch.setattr(requests.Session, "request", request)
+
+    def reset(self):
+        self.sent, self.most_in_flight = [], 0
+
+
+def incremental_then_undo(server, settings, log, concurrency, timeout=10):
+    """The incremental sync at `concurrency` counts at once, and what it concluded; the mirror is then put back
+    as it was before it (a savepoint), so each concurrency starts from the same mirror and the same upstream."""
+    from django.db import transaction
+
+    settings.SECODA_COUNT_CONCURRENCY = concurrency
+    server.reset_stats()
+    log.reset()
+    with transaction.atomic():
+        run = run_sync(client=fast_client(server, page_size=50, max_retries=2, timeout=timeout),
+                       kind=SyncRun.INCREMENTAL)
+        stats = server.stats()
+        outcome = {
+            "status": run.status, "kind": run.kind, "removed": run.removed, "created": run.created,
+            "updated": run.updated, "warnings": run.warnings, "deletions": run.options.get("deletions"),
+            "removed_ids": sorted(Resource.objects.filter(removed_at__isnull=False).values_list("id", flat=True)),
+            "present": present_ids(),
+            "sent": sorted(log.sent),
+        }
+        timing = {"seconds": run.options["finish_seconds"]["deletions"], "most_in_flight": log.most_in_flight,
+                  "serving": stats["serving_seconds"], "busy": stats["busy_seconds"], "requests": stats["requests"]}
+        transaction.set_rollback(True)
+    return outcome, timing
+
+
+def columns_gone_under_tables_that_stay(workspace, how_many, skip=0):
+    """Columns deleted upstream while their tables stay: nothing explains them but counts of packs of tables."""
+    tables = list(Resource.objects.filter(entity_type="table").order_by("id").values_list("id", flat=True))
+    gone = []
+    for table in tables[skip::max(1, len(tables) // how_many)][:how_many]:
+        column = Resource.objects.filter(parent_id=table).order_by("id").first()
+        if column is not None:
+            workspace.delete(column.id)
+            gone.append(column.id)
+    return gone
+
+
+def test_the_deletion_checks_counts_overlap_and_conclude_as_one_by_one(capped_server, settings, monkeypatch):
+    """Columns deleted under tables that stay are found by counting packs of tables. Eight counts at once make
+    the same requests and reach the same conclusions as one by one, in less time."""
+    workspace = Workspace.generate(resources=4_000, seed=5)
+    server = capped_server(workspace, cap=200)  # columns split into many packs of tables, as at 1,000,000
+    full_then_reset(server)
+    gone = columns_gone_under_tables_that_stay(workspace, 4)
+    server.faults.latency_ms = 40
+    log = RequestLog(monkeypatch)
+
+    one, one_timing = incremental_then_undo(server, settings, log, 1)
+    eight, eight_timing = incremental_then_undo(server, settings, log, 8)
+
+    assert one["status"] == SyncRun.SUCCEEDED and one["kind"] == SyncRun.INCREMENTAL, one["warnings"]
+    assert one["removed_ids"] == sorted(gone) and one["present"] == set(workspace.ids())
+    assert one["deletions"]["counted"] >= 30, "the shape this is about: many counts"
+    assert eight == one, "the same requests, notes, removals and figures"
+    assert one_timing["most_in_flight"] == 1 and eight_timing["most_in_flight"] >= 4
+    # The emulator saw the counts overlap: wall time with a request in hand well under the time spent serving.
+    assert one_timing["busy"] >= 0.95 * one_timing["serving"]
+    assert eight_timing["busy"] < 0.6 * eight_timing["serving"]
+    assert eight_timing["seconds"] < 0.7 * one_timing["seconds"]
+
+
+def trap_counts_of(workspace, table_id, answer):
+    """Listings filtered by packs of tables holding `table_id` are refused (400) or answered too late."""
+    import time
+
+    original = workspace.list_resources
+
+    def listing(filter_obj=None, sort_obj=None, teams=None):
+        if table_id in json.dumps(filter_obj or {}) and "parent_id" in json.dumps(filter_obj or {}):
+            if answer == "refused":
+                raise ValueError("Filter too complex.")
+            time.sleep(2.5)  # beyond the client's timeout
+        return original(filter_obj, sort_obj, teams=teams)
+
+    workspace.list_resources = listing
+
+
+@pytest.mark.parametrize("fault, expected", [
+    ("refused", "Secoda would not count it"),
+    ("timed out", "Deletions could not be checked (GET /resource/catalog could not reach Secoda (ReadTimeout)"),
+    ("failing", "Deletions could not be checked (GET /resource/catalog answered 503"),
+])
+def test_a_count_refused_or_failing_ends_the_same_way_at_any_concurrency(capped_server, settings, monkeypatch,
+                                                                         fault, expected):
+    workspace = Workspace.generate(resources=4_000, seed=5)
+    server = capped_server(workspace, cap=200)
+    full_then_reset(server)
+    gone = columns_gone_under_tables_that_stay(workspace, 4)
+    trapped = Resource.objects.get(pk=gone[1]).parent_id
+    if fault == "failing":
+        server.faults.fail_listings_matching = trapped
+    else:
+        trap_counts_of(workspace, trapped, fault)
+    server.faults.latency_ms = 20
+    log = RequestLog(monkeypatch)
+
+    one, _ = incremental_then_undo(server, settings, log, 1, timeout=1.0)
+    eight, eight_timing = incremental_then_undo(server, settings, log, 8, timeout=1.0)
+
+    assert one["status"] == SyncRun.SUCCEEDED and one["kind"] == SyncRun.INCREMENTAL
+    assert expected in one["warnings"]
+    assert eight_timing["most_in_flight"] >= 4
+    if fault == "refused":  # the check goes on past the refused count
+        assert one["removed_ids"] == sorted(set(gone) - {gone[1]})
+        assert "only 3 of them could be pinned down" in one["warnings"]
+        assert eight == one
+        return
+    # The check ended at the failed count, with what it had found before it; counts already in flight for the
+    # pieces after it were made (at most a window of them), and nothing else differs.
+    sent_one, sent_eight = one.pop("sent"), eight.pop("sent")
+    requests_one, requests_eight = one["deletions"].pop("requests"), eight["deletions"].pop("requests")
+    assert eight == one
+    assert Counter(sent_one) <= Counter(sent_eight)
+    assert len(sent_eight) - len(sent_one) == requests_eight - requests_one <= 2 * 8
