@@ -293,6 +293,9 @@ def columns_gone_under_tables_that_stay(workspace, how_many, skip=0):
     return gone
 
 
+# End to end twice over (a 4,000-resource sweep, then an incremental at 1 and at 8 counts at once, with latency):
+# marked slow, so the quick loop skips them.
+@pytest.mark.slow
 def test_the_deletion_checks_counts_overlap_and_conclude_as_one_by_one(capped_server, settings, monkeypatch):
     """Columns deleted under tables that stay are found by counting packs of tables. Eight counts at once make
     the same requests and reach the same conclusions as one by one, in less time."""
@@ -333,6 +336,7 @@ def trap_counts_of(workspace, table_id, answer):
     workspace.list_resources = listing
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fault, expected", [
     ("refused", "Secoda would not count it"),
     ("timed out", "Deletions could not be checked (GET /resource/catalog could not reach Secoda (ReadTimeout)"),
