@@ -470,6 +470,7 @@ def finish(run, client, listener=None, finisher=None):
 
 
 def timed(seconds, step, work):
+    """`work()`, its seconds kept in `seconds[step]` even when it fails (a sync's finish, a snapshot's steps)."""
     started = time.monotonic()
     try:
         return work()

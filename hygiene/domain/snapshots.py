@@ -1,13 +1,13 @@
 """Snapshots: the overview's counts, breakdowns and health, stored after every
 successful sync and whenever a snooze changes, so pages read one row."""
 import logging
-import time
 
 from django.db.models import Avg, Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from catalog_sync import locks
 from catalog_sync.models import Resource, ResourceRef, SyncRun
+from catalog_sync.sync import timed
 from hygiene.bulk.models import ChangeItem
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
@@ -102,28 +102,20 @@ def take_snapshot(reason, sync_run=None, change_set_id=None):
     how many issues have one and an accepted suggestion is gone. Each step's seconds are kept on the snapshot
     (`durations`, shown in the admin) and logged."""
     durations = {}
-
-    def timed(step, work):
-        started = time.monotonic()
-        try:
-            return work()
-        finally:
-            durations[step] = round(time.monotonic() - started, 2)
-
     snoozes = active_snoozes()
-    timed("health_scores", lambda: store_health_scores(snoozes))
-    timed("issue_history", lambda: update_history(
+    timed(durations, "health_scores", lambda: store_health_scores(snoozes))
+    timed(durations, "issue_history", lambda: update_history(
         open_issue_filters(snoozes=snoozes), rule_filters(), IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
         sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
         candidates=changed_resources(sync_run, change_set_id),
         everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself}))
     if reason == Snapshot.SYNC or change_set_id:
         try:
-            timed("suggestions", suggestions.recompute)
+            timed(durations, "suggestions", suggestions.recompute)
         except Exception:  # the suggestions stay as they were; the counts, scores and history still move on
             locks.recover_connection()
             logger.exception("The suggested fixes could not be computed; the last ones are kept.")
-    counts = timed("counts", compute)
+    counts = timed(durations, "counts", compute)
     logger.info("Snapshot after %s%s: %s", reason, f" (sync #{sync_run.pk})" if sync_run else "",
                 ", ".join(f"{step} {seconds} s" for step, seconds in durations.items()))
     return Snapshot.objects.create(reason=reason, sync_run=sync_run, durations=durations, **counts)
