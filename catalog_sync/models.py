@@ -120,9 +120,15 @@ class Tag(Mirrored):
 
 
 class Resource(Mirrored):
-    """One catalog resource (table, column, dashboard, chart...)."""
+    """One catalog resource (table, column, dashboard, chart...).
 
-    entity_type = models.CharField(max_length=64, blank=True, db_index=True)
+    Every index here is paid for on each row a sync writes or a snapshot scores (a million of them in a full
+    sweep), so there is no index nothing reads: `removed_at` has only its partial index (present rows are most
+    rows, no index helps "IS NULL"), and `entity_type`, `parent` and the key have no `varchar_pattern_ops` twin
+    (nothing searches them with LIKE; migration 0013 dropped the key's)."""
+
+    removed_at = models.DateTimeField(null=True, blank=True)  # indexed where set: resource_removed_at
+    entity_type = models.CharField(max_length=64, blank=True)
     native_type = models.CharField(max_length=128, blank=True)
     title = models.TextField(blank=True)
     title_full = models.TextField(blank=True)
@@ -137,7 +143,7 @@ class Resource(Mirrored):
     )
     parent = models.ForeignKey(
         "self", null=True, blank=True, db_constraint=False, on_delete=models.DO_NOTHING,
-        related_name="children",
+        related_name="children", db_index=False,  # resource_parent
     )
     children_count = models.IntegerField(null=True, blank=True)
     workspace_id = models.CharField(max_length=64, blank=True)
@@ -184,6 +190,8 @@ class Resource(Mirrored):
         ordering = ["title_full", "id"]
         indexes = [
             models.Index(fields=["integration", "entity_type"], name="resource_integration_type"),
+            models.Index(fields=["entity_type"], name="resource_entity_type"),
+            models.Index(fields=["parent"], name="resource_parent"),
             models.Index(fields=["updated_at"], name="resource_updated_at"),
             # Issue lists sort by title without regard to case and page with LIMIT.
             models.Index(Lower("title_full"), "id", name="resource_title_ci"),

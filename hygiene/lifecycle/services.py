@@ -91,8 +91,39 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
 def store_open_since(resource_ids=None):
     """Copy onto each resource when its oldest open interval began (`issues_open_since`, and
     `issues_open_since_seen` when that start is only "seen since"), for the resources of `resource_ids` (a
-    values("resource_id") queryset of the intervals that moved), or every resource when None."""
-    # On equal starts, the one whose start is unknown: "at least" is the honest word.
+    values("resource_id") queryset of the intervals that moved), or every resource when None. Returns how many
+    resources changed.
+
+    On PostgreSQL, two set-wise statements that write only the rows whose values move: every row written
+    goes into each of the resource table's indexes, and a correlated subquery per resource (the portable form
+    below) rewrote every resource with an open issue at every full update."""
+    if connection.vendor != "postgresql":
+        return _store_open_since_portable(resource_ids)
+    table, intervals = Resource._meta.db_table, IssueInterval._meta.db_table
+    scope, params = "", []
+    if resource_ids is not None:
+        sql, params = resource_ids.query.sql_with_params()
+        scope = f"AND {{column}} IN ({sql})"
+    with connection.cursor() as cursor:
+        # Cleared first, so the clearing looks only at rows that had a start (none, the first time).
+        cursor.execute(
+            f"UPDATE {table} r SET issues_open_since = NULL, issues_open_since_seen = false "
+            f"WHERE (r.issues_open_since IS NOT NULL OR r.issues_open_since_seen) {scope.format(column='r.id')} "
+            f"AND NOT EXISTS (SELECT 1 FROM {intervals} i WHERE i.resource_id = r.id AND i.closed_at IS NULL)",
+            params)
+        cleared = cursor.rowcount
+        # On equal starts, the one whose start is unknown: "at least" is the honest word.
+        cursor.execute(
+            f"UPDATE {table} r SET issues_open_since = o.opened_at, issues_open_since_seen = o.seen_since "
+            f"FROM (SELECT DISTINCT ON (i.resource_id) i.resource_id, i.opened_at, i.seen_since FROM {intervals} i "
+            f"      WHERE i.closed_at IS NULL {scope.format(column='i.resource_id')} "
+            f"      ORDER BY i.resource_id, i.opened_at, i.seen_since DESC, i.id) o "
+            f"WHERE r.id = o.resource_id AND (r.issues_open_since IS DISTINCT FROM o.opened_at "
+            f"      OR r.issues_open_since_seen IS DISTINCT FROM o.seen_since)", params)
+        return cleared + cursor.rowcount
+
+
+def _store_open_since_portable(resource_ids):
     oldest = (IssueInterval.objects.filter(resource_id=OuterRef("pk"), closed_at__isnull=True)
               .order_by("opened_at", "-seen_since", "id"))
     targets = Resource.objects.all()
