@@ -12,7 +12,7 @@ from hygiene.bulk.models import ChangeItem
 from hygiene.dashboard.models import Snapshot, Snooze
 from hygiene.domain.issues import active_snoozes, any_of, open_issue_filters, snoozed_issue_filters
 from hygiene.lifecycle.models import IssueInterval
-from hygiene.lifecycle.services import update_history
+from hygiene.lifecycle.services import has_start_to_store, start_values, update_history
 from hygiene.rulebook import registry
 from hygiene.rulebook.registry import health_expression, rule_filters
 from hygiene.rules import in_scope, scope_q
@@ -74,11 +74,18 @@ def compute():
     }
 
 
-def store_health_scores(snoozes):
-    """Write every resource's health score, so lists sort and page on an indexed column."""
+def store_health_scores(snoozes, with_starts=False):
+    """Write every resource's health score, so lists sort and page on an indexed column. `with_starts`: also
+    its oldest open issue's start, in the same write (when the history has just begun)."""
     score = health_expression(open_issue_filters(snoozes=snoozes))
     # Only rows whose score moved are written: a snooze or a sync touches a few, not all 100,000.
-    in_scope().filter(Q(health_score__isnull=True) | ~Q(health_score=score)).update(health_score=score)
+    moved = Q(health_score__isnull=True) | ~Q(health_score=score)
+    if not with_starts:
+        in_scope().filter(moved).update(health_score=score)
+        return
+    in_scope().filter(moved | has_start_to_store()).update(health_score=score, **start_values())
+    # Out of scope (removed, archived) nothing is open: no start.
+    Resource.objects.exclude(scope_q()).filter(has_start_to_store()).update(**start_values())
 
 
 CAUSES = {Snapshot.SYNC: IssueInterval.SYNC, Snapshot.SNOOZE: IssueInterval.SNOOZE, Snapshot.RULES: IssueInterval.RULES,
@@ -103,12 +110,24 @@ def take_snapshot(reason, sync_run=None, change_set_id=None):
     (`durations`, shown in the admin) and logged."""
     durations = {}
     snoozes = active_snoozes()
-    timed(durations, "health_scores", lambda: store_health_scores(snoozes))
-    timed(durations, "issue_history", lambda: update_history(
-        open_issue_filters(snoozes=snoozes), rule_filters(), IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
-        sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
-        candidates=changed_resources(sync_run, change_set_id),
-        everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself}))
+    # When the history begins, every resource's score and its oldest issue's start are both new: one write of
+    # each row does both (a million rows, each written into every index of the table, is minutes per write).
+    begins = not IssueInterval.objects.exists()
+
+    def history():
+        return update_history(
+            open_issue_filters(snoozes=snoozes), rule_filters(),
+            IssueInterval.CHANGE_SET if change_set_id else CAUSES[reason],
+            sync_run_id=sync_run.pk if sync_run else None, change_set_id=change_set_id,
+            candidates=changed_resources(sync_run, change_set_id),
+            everywhere={rule.key for rule in registry.rules() if rule.moves_by_itself}, store_starts=not begins)
+
+    if begins:
+        timed(durations, "issue_history", history)
+        timed(durations, "health_scores", lambda: store_health_scores(snoozes, with_starts=True))
+    else:
+        timed(durations, "health_scores", lambda: store_health_scores(snoozes))
+        timed(durations, "issue_history", history)
     if reason == Snapshot.SYNC or change_set_id:
         try:
             timed(durations, "suggestions", suggestions.recompute)

@@ -31,11 +31,12 @@ def _insert_opened(ids, rule, now, cause, sync_run_id, change_set_id, seen_since
 
 @transaction.atomic
 def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_set_id=None, now=None,
-                   candidates=None, everywhere=()):
+                   candidates=None, everywhere=(), store_starts=True):
     """Make the open intervals equal the open issues. `open_filters`: rule -> Q of open (not snoozed) issues;
     `raw_filters`: rule -> Q of issues snoozed or not (to tell "snoozed" from "fixed"). With `candidates` (a
     values("pk") queryset of the resources that changed), only those are looked at, except for the rules of
     `everywhere` (whose answer moves without the resource changing: dbt results, "older than" clauses).
+    Without `store_starts`, the resources' oldest starts are left for the caller to store (`start_values`).
     Returns (opened, closed)."""
     now = now or timezone.now()
     last_before = IssueInterval.objects.aggregate(last=Max("pk"))["last"]
@@ -79,10 +80,11 @@ def update_history(open_filters, raw_filters, cause, sync_run_id=None, change_se
     if candidates is None:  # a rule switched off or deleted takes a full update (a rule change is one)
         closed += still_open.exclude(rule__in=list(open_filters)).update(close_reason=IssueInterval.RULE_OFF,
                                                                          **closing)
-    if opened >= ANALYZE_AFTER:
-        # Statistics that still say "empty" (a first update) plan the next statements as loops over every row.
+    if opened >= ANALYZE_AFTER or (first and opened):
+        # Statistics that still say "empty" (a first update) plan the next statements as loops over every row
+        # (the stored starts' lookups scanned every open interval for each resource, even at a few hundred).
         refresh_planner_statistics([IssueInterval])
-    if opened or closed:
+    if (opened or closed) and store_starts:
         moved = IssueInterval.objects.filter(Q(pk__gt=last_before or 0) | Q(closed_at=now))
         store_open_since(None if first else moved.values("resource_id"))
     return opened, closed
@@ -123,13 +125,28 @@ def store_open_since(resource_ids=None):
         return cleared + cursor.rowcount
 
 
+def _oldest_open():
+    # On equal starts, the one whose start is unknown: "at least" is the honest word.
+    return (IssueInterval.objects.filter(resource_id=OuterRef("pk"), closed_at__isnull=True)
+            .order_by("opened_at", "-seen_since", "id"))
+
+
+def start_values():
+    """A resource's stored start, as update() values computed per row: for a caller that writes the rows anyway."""
+    oldest = _oldest_open()
+    return {"issues_open_since": Subquery(oldest.values("opened_at")[:1]),
+            "issues_open_since_seen": Coalesce(Subquery(oldest.values("seen_since")[:1]), Value(False))}
+
+
+def has_start_to_store():
+    """Rows whose stored start may move: those with an open interval or a start stored."""
+    return Q(issues_open_since__isnull=False) | Exists(_oldest_open())
+
+
 def _store_open_since_portable(resource_ids):
-    oldest = (IssueInterval.objects.filter(resource_id=OuterRef("pk"), closed_at__isnull=True)
-              .order_by("opened_at", "-seen_since", "id"))
     targets = Resource.objects.all()
     if resource_ids is not None:
         targets = targets.filter(pk__in=resource_ids)
     else:  # resources with no open interval and nothing stored have nothing to change
-        targets = targets.filter(Q(issues_open_since__isnull=False) | Exists(oldest))
-    return targets.update(issues_open_since=Subquery(oldest.values("opened_at")[:1]),
-                          issues_open_since_seen=Coalesce(Subquery(oldest.values("seen_since")[:1]), Value(False)))
+        targets = targets.filter(has_start_to_store())
+    return targets.update(**start_values())
