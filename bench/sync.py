@@ -61,13 +61,20 @@ BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
 
 def empty_mirror():
+    """The mirror and everything derived from it emptied, as before a first sync: the issue history, snapshots
+    and suggestions too (they point at resources without foreign keys, so CASCADE leaves them), or the next
+    sweep's snapshot would find a history already begun."""
     from django.db import connection
 
-    from catalog_sync.models import Lease, Resource, ResourceRef, SyncRun
+    from catalog_sync.models import DbtTestStatus, Lease, Resource, ResourceChange, ResourceRef, SyncRun
+    from hygiene.dashboard.models import Snapshot
+    from hygiene.lifecycle.models import IssueInterval
+    from hygiene.suggestions.models import Suggestion
 
+    tables = [model._meta.db_table for model in (Resource, ResourceRef, ResourceChange, DbtTestStatus, SyncRun, Lease,
+                                                 Snapshot, IssueInterval, Suggestion)]
     with connection.cursor() as cursor:  # TRUNCATE loads nothing into memory; a lock left by a killed run goes
-        cursor.execute(f"TRUNCATE {Resource._meta.db_table}, {ResourceRef._meta.db_table}, "
-                       f"{SyncRun._meta.db_table}, {Lease._meta.db_table} CASCADE")
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
 
 
 def emulator_stats(base_url, reset=False):
@@ -323,7 +330,7 @@ def fanout(args):
             sweeps = []
             for number in range(1, args.sweeps + 1):
                 during = args.pages_during and number == args.sweeps
-                sweep = fanned_out_sweep(args, env, base_url, slices, pages=during)
+                sweep = fanned_out_sweep(args, env, base_url, slices, emulator.pid, pages=during)
                 sweep["sweep"] = number
                 sweep["mirror_before"] = "empty" if number == 1 and not args.keep_mirror else "full"
                 print(json.dumps(sweep), flush=True)
@@ -354,7 +361,7 @@ def fanout(args):
         write(deletions_result, f"sync-deletions-{args.resources}-latency{args.latency_ms}.json")
 
 
-def fanned_out_sweep(args, env, base_url, slices, pages=False):
+def fanned_out_sweep(args, env, base_url, slices, emulator_pid, pages=False):
     """One full sweep on `slices` prefork worker processes, then the snapshot the last worker takes after it.
     Returns its figures: wall, requests against the minimum, memory and CPU of the workers, each step after
     the listing, and (with `pages`) the dashboard's page times while it ran."""
@@ -381,6 +388,7 @@ def fanned_out_sweep(args, env, base_url, slices, pages=False):
     try:
         wait_for_workers(worker.pid, slices)
         cpu_idle = process_group_cpu(worker.pid)
+        machine_idle, emulator_idle = machine_cpu(), processes_cpu([emulator_pid])
         subprocess.run(
             [sys.executable, "-c",
              "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'hygiene.settings'); "
@@ -402,6 +410,7 @@ def fanned_out_sweep(args, env, base_url, slices, pages=False):
         if run is None:
             raise SystemExit(f"No sweep finished within {args.timeout} s.")
         cpu_sweep = process_group_cpu(worker.pid)
+        machine_sweep, emulator_sweep = machine_cpu(), processes_cpu([emulator_pid])
         snapshot = None
         while time.monotonic() < deadline:
             snapshot = Snapshot.objects.filter(sync_run=run).first()
@@ -450,6 +459,13 @@ def fanned_out_sweep(args, env, base_url, slices, pages=False):
         "worker_cpu_seconds_sweep": round(sweep_cpu, 1),
         "worker_cpu_seconds_per_10000": round(sweep_cpu / (mirrored / 10_000), 2) if mirrored else None,
         "worker_cpu_seconds_snapshot": round(cpu_all - cpu_sweep, 1),
+        # Where the 2 cores went during the sweep: the emulator stands in for Secoda's own servers.
+        "sweep_cpu_seconds": {
+            "workers": round(sweep_cpu, 1), "emulator": round(emulator_sweep - emulator_idle, 1),
+            "postgres": (round(machine_sweep["postgres"] - machine_idle["postgres"], 1)
+                         if machine_idle["postgres"] is not None else None),
+            "machine_busy": round(machine_sweep["machine_busy"] - machine_idle["machine_busy"], 1),
+            "machine_available": round(sync_seconds(run) * os.cpu_count(), 1)},
         "finish_seconds": run.options.get("finish_seconds"),
         "snapshot_seconds": snapshot.durations if snapshot else None,
         "snapshot_wall_seconds": round((snapshot.taken_at - run.finished_at).total_seconds(), 1) if snapshot else None,
@@ -498,11 +514,11 @@ def process_group(pgid):
     return found
 
 
-def process_group_cpu(pgid):
-    """Seconds of CPU (user + system) used by the group's processes, with their reaped children's."""
+def processes_cpu(pids):
+    """Seconds of CPU (user + system) used by the processes, with their reaped children's."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
-    for pid in process_group(pgid):
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as stat:
                 fields = stat.read().rsplit(")", 1)[1].split()
@@ -510,6 +526,30 @@ def process_group_cpu(pgid):
             continue
         total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
     return total / ticks
+
+
+def process_group_cpu(pgid):
+    return processes_cpu(process_group(pgid))
+
+
+def machine_cpu():
+    """Where the machine's CPU went, in seconds so far: the emulator (Secoda's side, `emulator_pid`), the local
+    PostgreSQL server (every postgres process; exited backends are in the postmaster's reaped children), and
+    the whole machine busy (/proc/stat). None for what this machine does not show."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    postgres = [pid for pid in os.listdir("/proc") if pid.isdigit() and _command(pid) == "postgres"]
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+    return {"postgres": processes_cpu(postgres) if postgres else None, "machine_busy": busy / ticks}
+
+
+def _command(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return None
 
 
 def process_group_peak_rss(pgid):
