@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from catalog_sync.normalize import http_url
@@ -219,14 +219,14 @@ class ResourceTable(tables.Table):
                     "title_full": "col-title", "updated_at": "col-updated"}
 
     def body_html(self):
-        names = [column.name for column in self.columns]
+        # Each cell's opening tag is built once per page (the classes are ours, not data); every value still
+        # goes through conditional_escape, as format_html would put it.
+        cells = [(name, f'<td class="{self.CELL_CLASSES.get(name, "")}">') for name in (column.name for column in self.columns)]
         rows = []
         for row in self.page.object_list if hasattr(self, "page") else self.rows:
             record = row.record
-            cells = "".join(
-                format_html('<td class="{}">{}</td>', self.CELL_CLASSES.get(name, ""), self.cell(name, record))
-                for name in names)
-            rows.append(f"<tr>{cells}</tr>")
+            rows.append("<tr>" + "".join(f"{opening}{conditional_escape(self.cell(name, record))}</td>"
+                                         for name, opening in cells) + "</tr>")
         return mark_safe("".join(rows))
 
     def cell(self, name, record):
