@@ -30,15 +30,21 @@ def race(*work, timeout=60):
 
 def finished_run(trigger, timeout=90):
     """The first run with this trigger that is no longer running, waiting up to `timeout` seconds
-    (for syncs a Celery worker runs in the background). None if none finished in time."""
+    (for syncs a Celery worker runs in the background), and for the snapshot the worker takes after a run that
+    mirrored something: a test that stopped its worker before that would have it cut off mid-snapshot, its
+    locks held against the test's database flush. None if none finished in time."""
     import time
 
     from catalog_sync.models import SyncRun
+    from hygiene.dashboard.models import Snapshot
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = SyncRun.objects.filter(trigger=trigger).exclude(status=SyncRun.RUNNING).first()
         if run:
+            while run.status in (SyncRun.SUCCEEDED, SyncRun.INCOMPLETE) and time.monotonic() < deadline and \
+                    not Snapshot.objects.filter(sync_run=run).exists():
+                time.sleep(0.1)
             return run
         time.sleep(0.3)
     return None
