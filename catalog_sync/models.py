@@ -123,9 +123,10 @@ class Resource(Mirrored):
     """One catalog resource (table, column, dashboard, chart...).
 
     Every index here is paid for on each row a sync writes or a snapshot scores (a million of them in a full
-    sweep), so there is no index nothing reads: `removed_at` has only its partial index (present rows are most
-    rows, no index helps "IS NULL"), and `entity_type`, `parent` and the key have no `varchar_pattern_ops` twin
-    (nothing searches them with LIKE; migration 0013 dropped the key's)."""
+    sweep), so there is no index no query needs: `removed_at` has only its partial index (present rows are
+    most rows, no index helps "IS NULL"), and `entity_type`, `parent` and the key have no `varchar_pattern_ops`
+    twin (nothing searches them with LIKE, and their plain indexes answer equality; migration 0013 dropped
+    the key's)."""
 
     removed_at = models.DateTimeField(null=True, blank=True)  # indexed where set: resource_removed_at
     entity_type = models.CharField(max_length=64, blank=True)
