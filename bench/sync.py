@@ -533,9 +533,9 @@ def process_group_cpu(pgid):
 
 
 def machine_cpu():
-    """Where the machine's CPU went, in seconds so far: the emulator (Secoda's side, `emulator_pid`), the local
-    PostgreSQL server (every postgres process; exited backends are in the postmaster's reaped children), and
-    the whole machine busy (/proc/stat). None for what this machine does not show."""
+    """CPU seconds so far of the local PostgreSQL server (every postgres process; exited backends are in the
+    postmaster's reaped children; None when none is visible here) and of the whole machine busy (/proc/stat).
+    The emulator's own are read from its process (`processes_cpu`)."""
     ticks = os.sysconf("SC_CLK_TCK")
     postgres = [pid for pid in os.listdir("/proc") if pid.isdigit() and _command(pid) == "postgres"]
     with open("/proc/stat") as stat:

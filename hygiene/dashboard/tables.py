@@ -221,7 +221,7 @@ class ResourceTable(tables.Table):
     def body_html(self):
         # Each cell's opening tag is built once per page (the classes are ours, not data); every value still
         # goes through conditional_escape, as format_html would put it.
-        cells = [(name, f'<td class="{self.CELL_CLASSES.get(name, "")}">') for name in (column.name for column in self.columns)]
+        cells = [(column.name, f'<td class="{self.CELL_CLASSES.get(column.name, "")}">') for column in self.columns]
         rows = []
         for row in self.page.object_list if hasattr(self, "page") else self.rows:
             record = row.record
