@@ -207,6 +207,11 @@ class Resource(Mirrored):
                          condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),
             models.Index(fields=["integration", "entity_type"], name="resource_undocumented", include=["is_owned"],
                          condition=Q(is_documented=False, removed_at__isnull=True, archived=False)),
+            # The stale present resources (a few in a hundred): a search of the stale list ANDs this with the title
+            # indexes and reads only stale rows (at 1,000,000, 86 ms -> 25 ms to count "revenue"), and a stale list
+            # of one integration is counted from it.
+            models.Index(fields=["integration", "entity_type"], name="resource_stale",
+                         condition=Q(stale=True, removed_at__isnull=True, archived=False)),
             # The two biggest lists sorted by health walk their own rows, not every healthier resource first.
             models.Index(fields=["health_score", "id"], name="resource_unowned_health",
                          condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),

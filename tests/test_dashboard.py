@@ -337,6 +337,38 @@ def test_csv_cells_never_start_a_spreadsheet_formula(synced, as_viewer):
     assert "'=HYPERLINK" in body and ',=HYPERLINK' not in body
 
 
+def test_csv_times_and_names_read_as_on_the_pages(synced, as_viewer, settings):
+    """Times in the export as ISO text (a fraction only where there is one), the day an issue opened in the
+    steward's time zone, and every row's owner names, however many rows share the same owners."""
+    from datetime import datetime, timezone as tz
+
+    from hygiene.lifecycle.models import IssueInterval
+
+    settings.TIME_ZONE = "Pacific/Auckland"
+    unowned = list(Resource.objects.filter(is_owned=False, archived=False, removed_at__isnull=True)
+                   .order_by("id")[:2])
+    whole, fraction = datetime(2026, 3, 4, 5, 6, 7, tzinfo=tz.utc), datetime(2026, 3, 4, 5, 6, 7, 120, tzinfo=tz.utc)
+    Resource.objects.filter(pk=unowned[0].pk).update(updated_at=whole)
+    Resource.objects.filter(pk=unowned[1].pk).update(updated_at=fraction)
+    opened = datetime(2026, 5, 1, 20, 0, tzinfo=tz.utc)  # already 2 May in Auckland
+    IssueInterval.objects.filter(resource_id=unowned[0].pk, rule="unowned", closed_at__isnull=True).update(
+        opened_at=opened)
+    rows = list(csv.DictReader(io.StringIO(b"".join(
+        as_viewer.get("/issues/unowned/export.csv").streaming_content).decode())))
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[unowned[0].pk]["updated_at"] == "2026-03-04T05:06:07+00:00"
+    assert by_id[unowned[1].pk]["updated_at"] == "2026-03-04T05:06:07.000120+00:00"
+    assert by_id[unowned[0].pk]["open_since"] == "2026-05-02"
+    documented = Resource.objects.filter(removed_at__isnull=True, archived=False, is_documented=False)
+    rows = list(csv.DictReader(io.StringIO(b"".join(
+        as_viewer.get("/issues/undocumented/export.csv").streaming_content).decode())))
+    assert len(rows) == documented.count() > 0
+    names = {user.pk: user.display_name for user in SecodaUser.objects.all()}
+    for row in rows:
+        resource = documented.get(pk=row["id"])
+        assert row["owners"] == "; ".join(names.get(pk) or f"unknown user {pk[:8]}" for pk in resource.owners)
+
+
 def test_the_owners_page_counts_every_unowned_resource_snoozed_or_not(synced, as_steward):
     resource = Resource.objects.filter(is_owned=False, archived=False).first()
     snooze(as_steward, rule="unowned", resource=resource.pk)
