@@ -186,9 +186,9 @@ def current_rss_mb():
 
 class StreamRead:
     """A streamed body read as it comes and let go: its bytes, its CSV rows (when counted) and this process's
-    resident memory every `every` chunks (the export yields one chunk a row)."""
+    resident memory every `every` chunks (the export yields one chunk per 500 rows: every 10,000 rows)."""
 
-    def __init__(self, chunks, count_rows=False, every=5000):
+    def __init__(self, chunks, count_rows=False, every=20):
         self.bytes = self.chunks = 0
         self.rows = None
         self.rss = [(0, round(current_rss_mb(), 1))]
