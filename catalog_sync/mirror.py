@@ -4,6 +4,7 @@ through COPY into a staging table and one INSERT ... ON CONFLICT; elsewhere
 through the ORM's bulk upsert."""
 import hashlib
 import json
+from contextlib import contextmanager
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -67,7 +68,7 @@ class ResourceWriter:
         self.buffer = {}
         postgres = connection.vendor == "postgresql"
         if postgres:
-            with connection.cursor() as cursor:
+            with transaction.atomic(), by_index(), connection.cursor() as cursor:
                 cursor.execute(f"SELECT id, content_hash FROM {Resource._meta.db_table} WHERE id = ANY(%s)",
                                [list(rows)])
                 existing = dict(cursor.fetchall())
@@ -108,7 +109,7 @@ class ResourceWriter:
                     ResourceChange.objects.bulk_create(seen_changes)
             if unchanged and not self.keep_seen:
                 if postgres:
-                    with connection.cursor() as cursor:
+                    with by_index(), connection.cursor() as cursor:
                         cursor.execute(
                             f"UPDATE {Resource._meta.db_table} SET last_seen_run = %s, removed_at = NULL "
                             "WHERE id = ANY(%s)", [self.run_id, unchanged])
@@ -230,7 +231,9 @@ def watched_changes(rows, run_id, now):
         return []
     fields = ResourceChange.WATCHED
     changes = []
-    for before in Resource.objects.filter(pk__in=list(rows)).values("id", *fields):
+    with transaction.atomic(), by_index():
+        stored = list(Resource.objects.filter(pk__in=list(rows)).values("id", *fields))
+    for before in stored:
         after = rows[before["id"]]
         diff = {f: [before[f], after[f]] for f in fields if not same(before[f], after.get(f, before[f]))}
         if diff:
@@ -245,9 +248,27 @@ def same(left, right):
     return left == right
 
 
+@contextmanager
+def by_index():
+    """PostgreSQL, inside a transaction: the statements inside, each on a batch of keys, go through the keys'
+    indexes whatever the planner's statistics say. A sweep into an empty mirror writes a million rows before
+    anything analyzes them (autovacuum may be off or behind): to a planner that has never seen the tables,
+    1,000 ids look like most of the table, and each batch read every row stored so far (the reference deletes
+    of one sweep of 1,000,000 read 2 billion rows, twice PostgreSQL's CPU for the whole sweep)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    yield
+    with connection.cursor() as cursor:  # not reached on an error: the rollback undoes the SET LOCAL
+        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+
+
 def replace_refs(rows, previously_stored):
     if previously_stored:
-        ResourceRef.objects.filter(resource_id__in=previously_stored).delete()
+        with transaction.atomic(), by_index():
+            ResourceRef.objects.filter(resource_id__in=previously_stored).delete()
     refs = [
         (rid, kind, ref_id)
         for rid, row in rows.items()

@@ -490,3 +490,38 @@ def test_a_capped_integration_is_split_only_by_the_entity_types_it_holds(capped_
     else:
         assert listed <= held, "no listing of a type the integration does not hold"
         assert run.slices.filter(remainder=True, split="types", listed__gt=0).exists() or listed == held
+
+
+def test_batches_into_a_never_analyzed_mirror_are_looked_up_by_index(db):
+    """A first sweep writes its rows before anything has analyzed the tables (autovacuum off or behind). To
+    a planner without statistics a batch of ids looks like most of the table, and each batch read every row
+    stored so far: at 1,000,000 the reference deletes alone read 2 billion rows. The writer's lookups,
+    updates of unchanged rows and reference deletes go through the keys' indexes, whatever the statistics."""
+    from django.db import connection
+
+    from catalog_sync.mirror import ResourceWriter
+
+    workspace = Workspace.generate(resources=600, seed=3)
+    records = [workspace.view.to_dict(record) for record in workspace._records.values()]
+    tables = ("catalog_sync_resource", "catalog_sync_resourceref")
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM pg_statistic WHERE starelid = ANY(%s::regclass[])", [list(tables)])
+
+        def scans():
+            cursor.execute("SELECT relname, seq_scan, idx_scan FROM pg_stat_xact_user_tables "
+                           "WHERE relname = ANY(%s)", [list(tables)])
+            return {name: (seq, idx) for name, seq, idx in cursor.fetchall()}
+
+        before = scans()
+        writer = ResourceWriter(1, batch_size=200)
+        writer.add(records[:400])  # new rows
+        writer.flush()
+        changed = [{**record, "description": "Edited"} for record in records[:100]]
+        writer.add(changed + records[100:400] + records[400:])  # changed, unchanged and new rows
+        writer.flush()
+        after = scans()
+    assert (writer.created, writer.updated, writer.unchanged) == (600, 100, 300)
+    for table in tables:
+        seq = after.get(table, (0, 0))[0] - before.get(table, (0, 0))[0]
+        idx = after.get(table, (0, 0))[1] - before.get(table, (0, 0))[1]
+        assert seq == 0 and idx > 0, f"{table}: {seq} sequential scans, {idx} index scans"
