@@ -621,7 +621,7 @@ def pages_at_rest(args, repeat=20, warmups=3):
 
 def copy_floor():
     """The floor for writing the mirror: COPY of the same rows into a table with the same indexes (LIKE …
-    INCLUDING ALL), out to a file and in again; seconds per 10,000 rows."""
+    INCLUDING ALL) and fillfactor, out to a file and in again; seconds per 10,000 rows."""
     from django.db import connection
 
     from catalog_sync.models import Resource
@@ -631,6 +631,10 @@ def copy_floor():
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_copy_floor")
         cursor.execute(f"CREATE TABLE bench_copy_floor (LIKE {table} INCLUDING ALL)")
+        cursor.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", [table])
+        options = cursor.fetchone()[0]  # the table's fillfactor, which LIKE does not copy
+        if options:
+            cursor.execute(f"ALTER TABLE bench_copy_floor SET ({', '.join(options)})")
         cursor.execute("SELECT count(*) FROM pg_indexes WHERE tablename = 'bench_copy_floor'")
         indexes = cursor.fetchone()[0]
         raw = cursor.connection  # psycopg 3

@@ -525,3 +525,31 @@ def test_batches_into_a_never_analyzed_mirror_are_looked_up_by_index(db):
         seq = after.get(table, (0, 0))[0] - before.get(table, (0, 0))[0]
         idx = after.get(table, (0, 0))[1] - before.get(table, (0, 0))[1]
         assert seq == 0 and idx > 0, f"{table}: {seq} sequential scans, {idx} index scans"
+
+
+def test_a_sweep_that_finds_resources_unchanged_writes_none_of_their_indexes(db):
+    """A nightly sweep mostly finds resources as they were and only marks them seen. The resource table's
+    pages keep room for that new version of the row (migration 0015), so the update is heap-only: none of
+    the table's indexes is written (with full pages each such update went into all 18)."""
+    from django.db import connection
+
+    from catalog_sync.mirror import ResourceWriter
+
+    workspace = Workspace.generate(resources=600, seed=3)
+    records = [workspace.view.to_dict(record) for record in workspace._records.values()]
+    first = ResourceWriter(1, batch_size=200)
+    first.add(records)
+    first.flush()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                       "WHERE relname = 'catalog_sync_resource'")
+        before = cursor.fetchone() or (0, 0)
+        again = ResourceWriter(2, batch_size=200)
+        again.add(records)
+        again.flush()
+        cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                       "WHERE relname = 'catalog_sync_resource'")
+        after = cursor.fetchone()
+    assert again.unchanged == len(records) and again.updated == again.created == 0
+    updated, heap_only = after[0] - before[0], after[1] - before[1]
+    assert updated == len(records) and heap_only == updated, f"{heap_only} of {updated} updates heap-only"
