@@ -68,7 +68,7 @@ class ResourceWriter:
         self.buffer = {}
         postgres = connection.vendor == "postgresql"
         if postgres:
-            with transaction.atomic(), by_index(), connection.cursor() as cursor:
+            with by_index(), connection.cursor() as cursor:
                 cursor.execute(f"SELECT id, content_hash FROM {Resource._meta.db_table} WHERE id = ANY(%s)",
                                [list(rows)])
                 existing = dict(cursor.fetchall())
@@ -231,7 +231,7 @@ def watched_changes(rows, run_id, now):
         return []
     fields = ResourceChange.WATCHED
     changes = []
-    with transaction.atomic(), by_index():
+    with by_index():
         stored = list(Resource.objects.filter(pk__in=list(rows)).values("id", *fields))
     for before in stored:
         after = rows[before["id"]]
@@ -250,24 +250,27 @@ def same(left, right):
 
 @contextmanager
 def by_index():
-    """PostgreSQL, inside a transaction: the statements inside, each on a batch of keys, go through the keys'
-    indexes whatever the planner's statistics say. A sweep into an empty mirror writes a million rows before
-    anything analyzes them (autovacuum may be off or behind): to a planner that has never seen the tables,
-    1,000 ids look like most of the table, and each batch read every row stored so far (the reference deletes
-    of one sweep of 1,000,000 read 2 billion rows, twice PostgreSQL's CPU for the whole sweep)."""
+    """PostgreSQL: the statements inside, each on a batch of keys, go through the keys' indexes whatever the
+    planner's statistics say (in a transaction of their own, or a savepoint). A sweep into an empty mirror
+    writes a million rows before anything analyzes them (autovacuum may be off or behind): to a planner that
+    has never seen the tables, 1,000 ids look like most of the table, and each batch read every row stored so
+    far (the reference deletes of one sweep of 1,000,000 read 2 billion rows, twice PostgreSQL's CPU for the
+    whole sweep). Elsewhere (SQLite) nothing changes, and no transaction is opened for a read."""
     if connection.vendor != "postgresql":
         yield
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-    yield
-    with connection.cursor() as cursor:  # not reached on an error: the rollback undoes the SET LOCAL
-        cursor.execute("SET LOCAL enable_seqscan TO DEFAULT")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('enable_seqscan'), set_config('enable_seqscan', 'off', true)")
+            before = cursor.fetchone()[0]
+        yield
+        with connection.cursor() as cursor:  # not reached on an error: the rollback undoes the setting
+            cursor.execute("SELECT set_config('enable_seqscan', %s, true)", [before])
 
 
 def replace_refs(rows, previously_stored):
     if previously_stored:
-        with transaction.atomic(), by_index():
+        with by_index():
             ResourceRef.objects.filter(resource_id__in=previously_stored).delete()
     refs = [
         (rid, kind, ref_id)

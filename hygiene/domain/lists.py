@@ -110,15 +110,19 @@ def formula_safe(value):
 
 class SharedText:
     """An id list's names joined for a CSV cell, worked out once per distinct list (rows of an export share a
-    few owner, team and tag lists), remembering at most `limit` of them so memory stays flat."""
+    few owner, team and tag lists), remembering at most `limit` lists of at most `longest` characters so memory
+    stays flat (a few MB) whatever the lists."""
 
-    def __init__(self, names, limit=20_000):
-        self.names, self.limit, self.known = names, limit, {"[]": "", None: "", "": ""}
+    def __init__(self, names, limit=5_000, longest=1_000):
+        self.names, self.limit, self.longest = names, limit, longest
+        self.known = {"[]": "", None: "", "": ""}
 
     def get(self, text):
         joined = self.known.get(text)
         if joined is None:
-            if len(self.known) >= self.limit:
-                self.known = {"[]": "", None: "", "": ""}
-            joined = self.known[text] = formula_safe("; ".join(self.names(json.loads(text))))
+            joined = formula_safe("; ".join(self.names(json.loads(text))))
+            if len(text) <= self.longest:
+                if len(self.known) >= self.limit:
+                    self.known = {"[]": "", None: "", "": ""}
+                self.known[text] = joined
         return joined
