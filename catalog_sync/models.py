@@ -126,7 +126,8 @@ class Resource(Mirrored):
     sweep), so there is no index no query needs: `removed_at` has only its partial index (present rows are
     most rows, no index helps "IS NULL"), and `entity_type`, `parent` and the key have no `varchar_pattern_ops`
     twin (nothing searches them with LIKE, and their plain indexes answer equality; migration 0013 dropped
-    the key's)."""
+    the key's). On PostgreSQL the table's pages are filled to half (migration 0015), so marking a row seen is
+    a heap-only update that writes none of the indexes."""
 
     removed_at = models.DateTimeField(null=True, blank=True)  # indexed where set: resource_removed_at
     entity_type = models.CharField(max_length=64, blank=True)
@@ -207,8 +208,6 @@ class Resource(Mirrored):
                          condition=Q(is_owned=False, removed_at__isnull=True, archived=False)),
             models.Index(fields=["integration", "entity_type"], name="resource_undocumented", include=["is_owned"],
                          condition=Q(is_documented=False, removed_at__isnull=True, archived=False)),
-            # (PostgreSQL: the table's pages are filled to half, migration 0015, so marking a row seen is a
-            # heap-only update that writes none of these indexes.)
             # The stale present resources (a few in a hundred): a search of the stale list ANDs this with the title
             # indexes and reads only stale rows (at 1,000,000, 86 ms -> 25 ms to count "revenue"), and a stale list
             # of one integration is counted from it.

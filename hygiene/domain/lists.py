@@ -113,9 +113,11 @@ class SharedText:
     few owner, team and tag lists), remembering at most `limit` lists of at most `longest` characters so memory
     stays flat (a few MB) whatever the lists."""
 
+    NONE = {"[]": "", None: "", "": ""}  # no list, joined
+
     def __init__(self, names, limit=5_000, longest=1_000):
         self.names, self.limit, self.longest = names, limit, longest
-        self.known = {"[]": "", None: "", "": ""}
+        self.known = dict(self.NONE)
 
     def get(self, text):
         joined = self.known.get(text)
@@ -123,6 +125,6 @@ class SharedText:
             joined = formula_safe("; ".join(self.names(json.loads(text))))
             if len(text) <= self.longest:
                 if len(self.known) >= self.limit:
-                    self.known = {"[]": "", None: "", "": ""}
+                    self.known = dict(self.NONE)
                 self.known[text] = joined
         return joined
