@@ -5,7 +5,9 @@ sometimes as "True"/"False", and lists sometimes as null. Everything that
 reaches the database goes through here.
 """
 import json
+import re
 from datetime import timezone as dt_timezone
+from urllib.parse import urlsplit
 
 from django.utils.dateparse import parse_datetime
 
@@ -32,14 +34,17 @@ def text(value):
     return "" if value is None else str(value).replace("\x00", "")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def http_url(value):
     """`value` when it is an http(s) URL with a host, else "": text from Secoda becomes a link target only
     then (never `javascript:`, `data:` or anything else, whatever its case or leading spaces). Used when the
     sync stores a URL and again by the `safe_url` template filter wherever one is shown."""
-    from urllib.parse import urlsplit
-
     value = text(value).strip()
-    if not value or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
+    # Only a value that starts "http://" or "https://" can have an http(s) scheme and a host (a control
+    # character anywhere refuses it), so every other value is refused before it is parsed.
+    if not value[:8].lower().startswith(("http://", "https://")) or _CONTROL.search(value):
         return ""
     try:
         parts = urlsplit(value)

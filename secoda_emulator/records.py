@@ -50,6 +50,11 @@ def iso(ts):
     """Epoch float -> ISO 8601 with microseconds and Z; absent markers pass through."""
     if ts is None or ts == "None":
         return ts
+    return _iso(ts)
+
+
+@lru_cache(maxsize=1 << 18)  # a record's times are written out every time it is listed or read
+def _iso(ts):
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="microseconds")[:-6] + "Z"
 
 

@@ -262,3 +262,13 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+# The tests that take longest on their own (seconds of wall time each: browsers, worker processes, syncs of
+# thousands of resources) go to the parallel workers first, so no worker is left finishing one of them alone
+# while the others sit idle at the end of the run. The order of the others is kept.
+LONG_FIRST = ("browser", "slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=lambda item: not any(item.get_closest_marker(name) for name in LONG_FIRST))

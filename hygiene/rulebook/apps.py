@@ -8,7 +8,7 @@ class RulebookConfig(AppConfig):
 
     def ready(self):
         from django.core.signals import request_started
-        from django.db.models.signals import post_delete, post_save
+        from django.db.models.signals import post_delete, post_migrate, post_save
 
         from hygiene.dashboard.filtersets import ResourceFilterSet
         from hygiene.rulebook import registry
@@ -20,8 +20,18 @@ class RulebookConfig(AppConfig):
         request_started.connect(registry.forget, dispatch_uid="rulebook-forget-per-request")
         post_save.connect(registry.forget, sender=Rule, dispatch_uid="rulebook-forget-on-save")
         post_delete.connect(registry.forget, sender=Rule, dispatch_uid="rulebook-forget-on-delete")
+        # The built-in rules' rows come from a migration; `flush` (which tests run too) empties the table and
+        # then sends post_migrate, so they are made again here with their defaults.
+        post_migrate.connect(builtin_rows_back, sender=self, dispatch_uid="rulebook-builtin-rows")
         try:
             from celery.signals import task_prerun
         except ImportError:  # pragma: no cover
             return
         task_prerun.connect(registry.forget, weak=False, dispatch_uid="rulebook-forget-per-task")
+
+
+def builtin_rows_back(**kwargs):
+    from hygiene.rulebook import registry, services
+
+    registry.forget()
+    services.ensure_builtin_rows()
