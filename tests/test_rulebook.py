@@ -244,3 +244,16 @@ def test_a_stored_rule_that_no_longer_compiles_flags_nothing_and_breaks_no_page(
     client.force_login(steward)
     for path in ("/", "/issues/", f"/issues/{rule.key}/", f"/resources/{sorted(flagged_by_hand())[0]}/"):
         assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_flushed_database_has_its_built_in_rules_back():
+    """`flush` (and every test that runs in transactions) empties the rules table the first migration filled:
+    the built-in rules come back as that migration made them, so the pages and lists that look one up work."""
+    made_by_migration = list(Rule.objects.filter(builtin=True).order_by("position").values(
+        "key", "name", "weight", "position", "enabled"))
+    assert [row["key"] for row in made_by_migration] == list(services.BUILTIN_KEYS)
+    call_command("flush", interactive=False, verbosity=0)
+    assert list(Rule.objects.filter(builtin=True).order_by("position").values(
+        "key", "name", "weight", "position", "enabled")) == made_by_migration
+    assert registry.get("unowned").pk == Rule.objects.get(key="unowned").pk
