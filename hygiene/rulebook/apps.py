@@ -30,8 +30,15 @@ class RulebookConfig(AppConfig):
         task_prerun.connect(registry.forget, weak=False, dispatch_uid="rulebook-forget-per-task")
 
 
-def builtin_rows_back(**kwargs):
-    from hygiene.rulebook import registry, services
+def builtin_rows_back(using="default", plan=None, **kwargs):
+    """After `flush` only: `migrate` (which passes its plan) makes the rows in the first migration, and may
+    leave the table at an older shape or gone (`migrate rulebook zero`)."""
+    from django.db import connections
 
+    from hygiene.rulebook import registry, services
+    from hygiene.rulebook.models import Rule
+
+    if plan is not None or Rule._meta.db_table not in connections[using].introspection.table_names():
+        return
     registry.forget()
     services.ensure_builtin_rows()
