@@ -34,7 +34,7 @@ def text(value):
     return "" if value is None else str(value).replace("\x00", "")
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # control characters: no link or id may hold one
 
 
 def http_url(value):
@@ -220,7 +220,7 @@ def clean_id(value):
     if value is None or isinstance(value, (dict, list)):
         return None
     value = str(value).strip()[:64]
-    if not value or any(ord(ch) < 32 or ch == "\x7f" for ch in value):
+    if not value or _CONTROL.search(value):
         return None
     if any(part in (".", "..") for part in value.split("/")):
         return None  # a link to it would be rewritten by the browser ("/resources/../x/" is "/x/")

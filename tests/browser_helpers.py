@@ -11,8 +11,8 @@ SHOTS = Path("/tmp/browser-shots")
 # Debian's chromium-headless-shell when installed (bin/test installs it): the same chromium build in the old
 # headless mode, the one Playwright itself runs headless; a third less CPU a page than the full browser's new
 # headless mode. Debian's full chromium otherwise.
-CHROMIUM = next((path for path in ("/usr/bin/chromium-headless-shell", "/usr/bin/chromium") if os.path.exists(path)),
-                "/usr/bin/chromium")
+CHROMIUM = "/usr/bin/chromium-headless-shell" if os.path.exists("/usr/bin/chromium-headless-shell") \
+    else "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 TIMEOUT_MS = 15_000

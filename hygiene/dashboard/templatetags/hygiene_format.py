@@ -1,13 +1,13 @@
 from django import template
 
+from catalog_sync.normalize import http_url
+
 register = template.Library()
 
 
 @register.filter
 def safe_url(value):
     """The URL when it is http(s), else "" (see catalog_sync.normalize.http_url)."""
-    from catalog_sync.normalize import http_url
-
     return http_url(value)
 
 
