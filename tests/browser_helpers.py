@@ -8,6 +8,10 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 SHOTS = Path("/tmp/browser-shots")
+# Screenshots of the pages the flows pass through, for a person to look at: `BROWSER_SHOTS=1 bin/test -m browser`.
+# Off by default: a full-page PNG costs chromium about half a second of CPU, half a minute over the suite.
+# (A page that fails its accessibility check is always pictured.)
+SHOTS_WANTED = os.environ.get("BROWSER_SHOTS", "") not in ("", "0")
 # Debian's chromium-headless-shell when installed (bin/test installs it): the same chromium build in the old
 # headless mode, the one Playwright itself runs headless; a third less CPU a page than the full browser's new
 # headless mode. Debian's full chromium otherwise.
@@ -43,6 +47,12 @@ def new_tab(chromium):
     yield open_tab
     for context in contexts:
         context.close()
+
+
+def shot(page, name, full_page=True):
+    """A picture of the page as /tmp/browser-shots/<name>.png, when screenshots are wanted."""
+    if SHOTS_WANTED:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 def number(text):

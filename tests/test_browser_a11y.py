@@ -25,7 +25,7 @@ from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.dashboard.models import Snooze  # noqa: E402
 from hygiene.reports.emails import unsubscribe_url  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
-from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, SHOTS, log_in, new_tab  # noqa: E402, F401
+from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, SHOTS, log_in, new_tab, shot  # noqa: E402, F401
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -299,7 +299,7 @@ def test_the_default_issue_table_fits_a_laptop_window(live_server, mirror, stewa
     for path in ("/issues/", "/issues/stale/", "/issues/unowned/"):
         page.goto(live_server.url + path)
         sizes = overflow(page)
-        page.screenshot(path=str(SHOTS / f"a11y-1280{path.replace('/', '-').rstrip('-')}.png"), full_page=True)
+        shot(page, f"a11y-1280{path.replace('/', '-').rstrip('-')}")
         assert sizes["table"] <= sizes["card"], f"{path}: the table is {sizes['table']} px in a {sizes['card']} px card"
         assert sizes["page"] <= sizes["window"], f"{path}: the page is {sizes['page']} px wide"
 

@@ -12,7 +12,7 @@ from secoda_emulator.workspace import Workspace  # noqa: E402
 from catalog_sync.models import Resource  # noqa: E402
 from catalog_sync.sync import run_sync  # noqa: E402
 from hygiene.bulk import services  # noqa: E402
-from tests.browser_helpers import DESKTOP, SHOTS, TIMEOUT_MS, log_in  # noqa: E402, F401
+from tests.browser_helpers import DESKTOP, TIMEOUT_MS, log_in, shot  # noqa: E402
 from tests.conftest import TOKEN, fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -129,7 +129,7 @@ def test_a_hostile_workspace_runs_no_script_anywhere(hostile_mirror, live_server
             page.goto(live_server.url + path)
             check(page, dialogs, path)
         page.goto(live_server.url + f"/resources/{hostile[0]}/")
-        page.screenshot(path=str(SHOTS / "hostile-resource.png"), full_page=True)
+        shot(page, "hostile-resource")
 
         # The report e-mails, as a mail client shows their HTML part.
         for scope in (Subscription.WORKSPACE, Subscription.MINE):

@@ -18,8 +18,9 @@ from hygiene.dashboard.models import SavedView  # noqa: E402
 from hygiene.reports.content import build_report  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
 from hygiene.rules import in_scope  # noqa: E402
+from tests import browser_helpers  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
-    AXE, AXE_OPTIONS, BLOCKING, SHOTS, list_total, log_in, new_tab)
+    AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, new_tab)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +45,7 @@ def assert_no_serious_axe_violation(page, what):
 
 
 def shot(page, name, full_page=True):
-    page.screenshot(path=str(SHOTS / f"saved-views-{name}.png"), full_page=full_page)
+    browser_helpers.shot(page, f"saved-views-{name}", full_page)
 
 
 def test_a_steward_saves_a_filtered_list_shares_its_link_and_subscribes_to_it(live_server, mirror, steward, viewer,

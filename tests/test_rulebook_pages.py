@@ -387,7 +387,7 @@ def test_a_steward_builds_a_rule_in_the_browser_offered_only_the_tests_that_fit(
                                                                                  new_tab):
     from playwright.sync_api import expect
 
-    from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, SHOTS, list_total, log_in
+    from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, shot
 
     def assert_accessible(page, what):
         violations = [v for v in AXE.run(page, options=AXE_OPTIONS).response["violations"]
@@ -419,7 +419,7 @@ def test_a_steward_builds_a_rule_in_the_browser_offered_only_the_tests_that_fit(
     total = pii_columns().count()
     expect(page.locator("[data-preview-total]")).to_have_attribute("data-preview-total", str(total))
     expect(page.get_by_label("Name", exact=True)).to_have_value(PII_NAME)
-    page.screenshot(path=str(SHOTS / "rule-builder-preview.png"), full_page=True)
+    shot(page, "rule-builder-preview")
     assert_accessible(page, "the builder with a preview")
     assert not Rule.objects.filter(builtin=False).exists()
 
@@ -441,7 +441,7 @@ def test_a_steward_builds_a_rule_in_the_browser_offered_only_the_tests_that_fit(
     assert asked and "Tables without rows" in asked[0]
     expect(page.locator('#deleted-rules + p + table tr[data-rule="tables_without_rows"]')).to_be_visible()
     expect(page.locator(f'tr[data-rule="{PII_KEY}"]')).to_contain_text(f"{total:,}")
-    page.screenshot(path=str(SHOTS / "rules-list.png"), full_page=True)
+    shot(page, "rules-list")
     assert_accessible(page, "/rules/ with a custom and a deleted rule")
 
 
