@@ -196,6 +196,29 @@ def copy_mirror_in(cursor, dump):
                            f"FROM {table}")
 
 
+def create_mirror_database(admin, plain, mirror, dump):
+    """Database `mirror`: a copy of the (empty) test database `plain` with `dump` loaded, committed and
+    analysed; its tables' sizes are what the vacuum after each test compares with."""
+    with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{mirror}" WITH (FORCE)')
+        # Connections a live server's threads left (idle, their tests are over) would refuse the copy.
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [plain])
+        for attempt in range(50):
+            try:
+                conn.execute(f'CREATE DATABASE "{mirror}" TEMPLATE "{plain}"')
+                break
+            except psycopg.errors.ObjectInUse:  # a terminated backend has not quite gone yet
+                if attempt == 49:
+                    raise
+                time.sleep(0.1)
+    with psycopg.connect(f"{admin}/{mirror}", autocommit=True) as conn:
+        with conn.transaction(), conn.cursor() as cursor:
+            copy_mirror_in(cursor, dump)
+        conn.execute("VACUUM ANALYZE")
+        for table, size in conn.execute(TABLE_SIZES):
+            _CLEAN_SIZE[(mirror, table)] = size
+
+
 # Each test process's two databases: the empty one every test starts from, and a copy of it holding the synced
 # 600-resource mirror, which the tests that ask for that mirror (and roll back) run in (`pytest_runtest_setup`).
 _DATABASES = {}
@@ -234,24 +257,7 @@ def mirror_dump(django_db_setup, django_db_blocker):
         plain = connection.settings_dict["NAME"]
         mirror, admin = f"{plain}_mirror", server_of(settings.DATABASE_URL)
         connection.close()  # a database is copied with nobody connected to it
-        with psycopg.connect(f"{admin}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{mirror}" WITH (FORCE)')
-            # Connections a live server's threads left (idle, their tests are over) would refuse the copy.
-            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [plain])
-            for attempt in range(50):
-                try:
-                    conn.execute(f'CREATE DATABASE "{mirror}" TEMPLATE "{plain}"')
-                    break
-                except psycopg.errors.ObjectInUse:  # a terminated backend has not quite gone yet
-                    if attempt == 49:
-                        raise
-                    time.sleep(0.1)
-        with psycopg.connect(f"{admin}/{mirror}", autocommit=True) as conn:
-            with conn.transaction(), conn.cursor() as cursor:
-                copy_mirror_in(cursor, dump)
-            conn.execute("VACUUM ANALYZE")
-            for table, size in conn.execute(TABLE_SIZES):
-                _CLEAN_SIZE[(mirror, table)] = size
+        create_mirror_database(admin, plain, mirror, dump)
         _DATABASES.update(plain=plain, mirror=mirror)
     yield dump
     connection.close()

@@ -1,7 +1,8 @@
 """Browser tests: a real chromium (Debian's) drives the dashboard on pytest-django's live server.
 
 One browser per test process (conftest.py); every test gets its own context (cookies) and page. The mirror is filled
-from the in-process Secoda emulator. Screenshots of each flow's final state go to /tmp/browser-shots/.
+from the in-process Secoda emulator. Screenshots of the main pages go to /tmp/browser-shots/; of each flow's
+steps too with BROWSER_SHOTS=1.
 """
 import csv
 import io

@@ -3,7 +3,7 @@ viewer or a stranger opens, with real data from the emulated workspace: no viola
 critical or serious (WCAG 2.1 AA and axe's best practices). Also at 768 px wide, and the behaviours axe
 cannot see: keyboard focus after a failed form, Escape on menus, live regions, widths.
 
-Screenshots of every audited page go to /tmp/browser-shots/a11y-*.png.
+A page that fails the check is pictured in /tmp/browser-shots/a11y-*.png (the 1280 px ones with BROWSER_SHOTS=1).
 """
 import json
 import os

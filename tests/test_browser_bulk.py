@@ -4,7 +4,7 @@ progress bar, checks the counts and the emulator, then undoes it the same way.
 
 Debian's chromium drives pytest-django's live server; the worker thread runs
 `hygiene.bulk.tasks.apply_change_set`, which builds its Secoda client from settings (pointed at the
-in-process emulator). Screenshots of each step go to /tmp/browser-shots/bulk-*.png.
+in-process emulator). With BROWSER_SHOTS=1, screenshots of each step go to /tmp/browser-shots/bulk-*.png.
 """
 import os
 import re

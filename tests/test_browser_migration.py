@@ -1,7 +1,7 @@
 """Migrating documentation in a real browser: a steward picks the demo's old and new warehouses, gives the
 renames, resolves an ambiguous match, copies descriptions and owners, previews, applies through a REAL Celery
 worker, sees the new warehouse documented (the end check says what remains) and Secoda holding the values, then
-undoes it and sees them back. Screenshots go to /tmp/browser-shots/migration-*.png."""
+undoes it and sees them back. With BROWSER_SHOTS=1, screenshots go to /tmp/browser-shots/migration-*.png."""
 import os
 import re
 

@@ -1,6 +1,6 @@
 """Issue 14's flow in a real browser: a steward builds "PII columns that are not verified", previews it, saves
 it, finds its card on the overview and its list, verifies three of them in bulk through a real Celery worker,
-and sees the card and the list drop by three. Screenshots go to /tmp/browser-shots/rules-*.png."""
+and sees the card and the list drop by three. With BROWSER_SHOTS=1, screenshots go to /tmp/browser-shots/rules-*.png."""
 import os
 import re
 

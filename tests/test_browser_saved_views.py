@@ -1,8 +1,8 @@
 """Browser test of saved views: a steward filters an issue list, saves it as a view, a viewer opens the
 shared link and sees the same list, and the steward subscribes to the view as an e-mail report.
 
-Debian's chromium drives pytest-django's live server over a mirror synced from the emulator. Screenshots
-go to /tmp/browser-shots/saved-views-*.png.
+Debian's chromium drives pytest-django's live server over a mirror synced from the emulator. With
+BROWSER_SHOTS=1, screenshots go to /tmp/browser-shots/saved-views-*.png.
 """
 import os
 

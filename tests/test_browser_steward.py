@@ -1,6 +1,6 @@
 """Browser tests of a steward's own flows: linking themselves to their Secoda person and getting the
 "Assets I own" report in the mailbox; editing one resource from its page through a real Celery worker
-and finding the change in its history. Screenshots go to /tmp/browser-shots/steward-*.png."""
+and finding the change in its history. With BROWSER_SHOTS=1, screenshots go to /tmp/browser-shots/steward-*.png."""
 import os
 
 import pytest

@@ -2,7 +2,7 @@
 the suggestions (Snowflake columns, confidence at least 80), accepts every one of them, previews the change
 set, applies it through a real Celery worker, and sees the unowned count drop by exactly the number of
 resources accepted; Secoda (the emulator) holds the new owners and the suggestions are gone. Axe checks the
-page on the way. Screenshots go to /tmp/browser-shots/suggestions-*.png."""
+page on the way. With BROWSER_SHOTS=1, screenshots go to /tmp/browser-shots/suggestions-*.png."""
 import os
 import re
 
