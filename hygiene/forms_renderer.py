@@ -2,9 +2,9 @@
 
 Every filter bar draws twenty-odd widgets, and Django renders each one through four or five templates
 (the widget, `input.html`, `attrs.html`, one per option): a third of an issue list's time in Python. The
-functions here produce the same bytes those templates do (tests/test_templates.py renders every form of the
-product both ways and compares), escaping and localising each value as a template would. A widget or option
-template not written out here is rendered by its template, as before.
+functions here produce the same bytes those templates do (tests/test_forms_renderer.py renders every standard
+widget, and the product's pages with forms, both ways and compares), escaping and localising each value as a
+template would. A widget or option template not written out here is rendered by its template, as before.
 """
 from types import SimpleNamespace
 

@@ -55,6 +55,11 @@ def shot(page, name, full_page=True):
         page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
+def shooter(prefix):
+    """`shot` for one test file, whose pictures' names start with `prefix`-."""
+    return lambda page, name, full_page=True: shot(page, f"{prefix}-{name}", full_page)
+
+
 def number(text):
     """'1,234' -> 1234."""
     return int(re.sub(r"[^\d]", "", text))

@@ -49,9 +49,6 @@ def mirror(transactional_db, emulator, synced_mirror):
 # -- helpers ---------------------------------------------------------------------------
 
 
-
-
-
 def column_index(page, header):
     """The position of a column in the resource table, by its header text."""
     headers = [t.strip() for t in page.locator("table.resource-table thead th").all_inner_texts()]

@@ -22,9 +22,8 @@ from catalog_sync.models import SecodaGroup, SecodaUser  # noqa: E402
 from hygiene.bulk import tasks  # noqa: E402
 from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.celery import app  # noqa: E402
-from tests import browser_helpers  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
-    DESKTOP, TIMEOUT_MS, list_total, log_in, number)
+    DESKTOP, TIMEOUT_MS, list_total, log_in, number, shooter)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -92,8 +91,7 @@ def worker(monkeypatch, quick_writes):
 
 
 
-def shot(page, name, full_page=True):
-    browser_helpers.shot(page, f"bulk-{name}", full_page)
+shot = shooter("bulk")
 
 
 

@@ -19,8 +19,7 @@ from hygiene.migration import services  # noqa: E402
 from hygiene.migration.matching import parse_mapping  # noqa: E402
 from hygiene.migration.models import MigrationPlan  # noqa: E402
 from secoda_emulator.migration_pair import NEW, OLD, RENAMES  # noqa: E402
-from tests import browser_helpers  # noqa: E402
-from tests.browser_helpers import log_in, number  # noqa: E402
+from tests.browser_helpers import log_in, number, shooter  # noqa: E402
 from tests.test_browser_a11y import described_by_missing  # noqa: E402
 from tests.test_browser_saved_views import assert_no_serious_axe_violation  # noqa: E402
 # The workspace with the demo's migration pair, overriding conftest's `emulator` here too (quick_writes and the
@@ -40,8 +39,7 @@ def pair_mirror(transactional_db, quick_writes):
     return run
 
 
-def shot(page, name, full_page=True):
-    browser_helpers.shot(page, f"migration-{name}", full_page)
+shot = shooter("migration")
 
 
 def resource(integration_name, path):

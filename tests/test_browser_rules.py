@@ -15,8 +15,7 @@ from catalog_sync.models import Resource  # noqa: E402
 from hygiene.bulk.models import ChangeSet  # noqa: E402
 from hygiene.lifecycle.models import IssueInterval  # noqa: E402
 from hygiene.rulebook.models import Rule  # noqa: E402
-from tests import browser_helpers  # noqa: E402
-from tests.browser_helpers import list_total, log_in, number  # noqa: E402
+from tests.browser_helpers import list_total, log_in, number, shooter  # noqa: E402
 from tests.test_browser_bulk import (  # noqa: E402, F401  (fixtures)
     WORKER_TIMEOUT_MS, mirror, quick_writes, tab, worker)
 
@@ -25,8 +24,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 NAME = "PII columns that are not verified"
 
 
-def shot(page, name, full_page=True):
-    browser_helpers.shot(page, f"rules-{name}", full_page)
+shot = shooter("rules")
 
 
 def flagged():

@@ -18,9 +18,8 @@ from hygiene.dashboard.models import SavedView  # noqa: E402
 from hygiene.reports.content import build_report  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
 from hygiene.rules import in_scope  # noqa: E402
-from tests import browser_helpers  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402, F401  (new_tab is a fixture)
-    AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, new_tab)
+    AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, new_tab, shooter)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,8 +43,7 @@ def assert_no_serious_axe_violation(page, what):
         f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}" for v in violations)
 
 
-def shot(page, name, full_page=True):
-    browser_helpers.shot(page, f"saved-views-{name}", full_page)
+shot = shooter("saved-views")
 
 
 def test_a_steward_saves_a_filtered_list_shares_its_link_and_subscribes_to_it(live_server, mirror, steward, viewer,

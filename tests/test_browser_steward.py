@@ -13,16 +13,14 @@ from playwright.sync_api import expect  # noqa: E402
 
 from catalog_sync.models import Resource, ResourceRef, SecodaUser  # noqa: E402
 from hygiene.mailbox.models import Message  # noqa: E402
-from tests import browser_helpers  # noqa: E402
-from tests.browser_helpers import log_in  # noqa: E402
+from tests.browser_helpers import log_in, shooter  # noqa: E402
 from tests.test_browser_bulk import (  # noqa: E402, F401  (fixtures)
     WORKER_TIMEOUT_MS, mirror, quick_writes, tab, worker)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def shot(page, name, full_page=True):
-    browser_helpers.shot(page, f"steward-{name}", full_page)
+shot = shooter("steward")
 
 
 def top_owner():

@@ -17,8 +17,8 @@ from catalog_sync.models import Integration  # noqa: E402
 from hygiene.bulk.models import ChangeSet  # noqa: E402
 from hygiene.domain.lists import issue_queryset  # noqa: E402
 from hygiene.suggestions.models import Suggestion  # noqa: E402
-from tests import browser_helpers  # noqa: E402
-from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, number  # noqa: E402
+from tests.browser_helpers import (  # noqa: E402
+    AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, number, shooter)
 from tests.test_browser_bulk import (  # noqa: E402, F401  (fixtures)
     WORKER_TIMEOUT_MS, mirror, quick_writes, tab, worker)
 
@@ -27,8 +27,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LEAST = 80
 
 
-def shot(page, name, full_page=True):
-    browser_helpers.shot(page, f"suggestions-{name}", full_page)
+shot = shooter("suggestions")
 
 
 def unowned_on_overview(page):
