@@ -39,8 +39,11 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     (`TEST_DATABASE_PREFIX` names them, for a machine where each person keeps to a prefix of their own)."""
     from django.conf import settings
 
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] != "django.db.backends.postgresql":
+        return  # SQLite's test database lives in memory; a name would leave a file in the working directory
     prefix = os.environ.get("TEST_DATABASE_PREFIX", "test_hygiene")
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"{prefix}_{os.getpid()}"
+    database.setdefault("TEST", {})["NAME"] = f"{prefix}_{os.getpid()}"
 
 
 @pytest.fixture(scope="session")
