@@ -1,0 +1,46 @@
+"""A pytest plugin for bench/suite.py: one line of JSON per test, in each test process, with when it ran and the
+CPU its process used meanwhile (its own threads: the test, the emulator's and live server's threads; and the
+child processes it waited for). Loaded with `-p suite_timeline`, writing to the folder in SUITE_TIMELINE_DIR."""
+import json
+import os
+import resource
+import time
+
+_out = None
+_started = {}
+_config = None
+
+
+def pytest_configure(config):
+    global _config
+    _config = config
+
+
+def timed_here():
+    """Tests are timed where they run: in each worker, not in xdist's controller, which hears of them too."""
+    return _config is None or not _config.pluginmanager.has_plugin("dsession")
+
+
+def _cpu(who):
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
+def pytest_runtest_logstart(nodeid, location):
+    if not timed_here():
+        return
+    _started[nodeid] = (time.time(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN))
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    global _out
+    folder = os.environ.get("SUITE_TIMELINE_DIR")
+    if not folder or nodeid not in _started:
+        return
+    if _out is None:
+        _out = open(os.path.join(folder, f"{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.jsonl"), "a")
+    start, own, children = _started.pop(nodeid)
+    _out.write(json.dumps({"test": nodeid, "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "start": start,
+                           "end": time.time(), "cpu": _cpu(resource.RUSAGE_SELF) - own,
+                           "children_cpu": _cpu(resource.RUSAGE_CHILDREN) - children}) + "\n")
+    _out.flush()
