@@ -84,3 +84,38 @@ def vacuum_analyze():
         setting = cursor.fetchone()[0]
         cursor.execute("VACUUM (ANALYZE)")
     return setting
+
+
+def processes_cpu(pids):
+    """Seconds of CPU (user + system) used by the processes, with their reaped children's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return total / ticks
+
+
+def machine_cpu():
+    """CPU seconds so far of the local PostgreSQL server (every postgres process; exited backends are in the
+    postmaster's reaped children; None when none is visible here), and of the whole machine busy and idle
+    (/proc/stat). A process's own are read from it (`processes_cpu`)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    postgres = [pid for pid in os.listdir("/proc") if pid.isdigit() and _command(pid) == "postgres"]
+    with open("/proc/stat") as stat:
+        fields = [int(v) for v in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle and iowait
+    return {"postgres": processes_cpu(postgres) if postgres else None, "machine_busy": (sum(fields) - idle) / ticks,
+            "machine_idle": idle / ticks}
+
+
+def _command(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as comm:
+            return comm.read().strip()
+    except OSError:
+        return None

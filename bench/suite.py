@@ -23,45 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def machine_cpu():
-    """(busy, idle) seconds of every core since boot."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    return (user + nice + system + irq + softirq + steal) / TICKS, (idle + iowait) / TICKS
-
-
-def postgres_cpu():
-    """Seconds of CPU PostgreSQL's processes used since the server started: the live ones, and the ended
-    backends the postmaster has collected. None when there is no local server to read."""
-    total, found = 0.0, False
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        name = stat[stat.index("(") + 1:stat.rindex(")")]
-        if name != "postgres":
-            continue
-        found = True
-        fields = stat[stat.rindex(")") + 2:].split()
-        utime, stime, cutime, cstime = (int(x) for x in fields[11:15])
-        parent = int(fields[1])
-        total += utime + stime + (cutime + cstime if parent == 1 or not _is_postgres(parent) else 0)
-    return total / TICKS if found else None
-
-
-def _is_postgres(pid):
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.index("(") + 1:stat.rindex(")")] == "postgres"
+from _common import ROOT, machine_cpu
 
 
 def summarise(rows, top=15):
@@ -81,23 +43,22 @@ def main(arguments):
         env = {**os.environ, "SUITE_TIMELINE_DIR": folder,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "bench" / "plugins"),
                                                            os.environ.get("PYTHONPATH")]))}
-        busy0, idle0 = machine_cpu()
-        postgres0 = postgres_cpu()
+        before = machine_cpu()
         started = time.monotonic()
         result = subprocess.run([str(ROOT / "bin" / "test"), "-q", "-p", "suite_timeline", *arguments], cwd=ROOT,
                                 env=env, capture_output=True, text=True)
         wall = time.monotonic() - started
-        busy1, idle1 = machine_cpu()
-        postgres1 = postgres_cpu()
+        after = machine_cpu()
         rows = [json.loads(line) for path in Path(folder).glob("*.jsonl") for line in path.read_text().splitlines()]
     summary_line = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
     files, tests = summarise(rows)
     cores = os.cpu_count()
-    busy, idle = busy1 - busy0, idle1 - idle0
+    busy, idle = (after[key] - before[key] for key in ("machine_busy", "machine_idle"))
+    postgres = None if before["postgres"] is None or after["postgres"] is None else after["postgres"] - before["postgres"]
     report = {
         "arguments": arguments, "exit_code": result.returncode, "pytest": summary_line, "wall_seconds": round(wall, 1),
         "cores": cores, "machine_busy_seconds": round(busy, 1), "machine_idle_seconds": round(idle, 1),
-        "postgres_cpu_seconds": None if postgres0 is None or postgres1 is None else round(postgres1 - postgres0, 1),
+        "postgres_cpu_seconds": None if postgres is None else round(postgres, 1),
         "test_processes_cpu_seconds": round(sum(row["cpu"] for row in rows), 1),
         "their_children_cpu_seconds": round(sum(row["children_cpu"] for row in rows), 1),
         "tests_timed": len(rows),

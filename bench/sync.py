@@ -55,7 +55,7 @@ import subprocess
 import sys
 import time
 
-from _common import ROOT, peak_rss_mb, start_emulator, stop_emulator, use_bench_database
+from _common import ROOT, machine_cpu, peak_rss_mb, processes_cpu, start_emulator, stop_emulator, use_bench_database
 
 BENCH_REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
 
@@ -517,42 +517,8 @@ def process_group(pgid):
     return found
 
 
-def processes_cpu(pids):
-    """Seconds of CPU (user + system) used by the processes, with their reaped children's."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return total / ticks
-
-
 def process_group_cpu(pgid):
     return processes_cpu(process_group(pgid))
-
-
-def machine_cpu():
-    """CPU seconds so far of the local PostgreSQL server (every postgres process; exited backends are in the
-    postmaster's reaped children; None when none is visible here) and of the whole machine busy (/proc/stat).
-    The emulator's own are read from its process (`processes_cpu`)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    postgres = [pid for pid in os.listdir("/proc") if pid.isdigit() and _command(pid) == "postgres"]
-    with open("/proc/stat") as stat:
-        fields = [int(v) for v in stat.readline().split()[1:]]
-    busy = sum(fields) - fields[3] - fields[4]  # all but idle and iowait
-    return {"postgres": processes_cpu(postgres) if postgres else None, "machine_busy": busy / ticks}
-
-
-def _command(pid):
-    try:
-        with open(f"/proc/{pid}/comm") as comm:
-            return comm.read().strip()
-    except OSError:
-        return None
 
 
 def process_group_peak_rss(pgid):

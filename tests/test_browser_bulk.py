@@ -89,13 +89,7 @@ def worker(monkeypatch, quick_writes):
 
 # -- helpers ---------------------------------------------------------------------------
 
-
-
 shot = shooter("bulk")
-
-
-
-
 
 
 def open_overview(page, base):
