@@ -51,6 +51,20 @@ class Workspace:
         self._known = set(self.view.getters)
         self._builder = None
 
+    # A workspace pickles (the tests keep one copy of each they generate and hand out copies): its lock, its
+    # listing cache and its view (per-field getters, rebuilt from the records) are made again.
+    _UNPICKLED = ("_lock", "_cache", "view", "_known")
+
+    def __getstate__(self):
+        return {key: value for key, value in self.__dict__.items() if key not in self._UNPICKLED}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+        self._cache = OrderedDict()
+        self.view = RecordView(self.workspace_id, self._records, self._integration_types)
+        self._known = set(self.view.getters)
+
     @classmethod
     def generate(cls, resources, seed=1, now=None, migration_pair=False, dbt_models=0.0):
         """`migration_pair` adds an old and a new warehouse for "Migrate documentation" (see migration_pair)

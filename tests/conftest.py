@@ -1,5 +1,6 @@
 import gc
 import os
+import pickle
 import time
 from datetime import datetime, timezone
 
@@ -103,6 +104,28 @@ def quick_password_hashing():
     get_hashers.cache_clear()
     get_hashers_by_algorithm.cache_clear()
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def workspaces_generated_once():
+    """A workspace generated for a given moment (`now`) is the same every time, and the tests ask for the same
+    few hundreds of times (each `emulator` is the 600-resource one): each test process generates each once and
+    hands out copies (unpickling costs a third of generating). Generated without a moment, a workspace is
+    made afresh for the current one."""
+    generate = Workspace.generate.__func__
+    made = {}
+
+    def generate_or_copy(cls, resources, seed=1, now=None, migration_pair=False, dbt_models=0.0):
+        if now is None or cls is not Workspace:
+            return generate(cls, resources, seed, now, migration_pair, dbt_models)
+        key = (resources, seed, now, migration_pair, dbt_models)
+        if key not in made:
+            made[key] = pickle.dumps(generate(cls, *key), protocol=pickle.HIGHEST_PROTOCOL)
+        return pickle.loads(made[key])
+
+    Workspace.generate = classmethod(generate_or_copy)
+    yield
+    Workspace.generate = classmethod(generate)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -600,6 +600,34 @@ def test_add_resources_keeps_children_count(small):
     assert ws.delete(added[0]) and ws.get(table)["children_count"] == before + 2
 
 
+def test_a_pickled_copy_answers_like_its_original_and_goes_its_own_way():
+    """The tests hand out pickled copies of each generated workspace (`workspaces_generated_once`)."""
+    import pickle
+
+    now = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    original = Workspace.generate(resources=300, seed=4, now=now, dbt_models=0.1)
+    copy = pickle.loads(pickle.dumps(original))
+    assert copy.records(copy.ids()) == original.records(original.ids())
+    by_type = {"operator": "exact", "field": "type", "value": "column"}
+    assert copy.list_resources(by_type) == original.list_resources(by_type)
+    assert (copy.users(), copy.tags(), copy.integrations()) == (original.users(), original.tags(),
+                                                                original.integrations())
+    # Its random numbers go on where the original's stood: both add the same resources (made at the clock's
+    # time, which moved on in between).
+    table = original.ids({"operator": "exact", "field": "type", "value": "table"})[0]
+
+    def added(workspace):
+        return [{k: v for k, v in workspace.get(i).items() if not k.endswith("_at")}
+                for i in workspace.add_resources(3, parent_id=table)]
+
+    assert added(copy) == added(original)
+    # An edit to the copy leaves the original as it was.
+    copy.set_description(table, "Only in the copy")
+    assert copy.get(table)["description"] == "Only in the copy" != original.get(table)["description"]
+    described = {"operator": "contains", "field": "description", "value": "Only in the copy"}
+    assert copy.ids(described) == [table] and original.ids(described) == []
+
+
 # ---------------------------------------------------------------------------- speed
 
 def test_serving_a_cached_page_is_fast(big, http):

@@ -17,7 +17,7 @@ from catalog_sync.sync import resume_in_process, retry_failed_slices, run_sync, 
 from catalog_sync.tasks import sync_catalog
 from hygiene.celery import app
 from tests.concurrency import finished_run, race
-from tests.conftest import fast_client
+from tests.conftest import SESSION_NOW, fast_client
 
 
 def present_ids():
@@ -31,7 +31,7 @@ def listing_requests(server):
 @pytest.mark.django_db(transaction=True)
 def test_a_concurrent_sweep_lists_a_workspace_above_the_cap_completely(settings, capped_server):
     settings.SYNC_SLICE_PAGES = 4  # a tenth of the workspace: a slice lists fewer pages before handing on
-    workspace = Workspace.generate(resources=2_600, seed=11)
+    workspace = Workspace.generate(resources=2_600, seed=11, now=SESSION_NOW)
     server = capped_server(workspace, cap=1_000)
     try:
         run = run_sync(client=fast_client(server, page_size=50), concurrency=4)

@@ -11,7 +11,7 @@ from secoda_emulator.server import EmulatorServer
 from secoda_emulator.workspace import Workspace
 from catalog_sync.models import Resource, SyncRun
 from catalog_sync.sync import run_sync
-from tests.conftest import TOKEN, fast_client
+from tests.conftest import SESSION_NOW, TOKEN, fast_client
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_a_first_sync_asked_to_be_incremental_is_a_full_sweep_and_says_why(emula
 
 
 def quirky_server(refuse=False, ignore=False, resources=600):
-    workspace = Workspace.generate(resources=resources, seed=3)
+    workspace = Workspace.generate(resources=resources, seed=3, now=SESSION_NOW)
     original = workspace.list_resources
 
     def listing(filter_obj=None, sort_obj=None, teams=None):
@@ -180,7 +180,7 @@ ANSWERS = {
 def test_deletions_are_followed_within_one_interval_even_where_as_many_were_created(answers):
     """A dropped table with its columns, a deleted dashboard with its charts, and in one table as many columns
     deleted as created: the next incremental sync is exact, and looks up each removal before marking it."""
-    workspace = Workspace.generate(resources=2_500, seed=5)
+    workspace = Workspace.generate(resources=2_500, seed=5, now=SESSION_NOW)
     server = EmulatorServer(workspace, token=TOKEN, port=0).start()
     try:
         server.faults.update(answers)
@@ -214,7 +214,7 @@ def test_deletions_are_followed_within_one_interval_even_where_as_many_were_crea
 
 
 def test_counts_that_time_out_stop_the_deletion_check_with_a_note_not_a_flood_of_requests(capped_server):
-    workspace = Workspace.generate(resources=600, seed=3)
+    workspace = Workspace.generate(resources=600, seed=3, now=SESSION_NOW)
     server = capped_server(workspace, cap=100)
     server.faults.update({"count_timeout": True})  # listings over the cap count 999999
     full_then_reset(server)
@@ -299,7 +299,7 @@ def columns_gone_under_tables_that_stay(workspace, how_many, skip=0):
 def test_the_deletion_checks_counts_overlap_and_conclude_as_one_by_one(capped_server, settings, monkeypatch):
     """Columns deleted under tables that stay are found by counting packs of tables. Eight counts at once make
     the same requests and reach the same conclusions as one by one, in less time."""
-    workspace = Workspace.generate(resources=4_000, seed=5)
+    workspace = Workspace.generate(resources=4_000, seed=5, now=SESSION_NOW)
     server = capped_server(workspace, cap=200)  # columns split into many packs of tables, as at 1,000,000
     full_then_reset(server)
     gone = columns_gone_under_tables_that_stay(workspace, 4)
@@ -344,7 +344,7 @@ def trap_counts_of(workspace, table_id, answer):
 ])
 def test_a_count_refused_or_failing_ends_the_same_way_at_any_concurrency(capped_server, settings, monkeypatch,
                                                                          fault, expected):
-    workspace = Workspace.generate(resources=4_000, seed=5)
+    workspace = Workspace.generate(resources=4_000, seed=5, now=SESSION_NOW)
     server = capped_server(workspace, cap=200)
     full_then_reset(server)
     gone = columns_gone_under_tables_that_stay(workspace, 4)

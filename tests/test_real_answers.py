@@ -12,7 +12,7 @@ from catalog_sync.sync import run_sync
 from hygiene.bulk import services
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.dashboard.models import Snapshot
-from tests.conftest import fast_client
+from tests.conftest import SESSION_NOW, fast_client
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +76,7 @@ def expected_counts(workspace):
 
 @pytest.mark.parametrize("answers", CASES)
 def test_a_sync_and_a_bulk_edit_stay_exact_whatever_secoda_answers(capped_server, steward, answers):
-    workspace = Workspace.generate(resources=1_300, seed=11)
+    workspace = Workspace.generate(resources=1_300, seed=11, now=SESSION_NOW)
     server = capped_server(workspace, cap=500)
     server.faults.update(answers)
 

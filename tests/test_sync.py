@@ -17,7 +17,7 @@ from catalog_sync.models import (
 )
 from catalog_sync.sync import LOCK_NAME, SyncAlreadyRunning, run_sync
 from tests.concurrency import race
-from tests.conftest import TOKEN, fast_client
+from tests.conftest import SESSION_NOW, TOKEN, fast_client
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def test_owners_and_tags_are_queryable_refs(emulator):
 
 
 def test_listing_above_the_cap_comes_back_complete(capped_server):
-    workspace = Workspace.generate(resources=2_600, seed=11)
+    workspace = Workspace.generate(resources=2_600, seed=11, now=SESSION_NOW)
     per_integration = {}
     for resource_id in workspace.ids():
         integration = workspace.get(resource_id)["integration"]
@@ -95,7 +95,7 @@ def test_listing_above_the_cap_comes_back_complete(capped_server):
 
 
 def test_timed_out_counts_are_treated_as_capped(capped_server):
-    workspace = Workspace.generate(resources=2_400, seed=5)
+    workspace = Workspace.generate(resources=2_400, seed=5, now=SESSION_NOW)
     server = capped_server(workspace, cap=1_000)
     server.faults.count_timeout = True
     try:
@@ -276,7 +276,7 @@ def test_hygiene_report_matches_the_workspace(emulator_settings, emulator, capsy
 
 
 def test_a_server_that_refuses_our_sort_and_the_entity_type_field_still_lists_everything(capped_server):
-    workspace = Workspace.generate(resources=2_400, seed=9)
+    workspace = Workspace.generate(resources=2_400, seed=9, now=SESSION_NOW)
     original = workspace.list_resources
 
     def quirky(filter_obj=None, sort_obj=None, teams=None):
@@ -327,7 +327,7 @@ def test_a_resource_skipped_by_a_shifting_listing_is_not_marked_removed(emulator
 def sweep_over_the_cap(capped_server, page_size=1000, **answers):
     """A full sync of 2,600 resources, one integration over a cap of 1,000, from an emulator answering
     the way `answers` say. Asserts it is exact; returns the run and the server."""
-    workspace = Workspace.generate(resources=2_600, seed=11)
+    workspace = Workspace.generate(resources=2_600, seed=11, now=SESSION_NOW)
     server = capped_server(workspace, cap=1_000)
     server.faults.update(answers)
     run = run_sync(client=fast_client(server, page_size=page_size))
@@ -364,7 +364,7 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
     from hygiene.reports.emails import report_email
     from tests.test_reports import subscribe
 
-    workspace = Workspace.generate(resources=600, seed=3)
+    workspace = Workspace.generate(resources=600, seed=3, now=SESSION_NOW)
     table = next(i for i in workspace.ids() if workspace.get(i)["entity_type"] == "table")
     workspace.clock = lambda: time.time() - 7200  # added two hours ago
     workspace.add_resources(150, parent_id=table)  # one table with more columns than a listing returns
@@ -420,7 +420,7 @@ def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the
     when the integration holds more than one listing returns, and every rule counts them."""
     from hygiene.domain.snapshots import take_snapshot
 
-    workspace = Workspace.generate(resources=3_000, seed=8)
+    workspace = Workspace.generate(resources=3_000, seed=8, now=SESSION_NOW)
     segment = workspace.integration_id("segment")
     events = workspace.ids(lambda r: r["integration"] == segment)
     assert len(events) > 120
@@ -501,7 +501,7 @@ def test_batches_into_a_never_analyzed_mirror_are_looked_up_by_index(db):
 
     from catalog_sync.mirror import ResourceWriter
 
-    workspace = Workspace.generate(resources=600, seed=3)
+    workspace = Workspace.generate(resources=600, seed=3, now=SESSION_NOW)
     records = [workspace.view.to_dict(record) for record in workspace._records.values()]
     tables = ("catalog_sync_resource", "catalog_sync_resourceref")
     with connection.cursor() as cursor:
@@ -535,7 +535,7 @@ def test_a_sweep_that_finds_resources_unchanged_writes_none_of_their_indexes(db)
 
     from catalog_sync.mirror import ResourceWriter
 
-    workspace = Workspace.generate(resources=600, seed=3)
+    workspace = Workspace.generate(resources=600, seed=3, now=SESSION_NOW)
     records = [workspace.view.to_dict(record) for record in workspace._records.values()]
     first = ResourceWriter(1, batch_size=200)
     first.add(records)
