@@ -28,21 +28,40 @@ GC_THRESHOLDS = (50_000, 50, 100)
 # once the garbage is collected: the older generations' collections then look only at what the last tests
 # left, not at the hundreds of thousands of objects every test process keeps (11.6 s of the four processes'
 # CPU went to collecting over one whole run, most of it looking at those).
+# A frozen object is never collected, so what a class- or module-scoped fixture held (frozen with the rest while
+# its tests ran) is thawed and collected once those tests are over.
 FREEZE_EVERY = 20
 _tests_finished = [0]
+_wider_fixtures_held = [False]
 
 
 def pytest_configure(config):
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def holds_wider_fixtures(item):
+    """Whether the test uses a fixture of the suite's own kept for its class or module (torn down when those
+    tests are over: `big` in test_emulator, `cluster` in test_recovery)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None)
+    if definitions is None:
+        return True
+    return any(str(getattr(defs[-1], "scope", "")) in ("class", "module", "package")
+               and str(getattr(defs[-1], "baseid", "tests")).startswith("tests")
+               for defs in definitions.values() if defs)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     yield
-    # After the whole protocol: the test's fixtures are torn down and its arguments dropped, so nothing of
-    # it is frozen with the rest.
+    # After the whole protocol: the test's own fixtures are torn down and its arguments dropped.
     _tests_finished[0] += 1
-    if _tests_finished[0] % FREEZE_EVERY == 1:
+    _wider_fixtures_held[0] = _wider_fixtures_held[0] or holds_wider_fixtures(item)
+    if _wider_fixtures_held[0] and nextitem is not None and nextitem.parent is not item.parent:
+        _wider_fixtures_held[0] = False
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
+    elif _tests_finished[0] % FREEZE_EVERY == 1:
         gc.collect()
         gc.freeze()
 
@@ -50,6 +69,7 @@ def pytest_runtest_protocol(item, nextitem):
 # Every test's emulated workspace is generated for the same moment, so it is the same workspace whichever
 # test builds it, and the mirror synced from it once per process (`mirror_dump`) matches it exactly.
 SESSION_NOW = datetime.now(timezone.utc)
+GENERATE = Workspace.generate.__func__  # the emulator's own (`workspaces_generated_once` wraps it)
 
 
 @pytest.fixture(scope="session")
@@ -108,17 +128,19 @@ def quick_password_hashing():
 
 @pytest.fixture(scope="session", autouse=True)
 def workspaces_generated_once():
-    """A workspace generated for a given moment (`now`) is the same every time, and the tests ask for the same
-    few hundreds of times (each `emulator` is the 600-resource one): each test process generates each once and
-    hands out copies (unpickling costs a third of generating). Generated without a moment, a workspace is
-    made afresh for the current one."""
-    generate = Workspace.generate.__func__
-    made = {}
+    """A workspace generated for a given moment (`now`) is the same every time, and the tests ask for some
+    hundreds of times (each `emulator` is the 600-resource one): from the second time a test process asks for
+    one, it gets a copy of a pickle kept from then on (unpickling costs a third of generating). Generated
+    without a moment, a workspace is made afresh for the current one. `generate_afresh` turns this off for a
+    test."""
+    generate = GENERATE
+    asked, made = set(), {}
 
     def generate_or_copy(cls, resources, seed=1, now=None, migration_pair=False, dbt_models=0.0):
-        if now is None or cls is not Workspace:
-            return generate(cls, resources, seed, now, migration_pair, dbt_models)
         key = (resources, seed, now, migration_pair, dbt_models)
+        if now is None or cls is not Workspace or key not in asked:
+            asked.add(key)
+            return generate(cls, *key)
         if key not in made:
             made[key] = pickle.dumps(generate(cls, *key), protocol=pickle.HIGHEST_PROTOCOL)
         return pickle.loads(made[key])
@@ -128,29 +150,38 @@ def workspaces_generated_once():
     Workspace.generate = classmethod(generate)
 
 
+@pytest.fixture
+def generate_afresh(workspaces_generated_once, monkeypatch):
+    """Workspace.generate as the emulator has it, for the tests of generating itself."""
+    monkeypatch.setattr(Workspace, "generate", classmethod(GENERATE))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def static_files_listed_once():
     """WhiteNoise lists every static file (the project's, the admin's, the tables') each time its middleware is
     made, and Django's test client makes the middleware anew for every test: 8 ms each, 3.5 s of CPU over
-    the suite. The files do not change during a run, so the list is made once per settings and reused."""
-    from django.conf import settings
+    the suite. The files do not change during a run, so the list is made once for each set of the settings
+    it is made from and reused."""
+    from django.conf import settings as django_settings
     from whitenoise.middleware import WhiteNoiseMiddleware
 
     made = {}
     init = WhiteNoiseMiddleware.__init__
 
-    def __init__(self, *args, **kwargs):
-        key = (str(settings.STATIC_ROOT), settings.STATIC_URL, getattr(settings, "WHITENOISE_USE_FINDERS", None),
-               getattr(settings, "WHITENOISE_ROOT", None), settings.DEBUG)
+    def __init__(self, get_response=None, settings=django_settings):
         if getattr(settings, "WHITENOISE_AUTOREFRESH", settings.DEBUG):  # files looked up as asked for
-            return init(self, *args, **kwargs)
+            return init(self, get_response, settings=settings)
+        names = ["DEBUG", "STATIC_ROOT", "STATIC_URL", "FORCE_SCRIPT_NAME", "STORAGES", "STATICFILES_DIRS",
+                 "STATICFILES_FINDERS", "INSTALLED_APPS",
+                 *sorted(name for name in dir(settings) if name.startswith("WHITENOISE_"))]
+        key = repr([(name, getattr(settings, name, None)) for name in names])
         if key not in made:
-            init(self, *args, **kwargs)
+            init(self, get_response, settings=settings)
             made[key] = dict(self.files)
             return
         self.add_files = self.add_files_from_finders = lambda *a, **k: None
         try:
-            init(self, *args, **kwargs)
+            init(self, get_response, settings=settings)
         finally:
             del self.add_files, self.add_files_from_finders
         self.files.update(made[key])

@@ -3,6 +3,7 @@
 No database needed: run with ``pytest tests/test_emulator.py -p no:django`` if settings are not ready.
 """
 import json
+import pickle
 import time
 from collections import Counter
 from datetime import datetime, timezone
@@ -483,7 +484,7 @@ def test_people_labels_integrations_and_dbt_tests(big, http):
 
 # ---------------------------------------------------------------------------- generation
 
-def test_generation_is_deterministic_for_a_seed():
+def test_generation_is_deterministic_for_a_seed(generate_afresh):
     a = Workspace.generate(3000, seed=5, now=NOW)
     b = Workspace.generate(3000, seed=5, now=NOW)
     c = Workspace.generate(3000, seed=6, now=NOW)
@@ -493,7 +494,7 @@ def test_generation_is_deterministic_for_a_seed():
     assert a.resource_count() == c.resource_count() == 3000
 
 
-def test_the_migration_pair_adds_two_warehouses_and_leaves_the_rest_as_it_was():
+def test_the_migration_pair_adds_two_warehouses_and_leaves_the_rest_as_it_was(generate_afresh):
     from secoda_emulator.migration_pair import NEW, NEW_TREE, OLD, OLD_TREE
 
     plain = Workspace.generate(600, seed=3, now=NOW)
@@ -602,16 +603,17 @@ def test_add_resources_keeps_children_count(small):
 
 def test_a_pickled_copy_answers_like_its_original_and_goes_its_own_way():
     """The tests hand out pickled copies of each generated workspace (`workspaces_generated_once`)."""
-    import pickle
-
-    now = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    original = Workspace.generate(resources=300, seed=4, now=now, dbt_models=0.1)
+    original = Workspace.generate(resources=600, seed=4, now=NOW, dbt_models=0.1)
     copy = pickle.loads(pickle.dumps(original))
     assert copy.records(copy.ids()) == original.records(original.ids())
     by_type = {"operator": "exact", "field": "type", "value": "column"}
     assert copy.list_resources(by_type) == original.list_resources(by_type)
-    assert (copy.users(), copy.tags(), copy.integrations()) == (original.users(), original.tags(),
-                                                                original.integrations())
+    assert copy.summary() == original.summary()
+    for listed in ("users", "groups", "teams", "tags", "collections", "integrations"):
+        assert getattr(copy, listed)() == getattr(original, listed)(), listed
+    dbt = original.integration_id("dbt_cloud")
+    assert copy.failing_tests(dbt) == original.failing_tests(dbt)
+    assert copy._dbt_tests == original._dbt_tests and any(any(ids) for ids in original._dbt_tests.values())
     # Its random numbers go on where the original's stood: both add the same resources (made at the clock's
     # time, which moved on in between).
     table = original.ids({"operator": "exact", "field": "type", "value": "table"})[0]
@@ -623,9 +625,21 @@ def test_a_pickled_copy_answers_like_its_original_and_goes_its_own_way():
     assert added(copy) == added(original)
     # An edit to the copy leaves the original as it was.
     copy.set_description(table, "Only in the copy")
-    assert copy.get(table)["description"] == "Only in the copy" != original.get(table)["description"]
     described = {"operator": "contains", "field": "description", "value": "Only in the copy"}
     assert copy.ids(described) == [table] and original.ids(described) == []
+
+
+def test_a_workspace_asked_for_again_is_a_copy_of_its_own():
+    """However often the tests ask for the same workspace, what one does to it reaches no other."""
+    key = {"resources": 200, "seed": 12, "now": NOW}
+    first, second, third = (Workspace.generate(**key) for _ in range(3))
+    assert len({id(first), id(second), id(third)}) == 3
+    table = first.ids({"operator": "exact", "field": "type", "value": "table"})[0]
+    first.set_description(table, "Edited in the first")
+    second.delete(table)
+    assert third.get(table)["description"] != "Edited in the first"
+    assert third.records(third.ids()) == Workspace.generate(**key).records(third.ids())
+    assert third.resource_count() == first.resource_count() == second.resource_count() + 1
 
 
 # ---------------------------------------------------------------------------- speed
