@@ -31,8 +31,7 @@ GC_THRESHOLDS = (50_000, 50, 100)
 # A frozen object is never collected, so what a class- or module-scoped fixture held (frozen with the rest while
 # its tests ran) is thawed and collected once those tests are over.
 FREEZE_EVERY = 20
-_tests_finished = [0]
-_wider_fixtures_held = [False]
+_frozen = {"tests": 0, "wider_fixtures_held": False}
 
 
 def pytest_configure(config):
@@ -42,28 +41,23 @@ def pytest_configure(config):
 def holds_wider_fixtures(item):
     """Whether the test uses a fixture of the suite's own kept for its class or module (torn down when those
     tests are over: `big` in test_emulator, `cluster` in test_recovery)."""
-    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", None)
-    if definitions is None:
-        return True
-    return any(str(getattr(defs[-1], "scope", "")) in ("class", "module", "package")
-               and str(getattr(defs[-1], "baseid", "tests")).startswith("tests")
-               for defs in definitions.values() if defs)
+    return any(defs[-1].scope in ("class", "module", "package") and defs[-1].baseid.startswith("tests")
+               for defs in item._fixtureinfo.name2fixturedefs.values() if defs)
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     yield
     # After the whole protocol: the test's own fixtures are torn down and its arguments dropped.
-    _tests_finished[0] += 1
-    _wider_fixtures_held[0] = _wider_fixtures_held[0] or holds_wider_fixtures(item)
-    if _wider_fixtures_held[0] and nextitem is not None and nextitem.parent is not item.parent:
-        _wider_fixtures_held[0] = False
+    _frozen["tests"] += 1
+    _frozen["wider_fixtures_held"] = _frozen["wider_fixtures_held"] or holds_wider_fixtures(item)
+    if _frozen["wider_fixtures_held"] and nextitem is not None and nextitem.parent is not item.parent:
+        _frozen["wider_fixtures_held"] = False
         gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-    elif _tests_finished[0] % FREEZE_EVERY == 1:
-        gc.collect()
-        gc.freeze()
+    elif _frozen["tests"] % FREEZE_EVERY != 1:
+        return
+    gc.collect()
+    gc.freeze()
 
 
 # Every test's emulated workspace is generated for the same moment, so it is the same workspace whichever
@@ -133,21 +127,20 @@ def workspaces_generated_once():
     one, it gets a copy of a pickle kept from then on (unpickling costs a third of generating). Generated
     without a moment, a workspace is made afresh for the current one. `generate_afresh` turns this off for a
     test."""
-    generate = GENERATE
     asked, made = set(), {}
 
     def generate_or_copy(cls, resources, seed=1, now=None, migration_pair=False, dbt_models=0.0):
         key = (resources, seed, now, migration_pair, dbt_models)
         if now is None or cls is not Workspace or key not in asked:
             asked.add(key)
-            return generate(cls, *key)
+            return GENERATE(cls, *key)
         if key not in made:
-            made[key] = pickle.dumps(generate(cls, *key), protocol=pickle.HIGHEST_PROTOCOL)
+            made[key] = pickle.dumps(GENERATE(cls, *key), protocol=pickle.HIGHEST_PROTOCOL)
         return pickle.loads(made[key])
 
     Workspace.generate = classmethod(generate_or_copy)
     yield
-    Workspace.generate = classmethod(generate)
+    Workspace.generate = classmethod(GENERATE)
 
 
 @pytest.fixture
