@@ -413,6 +413,32 @@ def synced_mirror(mirror_dump, emulator):
     return SyncRun.objects.order_by("-pk").first()
 
 
+_FIRST_SYNCS = {}
+
+
+def first_sync(server, key):
+    """Fill the (empty) mirror as a first full sync of `server`'s workspace leaves it, and return that run. The
+    workspace is the one its `key` (what generated it) names: the first time a test process asks for it, it is
+    synced for real and the rows it left kept as COPY text (as `mirror_dump` keeps the 600-resource one); from
+    then on they are copied in. A workspace generated for one moment is the same every time, and so is the
+    mirror a first sync leaves of it."""
+    from catalog_sync.models import SyncRun
+    from catalog_sync.sync import run_sync
+
+    with connection.cursor() as cursor:
+        if key in _FIRST_SYNCS:
+            copy_mirror_in(cursor.cursor, _FIRST_SYNCS[key])
+            return SyncRun.objects.order_by("-pk").first()
+        run = run_sync(client=fast_client(server))
+        if run.status == SyncRun.SUCCEEDED:
+            dump = {}
+            for table, _ in mirror_tables():
+                with cursor.cursor.copy(f"COPY {table} TO STDOUT") as copy:
+                    dump[table] = b"".join(bytes(chunk) for chunk in copy)
+            _FIRST_SYNCS[key] = dump
+        return run
+
+
 @pytest.fixture
 def emulator_settings(settings, emulator):
     settings.SECODA_API_URL = emulator.base_url

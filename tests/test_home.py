@@ -21,8 +21,8 @@ def test_health_check_needs_no_login(client):
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
-def test_home_shows_counts_per_rule_and_the_last_sync(client, steward, emulator):
-    run = run_sync(client=fast_client(emulator))
+def test_home_shows_counts_per_rule_and_the_last_sync(client, steward, synced_mirror):
+    run = synced_mirror
     client.force_login(steward)
     response = client.get(reverse("dashboard:home"))
     html = response.content.decode()
@@ -35,8 +35,7 @@ def test_home_shows_counts_per_rule_and_the_last_sync(client, steward, emulator)
     assert TOKEN not in html
 
 
-def test_home_warns_when_the_last_sync_failed(client, viewer, emulator):
-    run_sync(client=fast_client(emulator))
+def test_home_warns_when_the_last_sync_failed(client, viewer, synced_mirror, emulator):
     bad = fast_client(emulator, max_retries=0)
     bad._token = "nope"
     failed = run_sync(client=bad)
@@ -52,8 +51,8 @@ def test_home_before_any_sync_says_so(client, viewer):
     assert "never been synced" in html
 
 
-def test_home_tells_incremental_syncs_from_full_sweeps(client, viewer, emulator):
-    run_sync(client=fast_client(emulator), kind=SyncRun.FULL)
+def test_home_tells_incremental_syncs_from_full_sweeps(client, viewer, synced_mirror, emulator):
+    assert synced_mirror.kind == SyncRun.FULL
     emulator.workspace.set_description(emulator.workspace.ids()[0], "Edited upstream.")
     incremental = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
     assert incremental.kind == SyncRun.INCREMENTAL

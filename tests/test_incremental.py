@@ -21,16 +21,18 @@ def listing_requests(server):
     return sum(n for path, n in by_path.items() if "resource/catalog" in path)
 
 
-def full_then_reset(server):
-    run = run_sync(client=fast_client(server), kind=SyncRun.FULL)
+def full_then_reset(server, synced=None):
+    """A first full sync of `server`, then its request counts reset; `synced`, the synced mirror (`emulator`'s,
+    the same first full sync copied in), for the tests whose sync to begin with is `emulator`'s."""
+    run = synced or run_sync(client=fast_client(server), kind=SyncRun.FULL)
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert run.high_water_mark is not None
     server.reset_stats()
     return run
 
 
-def test_an_incremental_sync_follows_edits_creations_and_moves_with_a_few_requests(emulator):
-    full_then_reset(emulator)
+def test_an_incremental_sync_follows_edits_creations_and_moves_with_a_few_requests(synced_mirror, emulator):
+    full_then_reset(emulator, synced_mirror)
     workspace = emulator.workspace
     edited = Resource.objects.filter(is_documented=False, entity_type="table").first()
     workspace.set_description(edited.id, "Orders placed on the web shop, one row per order.")
@@ -67,8 +69,8 @@ def present_ids():
     return set(Resource.objects.present().values_list("id", flat=True))
 
 
-def test_nothing_changed_means_one_listing_request_and_no_writes(emulator):
-    first = full_then_reset(emulator)
+def test_nothing_changed_means_one_listing_request_and_no_writes(synced_mirror, emulator):
+    first = full_then_reset(emulator, synced_mirror)
     run = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
     assert run.status == SyncRun.SUCCEEDED and run.kind == SyncRun.INCREMENTAL
     assert listing_requests(emulator) == 1
@@ -76,8 +78,8 @@ def test_nothing_changed_means_one_listing_request_and_no_writes(emulator):
     assert run.high_water_mark == first.high_water_mark
 
 
-def test_the_next_incremental_starts_from_the_previous_one(emulator):
-    full_then_reset(emulator)
+def test_the_next_incremental_starts_from_the_previous_one(synced_mirror, emulator):
+    full_then_reset(emulator, synced_mirror)
     resource = Resource.objects.filter(entity_type="table").first()
     emulator.workspace.set_description(resource.id, "First edit.")
     one = run_sync(client=fast_client(emulator), kind=SyncRun.INCREMENTAL)
@@ -130,8 +132,8 @@ def test_a_secoda_that_refuses_or_ignores_the_sort_gets_a_full_sweep_with_the_re
         server.stop()
 
 
-def test_more_changes_than_one_listing_returns_falls_back_to_a_full_sweep(emulator, monkeypatch):
-    full_then_reset(emulator)
+def test_more_changes_than_one_listing_returns_falls_back_to_a_full_sweep(synced_mirror, emulator, monkeypatch):
+    full_then_reset(emulator, synced_mirror)
     monkeypatch.setattr(sync_module, "listing_cap", lambda: 100)  # stands in for 10,000 changes
     for resource_id in list(Resource.objects.values_list("id", flat=True)[:150]):
         emulator.workspace.set_description(resource_id, "Bulk-edited upstream.")
@@ -142,8 +144,8 @@ def test_more_changes_than_one_listing_returns_falls_back_to_a_full_sweep(emulat
     assert Resource.objects.filter(description="Bulk-edited upstream.").count() == 150
 
 
-def test_a_failed_incremental_keeps_the_last_mark_and_loses_nothing(emulator):
-    first = full_then_reset(emulator)
+def test_a_failed_incremental_keeps_the_last_mark_and_loses_nothing(synced_mirror, emulator):
+    first = full_then_reset(emulator, synced_mirror)
     before = set(Resource.objects.present().values_list("id", flat=True))
     emulator.faults.error_rate = 1.0
     run = run_sync(client=fast_client(emulator, max_retries=1), kind=SyncRun.INCREMENTAL)

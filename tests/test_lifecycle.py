@@ -53,9 +53,8 @@ def test_a_first_sync_opens_every_issue_as_seen_since_then(emulator):
     assert_open_since_stored()
 
 
-def test_fix_reopen_snooze_and_delete_each_close_or_open_an_interval(emulator, steward):
+def test_fix_reopen_snooze_and_delete_each_close_or_open_an_interval(synced_mirror, emulator, steward):
     workspace = emulator.workspace
-    sync(emulator, SyncRun.FULL)
     unowned = Resource.objects.filter(is_owned=False, removed_at__isnull=True, archived=False,
                                       entity_type="table").order_by("id")
     fixed, snoozed, deleted = unowned[0], unowned[1], unowned[2]
@@ -93,8 +92,7 @@ def test_fix_reopen_snooze_and_delete_each_close_or_open_an_interval(emulator, s
     assert_open_since_stored()
 
 
-def test_a_bulk_edit_closes_what_it_fixed_with_its_change_set(emulator, steward):
-    sync(emulator, SyncRun.FULL)
+def test_a_bulk_edit_closes_what_it_fixed_with_its_change_set(synced_mirror, emulator, steward):
     ids = list(Resource.objects.filter(is_owned=False, removed_at__isnull=True, archived=False)
                .order_by("id").values_list("pk", flat=True)[:3])
     change_set = bulk.build_change_set(steward, Resource.objects.filter(pk__in=ids),
@@ -109,8 +107,7 @@ def test_a_bulk_edit_closes_what_it_fixed_with_its_change_set(emulator, steward)
     assert_open_since_stored()
 
 
-def test_switching_a_rule_off_closes_its_issues_and_on_opens_them_again(emulator):
-    sync(emulator, SyncRun.FULL)
+def test_switching_a_rule_off_closes_its_issues_and_on_opens_them_again(synced_mirror, emulator):
     unused = Rule.objects.get(key="unused")
     count = IssueInterval.objects.filter(rule="unused", closed_at__isnull=True).count()
     assert count
@@ -125,9 +122,8 @@ def test_switching_a_rule_off_closes_its_issues_and_on_opens_them_again(emulator
     assert_open_since_stored()
 
 
-def test_the_overview_and_the_resource_page_show_what_the_history_says(emulator, steward, client):
+def test_the_overview_and_the_resource_page_show_what_the_history_says(synced_mirror, emulator, steward, client):
     workspace = emulator.workspace
-    sync(emulator, SyncRun.FULL)
     unowned = list(Resource.objects.filter(is_owned=False, removed_at__isnull=True, archived=False,
                                            entity_type="table").order_by("id")[:4])
     person = workspace.users()[0]["id"]
@@ -159,9 +155,8 @@ def test_the_overview_and_the_resource_page_show_what_the_history_says(emulator,
     assert "Fixed" in page and "Open</span>" in page
 
 
-def test_an_incremental_sync_looks_only_at_what_it_changed_and_a_full_sweep_at_everything(emulator):
+def test_an_incremental_sync_looks_only_at_what_it_changed_and_a_full_sweep_at_everything(synced_mirror, emulator):
     workspace = emulator.workspace
-    sync(emulator, SyncRun.FULL)
     unowned = list(Resource.objects.filter(is_owned=False, removed_at__isnull=True, archived=False,
                                            entity_type="table").order_by("id")[:2])
     touched, untouched = unowned
@@ -175,8 +170,7 @@ def test_an_incremental_sync_looks_only_at_what_it_changed_and_a_full_sweep_at_e
     assert intervals(untouched.pk, "unowned")[-1].close_reason == IssueInterval.FIXED
 
 
-def test_a_new_rule_finds_its_issues_already_there_and_does_not_count_them_as_opened(emulator):
-    sync(emulator, SyncRun.FULL)
+def test_a_new_rule_finds_its_issues_already_there_and_does_not_count_them_as_opened(synced_mirror, emulator):
     rule = rulebook.save(rulebook.clean_definition({"name": "PII not verified", "clauses": [
         {"field": "pii", "op": "is_true"}, {"field": "verified", "op": "is_false"}]}))
     take_snapshot(Snapshot.RULES)

@@ -8,7 +8,6 @@ from django.test import Client
 from django.urls import reverse
 
 from catalog_sync.models import Integration, Resource, SecodaUser
-from catalog_sync.sync import run_sync
 from hygiene.bulk import services as bulk
 from hygiene.bulk.models import ChangeItem, ChangeSet
 from hygiene.migration import services
@@ -17,18 +16,20 @@ from hygiene.migration.models import MigrationPlan
 from secoda_emulator.migration_pair import NEW, OLD, RENAMES
 from secoda_emulator.server import EmulatorServer
 from secoda_emulator.workspace import Workspace
-from tests.conftest import SESSION_NOW, TOKEN, fast_client
+from tests.conftest import SESSION_NOW, TOKEN, fast_client, first_sync
 
 pytestmark = pytest.mark.django_db
 
 KINDS = ("database", "schema", "table", "column")
 
 
+PAIR_WORKSPACE = {"resources": 300, "seed": 3, "now": SESSION_NOW, "migration_pair": True}
+
+
 @pytest.fixture
 def emulator():
     """The emulated workspace with the migration pair (this module's own, overriding conftest's)."""
-    server = EmulatorServer(Workspace.generate(resources=300, seed=3, now=SESSION_NOW, migration_pair=True),
-                            token=TOKEN, port=0).start()
+    server = EmulatorServer(Workspace.generate(**PAIR_WORKSPACE), token=TOKEN, port=0).start()
     server.faults.writes_per_minute = 1000
     yield server
     server.stop()
@@ -36,8 +37,9 @@ def emulator():
 
 @pytest.fixture
 def pair(emulator, emulator_settings):
-    """The pair synced into the mirror: (old integration, new integration)."""
-    run = run_sync(client=fast_client(emulator))
+    """The pair synced into the mirror: (old integration, new integration). Synced once per test process and
+    copied in from then on (`first_sync`)."""
+    run = first_sync(emulator, repr(sorted(PAIR_WORKSPACE.items())))
     assert run.status == "succeeded", run.error
     return Integration.objects.get(name=OLD[1]), Integration.objects.get(name=NEW[1])
 
