@@ -301,7 +301,7 @@ def mirror_tables():
 
 
 def copy_mirror_in(cursor, dump):
-    """Fill the (empty) mirror tables from `mirror_dump`'s rows, with their ids."""
+    """Fill the (empty) mirror tables from a dump's rows (`mirror_dump`'s, `first_sync`'s), with their ids."""
     for table, serial in mirror_tables():
         if dump[table]:
             with cursor.copy(f"COPY {table} FROM STDIN") as copy:
@@ -417,14 +417,15 @@ _FIRST_SYNCS = {}
 
 
 def first_sync(server, key):
-    """Fill the (empty) mirror as a first full sync of `server`'s workspace leaves it, and return that run. The
-    workspace is the one its `key` (what generated it) names: the first time a test process asks for it, it is
-    synced for real and the rows it left kept as COPY text (as `mirror_dump` keeps the 600-resource one); from
-    then on they are copied in. A workspace generated for one moment is the same every time, and so is the
-    mirror a first sync leaves of it."""
+    """Fill the empty mirror as a first full sync of `server`'s workspace leaves it, and return that run. `key`
+    names the workspace (what generated it): the first time a test process asks for it, it is synced for real
+    and the rows it left are kept as COPY text (as `mirror_dump` keeps the 600-resource one); from then on they
+    are copied in. That holds while what decides the result is the same each time: a server untouched since its
+    workspace was generated for one moment, the default client and settings, and an empty mirror (checked)."""
     from catalog_sync.models import SyncRun
     from catalog_sync.sync import run_sync
 
+    assert not SyncRun.objects.exists(), "first_sync fills an empty mirror"
     with connection.cursor() as cursor:
         if key in _FIRST_SYNCS:
             copy_mirror_in(cursor.cursor, _FIRST_SYNCS[key])

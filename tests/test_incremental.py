@@ -22,9 +22,9 @@ def listing_requests(server):
 
 
 def full_then_reset(server, synced=None):
-    """A first full sync of `server`, then its request counts reset; `synced`, the synced mirror (`emulator`'s,
-    the same first full sync copied in), for the tests whose sync to begin with is `emulator`'s."""
-    run = synced or run_sync(client=fast_client(server), kind=SyncRun.FULL)
+    """Run a first full sync of `server`, or take `synced` (the run of the synced mirror, already there, for
+    `emulator`), then reset the server's request counts."""
+    run = synced if synced is not None else run_sync(client=fast_client(server), kind=SyncRun.FULL)
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert run.high_water_mark is not None
     server.reset_stats()
