@@ -119,9 +119,8 @@ def test_sync_survives_errors_throttling_slowness_and_dropped_connections(emulat
     assert emulator.stats()["faults_injected"] >= 5
 
 
-def test_second_sync_follows_deletions_new_owners_descriptions_and_creations(emulator):
+def test_second_sync_follows_deletions_new_owners_descriptions_and_creations(synced_mirror, emulator):
     client = fast_client(emulator)
-    run_sync(client=client)
     workspace = emulator.workspace
     unowned = list(Resource.objects.filter(is_owned=False).values_list("id", flat=True)[:3])
     undocumented = list(Resource.objects.filter(is_documented=False).exclude(id__in=unowned)
@@ -165,8 +164,7 @@ class FailAfter(requests.Session):
         return super().request(*args, **kwargs)
 
 
-def test_a_sync_that_fails_midway_loses_nothing_and_can_be_retried(emulator):
-    run_sync(client=fast_client(emulator))
+def test_a_sync_that_fails_midway_loses_nothing_and_can_be_retried(synced_mirror, emulator):
     before = present_ids()
     doomed = list(Resource.objects.filter(entity_type="column").values_list("id", flat=True)[:5])
     for resource_id in doomed:
@@ -297,8 +295,7 @@ def test_a_server_that_refuses_our_sort_and_the_entity_type_field_still_lists_ev
         server.stop()
 
 
-def test_unreadable_dbt_results_keep_the_previous_ones(emulator):
-    run_sync(client=fast_client(emulator))
+def test_unreadable_dbt_results_keep_the_previous_ones(synced_mirror, emulator):
     failing_before = DbtTestStatus.objects.filter(status="failing").count()
     assert failing_before > 0
     emulator.workspace.failing_tests = lambda integration_id: None  # the server now answers 404
@@ -308,8 +305,7 @@ def test_unreadable_dbt_results_keep_the_previous_ones(emulator):
     assert DbtTestStatus.objects.filter(status="failing").count() == failing_before
 
 
-def test_a_resource_skipped_by_a_shifting_listing_is_not_marked_removed(emulator):
-    run_sync(client=fast_client(emulator))
+def test_a_resource_skipped_by_a_shifting_listing_is_not_marked_removed(synced_mirror, emulator):
     hidden = sorted(emulator.workspace.ids())[:3]
     original = emulator.workspace.list_resources
 
