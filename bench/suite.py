@@ -54,11 +54,12 @@ def main(arguments):
     files, tests = summarise(rows)
     cores = os.cpu_count()
     busy, idle = (after[key] - before[key] for key in ("machine_busy", "machine_idle"))
-    postgres = None if before["postgres"] is None or after["postgres"] is None else after["postgres"] - before["postgres"]
+    postgres = None if None in (before["postgres"], after["postgres"]) else \
+        round(after["postgres"] - before["postgres"], 1)
     report = {
         "arguments": arguments, "exit_code": result.returncode, "pytest": summary_line, "wall_seconds": round(wall, 1),
         "cores": cores, "machine_busy_seconds": round(busy, 1), "machine_idle_seconds": round(idle, 1),
-        "postgres_cpu_seconds": None if postgres is None else round(postgres, 1),
+        "postgres_cpu_seconds": postgres,
         "test_processes_cpu_seconds": round(sum(row["cpu"] for row in rows), 1),
         "their_children_cpu_seconds": round(sum(row["children_cpu"] for row in rows), 1),
         "tests_timed": len(rows),

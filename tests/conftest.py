@@ -311,6 +311,15 @@ def copy_mirror_in(cursor, dump):
                            f"FROM {table}")
 
 
+def dump_mirror(cursor):
+    """The mirror tables' rows as COPY text, as `copy_mirror_in` takes them."""
+    dump = {}
+    for table, _ in mirror_tables():
+        with cursor.copy(f"COPY {table} TO STDOUT") as copy:
+            dump[table] = b"".join(bytes(chunk) for chunk in copy)
+    return dump
+
+
 def create_mirror_database(admin, plain, mirror, dump):
     """Database `mirror`: a copy of the (empty) test database `plain` with `dump` loaded, committed and
     analysed; its tables' sizes are what the vacuum after each test compares with."""
@@ -359,11 +368,8 @@ def mirror_dump(django_db_setup, django_db_blocker):
         try:
             run = run_sync(client=fast_client(server))
             assert run.status == "succeeded", run.error
-            dump = {}
             with connection.cursor() as cursor:
-                for table, _ in mirror_tables():
-                    with cursor.cursor.copy(f"COPY {table} TO STDOUT") as copy:
-                        dump[table] = b"".join(bytes(chunk) for chunk in copy)
+                dump = dump_mirror(cursor.cursor)
         finally:
             server.stop()
             with connection.cursor() as cursor:  # committed, outside any test: emptied whatever happened
@@ -432,11 +438,7 @@ def first_sync(server, key):
             return SyncRun.objects.order_by("-pk").first()
         run = run_sync(client=fast_client(server))
         if run.status == SyncRun.SUCCEEDED:
-            dump = {}
-            for table, _ in mirror_tables():
-                with cursor.cursor.copy(f"COPY {table} TO STDOUT") as copy:
-                    dump[table] = b"".join(bytes(chunk) for chunk in copy)
-            _FIRST_SYNCS[key] = dump
+            _FIRST_SYNCS[key] = dump_mirror(cursor.cursor)
         return run
 
 
