@@ -1,5 +1,7 @@
 // Saved views: "Copy" puts a view's link on the clipboard and says so in a live region.
+// The buttons come hidden and are shown here, so none can be pressed before it would work.
 (function () {
+  document.querySelectorAll("button[data-copy]").forEach(function (button) { button.hidden = false; });
   document.addEventListener("click", function (event) {
     const button = event.target.closest && event.target.closest("button[data-copy]");
     if (!button) return;
