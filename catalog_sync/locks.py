@@ -19,8 +19,14 @@ logger = logging.getLogger(__name__)
 
 SYNC_LOCK = "catalog-sync"  # held by the one sync that may write the mirror (all its slices included)
 
-# Errors after which the database connection may be gone (a restart, pg_terminate_backend, a network cut).
-DATABASE_GONE = (OperationalError, InterfaceError)
+# Errors after which the database connection may be gone (a restart, pg_terminate_backend, a network cut):
+# Django's, and psycopg's own for work done on its cursor directly (COPY), should one escape unwrapped.
+try:
+    import psycopg
+except ImportError:  # SQLite only
+    DATABASE_GONE = (OperationalError, InterfaceError)
+else:
+    DATABASE_GONE = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 class LeaseLost(Exception):
@@ -84,6 +90,10 @@ def recover_connection():
     """After a database error, drop a connection that no longer works so the next query opens a new one
     (Django would otherwise keep failing on the dead one until the task ends)."""
     if connection.in_atomic_block:
+        return
+    raw = connection.connection
+    if raw is not None and (getattr(raw, "closed", False) or getattr(raw, "broken", False)):
+        connection.close()  # psycopg knows it is gone, whether or not Django saw the error
         return
     try:
         connection.close_if_unusable_or_obsolete()

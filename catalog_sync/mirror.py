@@ -214,7 +214,10 @@ def copy_upsert(lines, now, run_id, keep_seen=False):
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS resource_stage_v2 AS "
                        f"SELECT {stage_columns} FROM {table} WITH NO DATA")
         cursor.execute("TRUNCATE resource_stage_v2")
-        with cursor.cursor.copy(f"COPY resource_stage_v2 ({stage_columns}) FROM STDIN") as copy:
+        # COPY goes to psycopg's own cursor: its errors are made Django's here, so a connection the server
+        # dropped is known as one (retried, and closed before the next query) and not as a bug.
+        with connection.wrap_database_errors, \
+                cursor.cursor.copy(f"COPY resource_stage_v2 ({stage_columns}) FROM STDIN") as copy:
             copy.write("\n".join(lines) + "\n")
         cursor.execute(
             f'INSERT INTO {table} ({stage_columns}, "changed_at", "first_seen_at", "last_seen_run", "removed_at") '
@@ -281,7 +284,7 @@ def replace_refs(rows, previously_stored):
     if connection.vendor == "postgresql":
         if not refs:
             return
-        with connection.cursor() as cursor:
+        with connection.cursor() as cursor, connection.wrap_database_errors:  # as in copy_upsert
             with cursor.cursor.copy(f"COPY {ResourceRef._meta.db_table} (resource_id, kind, ref_id) FROM STDIN") as copy:
                 copy.write("".join(
                     f"{_copy_text(rid)}\t{kind}\t{_copy_text(ref_id)}\n" for rid, kind, ref_id in refs))

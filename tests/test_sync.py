@@ -119,6 +119,67 @@ def test_sync_survives_errors_throttling_slowness_and_dropped_connections(emulat
     assert emulator.stats()["faults_injected"] >= 5
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("statement", ["COPY resource_stage", "COPY catalog_sync_resourceref"])
+def test_a_connection_the_database_drops_during_a_copy_is_tried_again_not_failed(emulator, monkeypatch, statement):
+    """The database server ends the sync's connection (a restart, a failover, pg_terminate_backend) just as a
+    slice writes its rows by COPY, on psycopg's own cursor: the slice is tried again on a new connection and the
+    sync ends complete, as after any other dropped connection, not failed as if the code were wrong."""
+    import psycopg
+    from django.db import connection
+
+    real_copy = psycopg.Cursor.copy
+    dropped = []
+
+    def copy(cursor, sql, *args, **kwargs):
+        if not dropped and str(sql).startswith(statement):
+            params = connection.settings_dict
+            with psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"],
+                                 port=params["PORT"] or 5432, autocommit=True) as other:
+                other.execute("SELECT pg_terminate_backend(%s)", [cursor.connection.info.backend_pid])
+            dropped.append(sql)
+        return real_copy(cursor, sql, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "copy", copy)
+    run = run_sync(client=fast_client(emulator))
+    assert dropped, "the connection was ended under a COPY"
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == upstream_ids(emulator)
+    assert run.slices.filter(attempts__gt=1).count() == 1, "the one slice it hit ran again"
+
+
+def test_a_retry_that_falls_due_while_the_sweep_looks_is_run_not_taken_for_a_stall(emulator, monkeypatch):
+    """The sweep asks which slices are due, then how long the next retry waits: a retry that falls due in
+    between (its wait is milliseconds when Secoda's backoff is short) is run, not reported as a stalled sweep."""
+    from catalog_sync import slices
+    from catalog_sync.models import SyncSlice
+
+    real_runnable, real_waiting, real_execute = slices.runnable_ids, slices.waiting_retry, slices.SliceRunner.execute
+    asked = []
+
+    def runnable_ids(run):  # looked at while the retry was not due yet
+        due = real_runnable(run)
+        return due if asked else [pk for pk in due if not SyncSlice.objects.filter(pk=pk, attempts__gt=0).exists()]
+
+    def waiting_retry(run):  # asked a moment later, once it had fallen due
+        asked.append(run.slices.filter(status=SyncSlice.PENDING, attempts__gt=0).update(
+            not_before=timezone.now() - timedelta(milliseconds=1)))
+        return real_waiting(run)
+
+    def execute(runner):
+        if runner.piece.attempts == 1 and not asked:  # the first slice's connection drops once
+            raise ConnectionError("the connection dropped")
+        return real_execute(runner)
+
+    monkeypatch.setattr(slices, "runnable_ids", runnable_ids)
+    monkeypatch.setattr(slices, "waiting_retry", waiting_retry)
+    monkeypatch.setattr(slices.SliceRunner, "execute", execute)
+    run = run_sync(client=fast_client(emulator))
+    assert asked[0] == 1, "a slice waited to be retried"
+    assert run.status == SyncRun.SUCCEEDED, run.error
+    assert present_ids() == upstream_ids(emulator)
+
+
 def test_second_sync_follows_deletions_new_owners_descriptions_and_creations(synced_mirror, emulator):
     client = fast_client(emulator)
     workspace = emulator.workspace
