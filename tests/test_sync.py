@@ -160,6 +160,32 @@ def test_a_connection_the_database_drops_during_a_copy_is_tried_again_not_failed
     assert present_ids() == upstream_ids(server), "every resource, the ended slices' last rows too"
 
 
+def test_a_sweep_an_outage_stops_keeps_the_rows_its_ended_slices_listed(capped_server, settings, monkeypatch):
+    """Slices run one by one share a writer, so when an outage stops the sweep the last rows of slices that
+    ended may not be written yet. They are written before the sweep stops: the resumed sweep, which does not
+    list those slices again, ends with every resource."""
+    from catalog_sync import sync
+
+    server = capped_server(Workspace.generate(resources=600, seed=3, now=SESSION_NOW), cap=250)
+    settings.SYNC_BATCH_SIZE = 120  # batches that straddle slices
+    real_outage, ended = sync.outage, []
+
+    def outage(run, piece):  # the fourth slice to end finds Secoda gone, as if several had failed in a row
+        ended.append(piece.pk)
+        if len(ended) == 4:
+            return sync.SecodaUnreachable("Secoda could not be reached. The sweep stopped early.")
+        return real_outage(run, piece)
+
+    monkeypatch.setattr(sync, "outage", outage)
+    stopped = run_sync(client=fast_client(server))
+    assert stopped.status == SyncRun.FAILED and stopped.resume_when_reachable, stopped.error
+    monkeypatch.setattr(sync, "outage", real_outage)
+    sync.retry_failed_slices(stopped)
+    resumed = sync.resume_in_process(stopped, client=fast_client(server))
+    assert resumed.status == SyncRun.SUCCEEDED, resumed.error
+    assert present_ids() == upstream_ids(server)
+
+
 def test_a_retry_that_falls_due_while_the_sweep_looks_is_run_not_taken_for_a_stall(emulator, monkeypatch):
     """The sweep asks which slices are due, then how long the next retry waits: a retry that falls due in
     between (its wait is milliseconds when Secoda's backoff is short) is run, not reported as a stalled sweep."""
