@@ -29,6 +29,18 @@ else:
     DATABASE_GONE = (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
+def connection_lost(exc):
+    """Whether a DATABASE_GONE error means the connection itself went (SQLSTATE class 08, or the server shutting
+    down or refusing connections, 57P01–57P03), not an operation the database refused on a live one (a full
+    disk, a statement timeout, a deadlock): errors raised without a code come from the client's side of a
+    broken connection."""
+    for error in (exc, exc.__cause__):
+        state = getattr(error, "sqlstate", None)
+        if state:
+            return state.startswith("08") or state in ("57P01", "57P02", "57P03")
+    return True
+
+
 class LeaseLost(Exception):
     """Someone else took the lease (ours expired): stop before writing more."""
 

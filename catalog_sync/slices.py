@@ -584,7 +584,10 @@ def describe(exc):
     if isinstance(exc, locks.LeaseLost):
         return f"{exc} This sync stopped so two syncs never write at once."
     if isinstance(exc, locks.DATABASE_GONE):
-        return f"Lost the connection to the database ({str(exc).strip() or type(exc).__name__})."
+        detail = str(exc).strip() or type(exc).__name__
+        if locks.connection_lost(exc):
+            return f"Lost the connection to the database ({detail})."
+        return f"The database could not do it ({detail})."  # a full disk, a timeout, a deadlock
     return f"{type(exc).__name__}: {exc}"
 
 

@@ -186,6 +186,28 @@ def test_a_sweep_an_outage_stops_keeps_the_rows_its_ended_slices_listed(capped_s
     assert present_ids() == upstream_ids(server)
 
 
+def test_a_database_error_says_whether_the_connection_went_or_the_database_refused():
+    """A slice's error tells a lost connection (tried again on a new one) from work the database refused on a
+    live one, such as a full disk, whether psycopg's error reached us as it was or wrapped by Django."""
+    import psycopg
+    from django.db import OperationalError
+
+    from catalog_sync.slices import describe
+
+    def wrapped(error):
+        try:
+            raise OperationalError(str(error)) from error
+        except OperationalError as exc:
+            return exc
+
+    ended = psycopg.errors.AdminShutdown("terminating connection due to administrator command")
+    full = psycopg.errors.DiskFull("could not extend file: No space left on device")
+    for error in (ended, wrapped(ended), psycopg.OperationalError("the connection is closed")):
+        assert describe(error).startswith("Lost the connection to the database ("), error
+    for error in (full, wrapped(full)):
+        assert describe(error) == "The database could not do it (could not extend file: No space left on device)."
+
+
 def test_a_retry_that_falls_due_while_the_sweep_looks_is_run_not_taken_for_a_stall(emulator, monkeypatch):
     """The sweep asks which slices are due, then how long the next retry waits: a retry that falls due in
     between (its wait is milliseconds when Secoda's backoff is short) is run, not reported as a stalled sweep."""
