@@ -30,15 +30,15 @@ else:
 
 
 def connection_lost(exc):
-    """Whether a DATABASE_GONE error means the connection itself went (SQLSTATE class 08, or the server shutting
-    down or refusing connections, 57P01–57P03), not an operation the database refused on a live one (a full
-    disk, a statement timeout, a deadlock): errors raised without a code come from the client's side of a
-    broken connection."""
+    """Whether a DATABASE_GONE error means the connection itself went (SQLSTATE class 08, or the server ending
+    it: 57P01–57P05, shutdown, crash, not accepting, database dropped, idle timeout), not an operation the
+    database refused on a live one (a full disk, a statement timeout, a deadlock). PostgreSQL's errors raised
+    without a code come from the client's side of a broken connection; SQLite has no connection to lose."""
     for error in (exc, exc.__cause__):
         state = getattr(error, "sqlstate", None)
         if state:
-            return state.startswith("08") or state in ("57P01", "57P02", "57P03")
-    return True
+            return state.startswith("08") or state in ("57P01", "57P02", "57P03", "57P04", "57P05")
+    return not type(exc.__cause__ or exc).__module__.startswith("sqlite3")
 
 
 class LeaseLost(Exception):

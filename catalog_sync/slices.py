@@ -177,9 +177,6 @@ class SliceRunner:
         self.run = piece.run
         self.client = client
         self.requests_before = self.requests_at_start = client.requests_made
-        # A writer shared with the slices before and after this one (one process, one slice at a time)
-        # is flushed by its owner, so a slice's last rows are written while the next slice's pages arrive.
-        self.shared_writer = writer is not None
         self.writer = writer or ResourceWriter(self.run.pk, settings.SYNC_BATCH_SIZE)
         self.writer.on_flush = self.flushed
         self.fetched_at_start = self.writer.fetched
@@ -211,11 +208,11 @@ class SliceRunner:
                 self.probe_and_list()
             else:
                 self.list_pages(piece.first_page, piece.last_page)
-            if not self.shared_writer:
-                self.writer.flush()
+            # Its rows are written before it can end done: a sweep that stops or is taken over later (a
+            # shared writer's rows would otherwise wait for the next slice) never lists a done slice again.
+            self.writer.flush()
         except PermanentError as exc:
-            if not self.shared_writer:
-                self.writer.flush()
+            self.writer.flush()
             if not (piece.remainder and exc.status == 400):
                 raise
             # This Secoda will not run the "everything else" listing; counts decide at the end.

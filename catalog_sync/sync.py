@@ -108,21 +108,10 @@ class InProcess:
         self.concurrency = concurrency
 
     def sweep(self, run, client, listener=None):
-        # One by one, the slices share one writer, kept across a re-entry after a dropped connection: rows a
-        # slice listed before it ended, not yet written when the connection went, are written after it.
+        # One by one, the slices share one writer, kept across a re-entry after a dropped connection: rows
+        # whose write failed wait in it for the next flush.
         writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE) if self.concurrency <= 1 else None
-        try:
-            locks.with_reconnect(lambda: sweep_in_process(run, client, self.concurrency, listener, writer))
-        except Exception:
-            # The sweep stops (Secoda unreachable, a stall, the database gone for good). Rows that ended slices
-            # listed are written all the same: a resumed sweep does not list those slices again.
-            if writer is not None and writer.buffer:
-                try:
-                    locks.with_reconnect(writer.flush)
-                except Exception as exc:
-                    logger.warning("Sync #%s: %s listed rows could not be written as the sweep stopped (%s).",
-                                   run.pk, len(writer.buffer), client.redact(describe(exc)))
-            raise
+        locks.with_reconnect(lambda: sweep_in_process(run, client, self.concurrency, listener, writer))
         return True
 
 

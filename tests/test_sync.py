@@ -161,9 +161,9 @@ def test_a_connection_the_database_drops_during_a_copy_is_tried_again_not_failed
 
 
 def test_a_sweep_an_outage_stops_keeps_the_rows_its_ended_slices_listed(capped_server, settings, monkeypatch):
-    """Slices run one by one share a writer, so when an outage stops the sweep the last rows of slices that
-    ended may not be written yet. They are written before the sweep stops: the resumed sweep, which does not
-    list those slices again, ends with every resource."""
+    """Slices run one by one share a writer, and an outage stops the sweep after some of them ended: each wrote
+    its rows before it ended, so the resumed sweep, which does not list those slices again, ends with every
+    resource."""
     from catalog_sync import sync
 
     server = capped_server(Workspace.generate(resources=600, seed=3, now=SESSION_NOW), cap=250)
