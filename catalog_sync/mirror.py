@@ -58,26 +58,14 @@ class ResourceWriter:
     def flush(self):
         if not self.buffer:
             return
-        pending, self.buffer = self.buffer, {}
-        try:
-            self._write(pending)
-        except BaseException:
-            # Nothing of it is known to be written: the rows wait for the next flush. A writer shared by the
-            # slices of one sweep may hold the last rows of a slice that has already ended; they must not be
-            # lost with the slice that failed (which is listed again).
-            self.buffer = {**pending, **self.buffer}
-            raise
-        if self.on_flush:
-            self.on_flush(self)
-
-    def _write(self, buffer):
         rows, lines, hashes = {}, {}, {}
-        for resource_id, record in buffer.items():
+        for resource_id, record in self.buffer.items():
             if record.get("id") != resource_id:
                 record = {**record, "id": resource_id}
             row = rows[resource_id] = normalize.resource_row(record)
             line = lines[resource_id] = _stored_text(row)
             hashes[resource_id] = row_hash(line)
+        self.buffer = {}
         postgres = connection.vendor == "postgresql"
         if postgres:
             with by_index(), connection.cursor() as cursor:
@@ -131,6 +119,8 @@ class ResourceWriter:
         self.created += created
         self.updated += len(changed) - created
         self.unchanged += len(unchanged)
+        if self.on_flush:
+            self.on_flush(self)
 
 
 _ABSENT_IDS = frozenset(("None", "null"))

@@ -160,11 +160,11 @@ def runnable_ids(run):
 def waiting_retry(run):
     """Seconds until the next pending slice is due (0 when one already is), or None when none is pending. A
     retry that fell due since `runnable_ids` looked is still waiting, not lost: the clock moves between them."""
-    pending = run.slices.filter(status=SyncSlice.PENDING)
-    if pending.filter(not_before__isnull=True).exists():
-        return 0.0
-    soonest = pending.order_by("not_before").values_list("not_before", flat=True).first()
-    return None if soonest is None else max(0.0, (soonest - timezone.now()).total_seconds())
+    soonest = run.slices.filter(status=SyncSlice.PENDING).order_by(F("not_before").asc(nulls_first=True)).values_list(
+        "pk", "not_before").first()
+    if soonest is None:
+        return None
+    return 0.0 if soonest[1] is None else max(0.0, (soonest[1] - timezone.now()).total_seconds())
 
 
 # -- running one slice ------------------------------------------------------------------------

@@ -108,10 +108,7 @@ class InProcess:
         self.concurrency = concurrency
 
     def sweep(self, run, client, listener=None):
-        # One by one, the slices share one writer, kept across a re-entry after a dropped connection: rows
-        # whose write failed wait in it for the next flush.
-        writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE) if self.concurrency <= 1 else None
-        locks.with_reconnect(lambda: sweep_in_process(run, client, self.concurrency, listener, writer))
+        locks.with_reconnect(lambda: sweep_in_process(run, client, self.concurrency, listener))
         return True
 
 
@@ -269,9 +266,9 @@ class SliceLoop:
 
     running = ()
 
-    def __init__(self, run, client, holder, on_done, writer=None):
+    def __init__(self, run, client, holder, on_done):
         self.client, self.holder, self.on_done = client, holder, on_done
-        self.writer = writer if writer is not None else ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
+        self.writer = ResourceWriter(run.pk, settings.SYNC_BATCH_SIZE)
 
     def __enter__(self):
         return self
@@ -329,9 +326,8 @@ class SliceThreads:
         pass  # each slice flushes its own writer
 
 
-def sweep_in_process(run, client, concurrency, listener=None, writer=None):
-    """Run the sweep's slices here: one loop, whether they run one by one (through `writer`, when given) or on
-    threads."""
+def sweep_in_process(run, client, concurrency, listener=None):
+    """Run the sweep's slices here: one loop, whether they run one by one or on threads."""
     holder = f"{run.holder}:sweep"  # the same on a re-entry after a dropped connection
     # Slices this sweep was running when its connection dropped are nobody else's: run them again.
     run.slices.filter(status=SyncSlice.RUNNING, holder=holder).update(status=SyncSlice.PENDING, lease_until=None)
@@ -358,7 +354,7 @@ def sweep_in_process(run, client, concurrency, listener=None, writer=None):
         return False
 
     executor = (SliceThreads(client, holder, done, concurrency) if concurrency > 1
-                else SliceLoop(run, client, holder, done, writer))
+                else SliceLoop(run, client, holder, done))
     with executor:
         while True:
             for slice_id in slices.runnable_ids(run):

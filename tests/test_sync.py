@@ -128,8 +128,8 @@ def test_a_connection_the_database_drops_during_a_copy_is_tried_again_not_failed
     """The database server ends the sync's connection (a restart, a failover, pg_terminate_backend) just as a
     slice writes its rows by COPY, on psycopg's own cursor: the slice is tried again on a new connection and the
     sync ends complete, as after any other dropped connection, not failed as if the code were wrong. The slices
-    of a sweep run one by one share their writer, so a batch may hold the last rows of a slice already done:
-    they are written with the next batch, not lost with the slice that failed."""
+    of a sweep run one by one share their writer: a slice already done has written all its rows, so none is lost
+    with the batch that failed."""
     import psycopg
     from django.db import connection
 
