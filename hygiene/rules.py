@@ -62,7 +62,9 @@ def _unused(prefix):
 
 def builtin_filter(key, prefix=""):
     """Q on Resource (through `prefix`) for the built-in rule `key`."""
-    failing = Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.FAILING)})
+    def failing():  # a queryset built only for the rules that ask (building one is most of a Q's cost)
+        return Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.FAILING)})
+
     if key == "stale":
         return Q(**{f"{prefix}stale": True})
     if key == "unowned":
@@ -70,9 +72,9 @@ def builtin_filter(key, prefix=""):
     if key == "undocumented":
         return Q(**{f"{prefix}is_documented": False})
     if key == "failing_dbt_tests":
-        return failing
+        return failing()
     if key == "warning_dbt_tests":
-        return Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.WARNING)}) & ~failing
+        return Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.WARNING)}) & ~failing()
     if key == "unused":
         return _unused(prefix)
     raise KeyError(key)

@@ -1,4 +1,4 @@
-"""Accessibility: axe-core (bundled by axe-playwright-python, no network) on every page a steward, a
+"""Accessibility: axe-core (kept in tests/vendor, no network) on every page a steward, a
 viewer or a stranger opens, with real data from the emulated workspace: no violation of impact
 critical or serious (WCAG 2.1 AA and axe's best practices). Also at 768 px wide, and the behaviours axe
 cannot see: keyboard focus after a failed form, Escape on menus, live regions, widths.
@@ -25,7 +25,7 @@ from hygiene.bulk.models import ChangeItem, ChangeSet  # noqa: E402
 from hygiene.dashboard.models import Snooze  # noqa: E402
 from hygiene.reports.emails import unsubscribe_url  # noqa: E402
 from hygiene.reports.models import Subscription  # noqa: E402
-from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, SHOTS, log_in, new_tab, shot  # noqa: E402, F401
+from tests.browser_helpers import BLOCKING, SHOTS, axe_results, log_in, new_tab, shot  # noqa: E402, F401
 from tests.conftest import fast_client  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -115,7 +115,7 @@ class Audit:
 
     def check(self, page, name):
         page.wait_for_load_state()
-        results = AXE.run(page, options=AXE_OPTIONS).response
+        results = axe_results(page)
         missing = described_by_missing(page)
         if missing:  # axe lets this pass when one id of several exists
             self.problems.append(f"== {name}: aria-describedby/labelledby name ids that do not exist: {missing}")

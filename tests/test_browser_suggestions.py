@@ -18,7 +18,7 @@ from hygiene.bulk.models import ChangeSet  # noqa: E402
 from hygiene.domain.lists import issue_queryset  # noqa: E402
 from hygiene.suggestions.models import Suggestion  # noqa: E402
 from tests.browser_helpers import (  # noqa: E402
-    AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, number, shooter)
+    blocking_violations, list_total, log_in, number, shooter)
 from tests.test_browser_bulk import (  # noqa: E402, F401  (fixtures)
     WORKER_TIMEOUT_MS, mirror, quick_writes, tab, worker)
 
@@ -35,7 +35,7 @@ def unowned_on_overview(page):
 
 
 def assert_accessible(page):
-    violations = [v for v in AXE.run(page, options=AXE_OPTIONS).response["violations"] if v["impact"] in BLOCKING]
+    violations = blocking_violations(page)
     assert not violations, [(v["id"], [node["target"] for node in v["nodes"][:3]]) for v in violations]
 
 

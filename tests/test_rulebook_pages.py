@@ -387,11 +387,10 @@ def test_a_steward_builds_a_rule_in_the_browser_offered_only_the_tests_that_fit(
                                                                                  new_tab):
     from playwright.sync_api import expect
 
-    from tests.browser_helpers import AXE, AXE_OPTIONS, BLOCKING, list_total, log_in, shot
+    from tests.browser_helpers import blocking_violations, list_total, log_in, shot
 
     def assert_accessible(page, what):
-        violations = [v for v in AXE.run(page, options=AXE_OPTIONS).response["violations"]
-                      if v["impact"] in BLOCKING]
+        violations = blocking_violations(page)
         assert not violations, f"{what}: " + "; ".join(
             f"{v['id']} ({v['impact']}): {[n['target'] for n in v['nodes']][:3]}" for v in violations)
 
