@@ -1,6 +1,6 @@
 """Accessibility: axe-core (kept in tests/vendor, no network) on every page a steward, a
 viewer or a stranger opens, with real data from the emulated workspace: no violation of impact
-critical or serious (WCAG 2.1 AA and axe's best practices). Also at 768 px wide, and the behaviours axe
+critical or serious (axe's WCAG 2.0 and 2.1 A and AA rules). Also at 768 px wide, and the behaviours axe
 cannot see: keyboard focus after a failed form, Escape on menus, live regions, widths.
 
 A page that fails the check is pictured in /tmp/browser-shots/a11y-*.png (the 1280 px ones with BROWSER_SHOTS=1).
