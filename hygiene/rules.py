@@ -62,7 +62,7 @@ def _unused(prefix):
 
 def builtin_filter(key, prefix=""):
     """Q on Resource (through `prefix`) for the built-in rule `key`."""
-    def failing():  # a queryset built only for the rules that ask (building one is most of a Q's cost)
+    def failing():  # its subquery built only for the two rules that use it
         return Q(**{f"{prefix}pk__in": _dbt_ids(DbtTestStatus.FAILING)})
 
     if key == "stale":

@@ -131,7 +131,10 @@ def test_a_connection_the_database_drops_during_a_copy_is_tried_again_not_failed
     of a sweep run one by one share their writer: a slice already done has written all its rows, so none is lost
     with the batch that failed."""
     import psycopg
+    from django.conf import settings as django_settings
     from django.db import connection
+
+    from tests.migrated_database import server_of
 
     server = capped_server(Workspace.generate(resources=600, seed=3, now=SESSION_NOW), cap=250)
     settings.SYNC_BATCH_SIZE = 120  # batches that straddle slices
@@ -142,10 +145,8 @@ def test_a_connection_the_database_drops_during_a_copy_is_tried_again_not_failed
         if str(sql).startswith(statement):
             seen.append(sql)
             if len(seen) == nth:
-                params = connection.settings_dict
-                with psycopg.connect(dbname=params["NAME"], user=params["USER"], host=params["HOST"],
-                                     port=params["PORT"] or 5432, password=params["PASSWORD"] or None,
-                                     autocommit=True) as other:
+                database = f"{server_of(django_settings.DATABASE_URL)}/{connection.settings_dict['NAME']}"
+                with psycopg.connect(database, autocommit=True) as other:
                     other.execute("SELECT pg_terminate_backend(%s)", [cursor.connection.info.backend_pid])
                 dropped.append(sql)
         return real_copy(cursor, sql, *args, **kwargs)
