@@ -7,12 +7,18 @@ Runs the README's test command (`bin/test`, with the pytest arguments given) and
 - PostgreSQL's CPU (the server's processes, read from `/proc`: a local server this user may read);
 - each test's wall time and the CPU of the test process that ran it (a plugin, `bench/plugins/suite_timeline.py`):
   per file and the costliest tests. A process's first test also carries its set-up (its databases, the synced
-  mirror, chromium).
+  mirror, chromium);
+- with one test process (`-n 0`), the machine's busy CPU during each test as well: everything the test made the
+  machine do (PostgreSQL's work, chromium's, the processes it started), so per file and test it says where the
+  whole run's CPU goes, not only the test processes' share. (With several processes the machine's CPU is
+  theirs together, and is not told apart.)
 
     .venv/bin/python bench/suite.py                                  # the whole suite
     .venv/bin/python bench/suite.py -m "not slow and not browser"    # the quick tests
+    .venv/bin/python bench/suite.py -n 0                             # one process: the machine's CPU per test
 
-Writes bench/results/suite.json (suite-subset.json when arguments choose some of the tests).
+Writes bench/results/suite.json (suite-one-process.json with `-n 0` alone, suite-subset.json with other
+arguments).
 """
 import collections
 import json
@@ -27,15 +33,20 @@ from _common import ROOT, machine_cpu
 
 
 def summarise(rows, top=15):
-    by_file = collections.defaultdict(lambda: {"tests": 0, "wall": 0.0, "cpu": 0.0})
+    serial = len({row["worker"] for row in rows}) == 1
+    by_file = collections.defaultdict(
+        lambda: {"tests": 0, "wall": 0.0, "cpu": 0.0, **({"machine": 0.0} if serial else {})})
     for row in rows:
         entry = by_file[row["test"].split("::")[0]]
         entry["tests"] += 1
         entry["wall"] += row["end"] - row["start"]
         entry["cpu"] += row["cpu"] + row["children_cpu"]
-    files = sorted(by_file.items(), key=lambda item: -item[1]["wall"])
-    tests = sorted(rows, key=lambda row: row["start"] - row["end"])[:top]
-    return files, tests
+        if serial:
+            entry["machine"] += row["machine_busy"]
+    order = (lambda item: -item[1]["machine"]) if serial else (lambda item: -item[1]["wall"])
+    files = sorted(by_file.items(), key=order)
+    tests = sorted(rows, key=(lambda row: -row["machine_busy"]) if serial else (lambda row: row["start"] - row["end"]))
+    return files, tests[:top], serial
 
 
 def main(arguments):
@@ -51,7 +62,7 @@ def main(arguments):
         after = machine_cpu()
         rows = [json.loads(line) for path in Path(folder).glob("*.jsonl") for line in path.read_text().splitlines()]
     summary_line = (result.stdout.strip().splitlines() or ["(no output)"])[-1]
-    files, tests = summarise(rows)
+    files, tests, serial = summarise(rows)
     cores = os.cpu_count()
     busy, idle = (after[key] - before[key] for key in ("machine_busy", "machine_idle"))
     postgres = None if None in (before["postgres"], after["postgres"]) else \
@@ -65,21 +76,27 @@ def main(arguments):
         "tests_timed": len(rows),
         "files": [{"file": name, **{k: round(v, 1) if isinstance(v, float) else v for k, v in entry.items()}}
                   for name, entry in files],
-        "slowest": [{"test": row["test"], "wall": round(row["end"] - row["start"], 2), "cpu": round(row["cpu"], 2)}
-                    for row in tests],
+        "slowest": [{"test": row["test"], "wall": round(row["end"] - row["start"], 2), "cpu": round(row["cpu"], 2),
+                     **({"machine": round(row["machine_busy"], 2)} if serial else {})} for row in tests],
     }
     print(f"{summary_line}  (exit {result.returncode})")
     print(f"wall {wall:.0f} s; the machine's {cores} cores busy {busy:.0f} s, idle {idle:.0f} s "
           f"({100 * busy / max(busy + idle, 1e-9):.0f} % busy)")
     print(f"PostgreSQL {report['postgres_cpu_seconds']} s of CPU; the test processes {report['test_processes_cpu_seconds']} s "
           f"(and {report['their_children_cpu_seconds']} s in child processes they waited for)")
-    print("\nfile                                          tests   wall s (summed over workers)   CPU s (test processes and the children they waited for)")
+    if serial:
+        print(f"one test process: the machine was busy {sum(e['machine'] for _, e in files):.0f} s during the tests "
+              "(PostgreSQL, chromium and the processes tests started included)")
+    print("\nfile                                          tests   wall s (summed over workers)   CPU s (test processes and the children they waited for)"
+          + ("   machine CPU s" if serial else ""))
     for name, entry in files[:15]:
-        print(f"{name:45} {entry['tests']:5} {entry['wall']:10.1f} {entry['cpu']:26.1f}")
-    print("\nslowest tests (wall s, test-process CPU s)")
+        print(f"{name:45} {entry['tests']:5} {entry['wall']:10.1f} {entry['cpu']:26.1f}"
+              + (f" {entry['machine']:16.1f}" if serial else ""))
+    print("\ncostliest tests (wall s, test-process CPU s" + (", machine CPU s)" if serial else ")"))
     for row in report["slowest"]:
-        print(f"{row['wall']:7.1f} {row['cpu']:6.1f}  {row['test']}")
-    out = ROOT / "bench" / "results" / ("suite-subset.json" if arguments else "suite.json")
+        print(f"{row['wall']:7.1f} {row['cpu']:6.1f}" + (f" {row['machine']:6.1f}" if serial else "") + f"  {row['test']}")
+    name = {(): "suite.json", ("-n", "0"): "suite-one-process.json"}.get(tuple(arguments), "suite-subset.json")
+    out = ROOT / "bench" / "results" / name
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nWrote {out.relative_to(ROOT)}")
     if result.returncode != 0:
