@@ -33,7 +33,7 @@ from _common import ROOT, machine_cpu
 
 
 def summarise(rows, top=15):
-    serial = len({row["worker"] for row in rows}) == 1
+    serial = bool(rows) and all(row["worker"] == "main" for row in rows)  # no xdist workers: one process
     by_file = collections.defaultdict(
         lambda: {"tests": 0, "wall": 0.0, "cpu": 0.0, **({"machine": 0.0} if serial else {})})
     for row in rows:
