@@ -104,13 +104,18 @@ def machine_cpu():
     """CPU seconds so far of the local PostgreSQL server (every postgres process; exited backends are in the
     postmaster's reaped children; None when none is visible here), and of the whole machine busy and idle
     (/proc/stat). A process's own are read from it (`processes_cpu`)."""
-    ticks = os.sysconf("SC_CLK_TCK")
     postgres = [pid for pid in os.listdir("/proc") if pid.isdigit() and _command(pid) == "postgres"]
+    busy, idle = machine_busy_idle()
+    return {"postgres": processes_cpu(postgres) if postgres else None, "machine_busy": busy, "machine_idle": idle}
+
+
+def machine_busy_idle():
+    """The whole machine's CPU seconds so far, busy and idle (idle and iowait), from /proc/stat."""
     with open("/proc/stat") as stat:
         fields = [int(v) for v in stat.readline().split()[1:]]
-    idle = fields[3] + fields[4]  # idle and iowait
-    return {"postgres": processes_cpu(postgres) if postgres else None, "machine_busy": (sum(fields) - idle) / ticks,
-            "machine_idle": idle / ticks}
+    idle = fields[3] + fields[4]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / ticks, idle / ticks
 
 
 def _command(pid):

@@ -123,7 +123,9 @@ def with_reconnect(function, attempts=3):
         except DATABASE_GONE as exc:
             if attempt == attempts - 1 or connection.in_atomic_block:
                 raise
-            logger.warning("Lost the database connection (%s); reconnecting and carrying on.", exc)
+            # A deadlock or a locked SQLite file may pass when tried again; a full disk is said as it is.
+            what = "Lost the database connection" if connection_lost(exc) else "The database could not do it"
+            logger.warning("%s (%s); reconnecting and trying again.", what, exc)
             connection.close()
             time.sleep(0.5 * (attempt + 1))  # a restarting server takes a moment
 

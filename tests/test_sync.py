@@ -209,6 +209,33 @@ def test_a_database_error_says_whether_the_connection_went_or_the_database_refus
         assert describe(error) == "The database could not do it (could not extend file: No space left on device)."
 
 
+def test_a_step_tried_again_after_a_database_error_is_logged_as_what_happened(monkeypatch, caplog):
+    """A step run again after a database error says in the log whether the connection went or the database
+    refused the work on a live one (a full disk), as a failed slice's message does."""
+    from types import SimpleNamespace
+
+    import psycopg
+    from django.db import OperationalError
+
+    from catalog_sync import locks
+
+    monkeypatch.setattr(locks.time, "sleep", lambda seconds: None)
+    # Outside the test's transaction, as a task runs (inside one, a step is never run again).
+    monkeypatch.setattr(locks, "connection", SimpleNamespace(in_atomic_block=False, close=lambda: None))
+    errors = [psycopg.errors.DiskFull("could not extend file"), psycopg.errors.AdminShutdown("terminating")]
+
+    def step():
+        if errors:
+            error = errors.pop(0)
+            raise OperationalError(str(error)) from error
+        return "done"
+
+    with caplog.at_level("WARNING", logger="catalog_sync.locks"):
+        assert locks.with_reconnect(step) == "done"
+    assert [record.getMessage().split(" (")[0] for record in caplog.records] == [
+        "The database could not do it", "Lost the database connection"]
+
+
 def test_a_retry_that_falls_due_while_the_sweep_looks_is_run_not_taken_for_a_stall(emulator, monkeypatch):
     """The sweep asks which slices are due, then how long the next retry waits: a retry that falls due in
     between (its wait is milliseconds when Secoda's backoff is short) is run, not reported as a stalled sweep."""

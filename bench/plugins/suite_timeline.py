@@ -6,7 +6,12 @@ is everything the test made the machine do, PostgreSQL's work and chromium's inc
 import json
 import os
 import resource
+import sys
 import time
+from pathlib import Path
+
+sys.path.append(str(Path(__file__).resolve().parent.parent))  # bench/, last: its scripts shadow no package
+from _common import machine_busy_idle  # noqa: E402
 
 _out = None
 _started = {}
@@ -28,16 +33,11 @@ def _cpu(who):
     return usage.ru_utime + usage.ru_stime
 
 
-def _machine_busy():
-    with open("/proc/stat") as stat:
-        fields = [int(v) for v in stat.readline().split()[1:]]
-    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
-
-
 def pytest_runtest_logstart(nodeid, location):
     if not timed_here():
         return
-    _started[nodeid] = (time.time(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), _machine_busy())
+    _started[nodeid] = (time.time(), _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN),
+                        machine_busy_idle()[0])
 
 
 def pytest_runtest_logfinish(nodeid, location):
@@ -51,5 +51,5 @@ def pytest_runtest_logfinish(nodeid, location):
     _out.write(json.dumps({"test": nodeid, "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"), "start": start,
                            "end": time.time(), "cpu": _cpu(resource.RUSAGE_SELF) - own,
                            "children_cpu": _cpu(resource.RUSAGE_CHILDREN) - children,
-                           "machine_busy": _machine_busy() - machine}) + "\n")
+                           "machine_busy": machine_busy_idle()[0] - machine}) + "\n")
     _out.flush()
