@@ -13,13 +13,13 @@ else
   PYTHON_BIN=python3
 fi
 # A .venv made by another interpreter is made again (it is only what the requirements files list).
-WANT_PYTHON="$("$PYTHON_BIN" -c 'import sys; print(sys.executable)')"
+WANT_PYTHON="$("$PYTHON_BIN" -c 'import sys; print(sys.executable, *sys.version_info[:2])')"
 if [ -x .venv/bin/python ] && [ "$(cat .venv/.python 2>/dev/null)" != "$WANT_PYTHON" ]; then
-  echo "Making .venv again with $WANT_PYTHON…"
+  echo "Making .venv again with $PYTHON_BIN…"
   rm -rf .venv
 fi
 if [ ! -x .venv/bin/python ]; then
-  echo "Creating .venv with $($PYTHON_BIN --version)…"
+  echo "Creating .venv with $("$PYTHON_BIN" --version)…"
   "$PYTHON_BIN" -m venv .venv
   echo "$WANT_PYTHON" > .venv/.python
 fi

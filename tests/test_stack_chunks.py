@@ -53,6 +53,13 @@ with tempfile.TemporaryFile() as file:
     file.truncate(CHUNK)
     out["file"] = dropped(libc.mmap(None, CHUNK, RW, mmap.MAP_PRIVATE, file.fileno(), 0))
     out["shared file"] = dropped(libc.mmap(None, CHUNK, RW, mmap.MAP_SHARED, file.fileno(), 0))
+twice = libc.mmap(None, CHUNK, RW, ANON, -1, 0)
+libc.munmap(twice, CHUNK)
+out["unmapped twice"] = dropped(twice)
+kept = libc.mmap(None, CHUNK, RW, ANON, -1, 0)
+libc.munmap(kept, CHUNK)
+fixed = libc.mmap(kept, CHUNK, RW, ANON | 0x10, -1, 0)  # MAP_FIXED
+out["mapped over, then not handed out"] = fixed == kept and libc.mmap(None, CHUNK, RW, ANON, -1, 0) != kept
 big = libc.mmap(None, 4 * CHUNK, RW, ANON, -1, 0)
 out["part of a larger mapping"] = dropped(big + CHUNK)
 libc.munmap(big, 4 * CHUNK)
@@ -70,19 +77,24 @@ def keeper(tmp_path_factory):
     return library
 
 
-def probe(preload=None):
+def probe(preload=None, python=sys.executable):
     env = {"PATH": "/usr/bin:/bin", **({"LD_PRELOAD": str(preload)} if preload else {})}
-    done = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(python), "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-def test_an_unmapped_frame_chunk_is_kept_and_handed_back_zeroed_and_nothing_else_is_kept(keeper):
+def test_an_unmapped_frame_chunk_is_kept_and_handed_back_zeroed_and_nothing_else_is_kept(keeper, tmp_path):
     kept = probe(keeper)
     assert kept == {"chunk": False, "reused": True, "zeroed": True, "protected chunk": True, "other size": True,
-                    "shared": True, "file": True, "shared file": True, "part of a larger mapping": True}
+                    "shared": True, "file": True, "shared file": True, "unmapped twice": True,
+                    "mapped over, then not handed out": True, "part of a larger mapping": True}
     # Without it, the same chunk is gone when unmapped (so the probe tells the two apart).
     assert probe()["chunk"] is True
+    # A program that is not Python, loaded with it, is left alone.
+    other = tmp_path / "not-the-interpreter"
+    shutil.copy(Path(sys.executable).resolve(), other)
+    assert probe(keeper, python=other)["chunk"] is True
 
 
 def test_python_runs_deep_calls_in_threads_and_forks_with_the_keeper_loaded(keeper):
