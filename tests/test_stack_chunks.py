@@ -77,11 +77,16 @@ def keeper(tmp_path_factory):
     return library
 
 
-def probe(preload=None, python=sys.executable):
+def run_python(script, preload=None, python=sys.executable, timeout=60):
+    """What `script` prints, run by `python` with `preload` (the keeper) loaded, or nothing."""
     env = {"PATH": "/usr/bin:/bin", **({"LD_PRELOAD": str(preload)} if preload else {})}
-    done = subprocess.run([str(python), "-c", PROBE], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(python), "-c", script], env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return done.stdout
+
+
+def probe(preload=None, python=sys.executable):
+    return json.loads(run_python(PROBE, preload, python))
 
 
 def test_an_unmapped_frame_chunk_is_kept_and_handed_back_zeroed_and_nothing_else_is_kept(keeper, tmp_path):
@@ -114,7 +119,4 @@ for thread in threads: thread.join()
 _, status = os.waitpid(pid, 0)
 print(results, os.waitstatus_to_exitcode(status))
 '''
-    done = subprocess.run([sys.executable, "-c", script], env={"PATH": "/usr/bin:/bin", "LD_PRELOAD": str(keeper)},
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["[600000,", "600000,", "600000,", "600000]", "0"]
+    assert run_python(script, keeper, timeout=120).split() == ["[600000,", "600000,", "600000,", "600000]", "0"]
