@@ -32,6 +32,22 @@ from pathlib import Path
 from _common import ROOT, machine_cpu
 
 
+def workers_timeline(rows):
+    """Each test process's files in the order it ran them, with the seconds (from the first test's start) at
+    which it finished each: a run whose processes end far apart was badly packed."""
+    if not rows:
+        return {}
+    origin = min(row["start"] for row in rows)
+    timeline = {}
+    for row in sorted(rows, key=lambda r: r["start"]):
+        files = timeline.setdefault(row["worker"], [])
+        name = row["test"].split("::")[0]
+        if not files or files[-1]["file"] != name:
+            files.append({"file": name, "ended": 0.0})
+        files[-1]["ended"] = round(max(files[-1]["ended"], row["end"] - origin), 1)
+    return dict(sorted(timeline.items()))
+
+
 def summarise(rows, top=15):
     serial = bool(rows) and all(row["worker"] == "main" for row in rows)  # no xdist workers: one process
     by_file = collections.defaultdict(
@@ -74,6 +90,7 @@ def main(arguments):
         "test_processes_cpu_seconds": round(sum(row["cpu"] for row in rows), 1),
         "their_children_cpu_seconds": round(sum(row["children_cpu"] for row in rows), 1),
         "tests_timed": len(rows),
+        "workers": workers_timeline(rows),
         "files": [{"file": name, **{k: round(v, 1) if isinstance(v, float) else v for k, v in entry.items()}}
                   for name, entry in files],
         "slowest": [{"test": row["test"], "wall": round(row["end"] - row["start"], 2), "cpu": round(row["cpu"], 2),
@@ -92,6 +109,11 @@ def main(arguments):
     for name, entry in files[:15]:
         print(f"{name:45} {entry['tests']:5} {entry['wall']:10.1f} {entry['cpu']:26.1f}"
               + (f" {entry['machine']:16.1f}" if serial else ""))
+    if len(report["workers"]) > 1:
+        print("\ntest processes: the files each ran, and when each ended (s from the first test's start)")
+        for worker, files in report["workers"].items():
+            print(f"{worker:5} ended {files[-1]['ended']:6.1f}: "
+                  + ", ".join(f"{f['file'].removeprefix('tests/').removesuffix('.py')} {f['ended']:.0f}" for f in files))
     print("\ncostliest tests (wall s, test-process CPU s" + (", machine CPU s)" if serial else ")"))
     for row in report["slowest"]:
         print(f"{row['wall']:7.1f} {row['cpu']:6.1f}" + (f" {row['machine']:6.1f}" if serial else "") + f"  {row['test']}")

@@ -1,8 +1,10 @@
 import gc
+import json
 import os
 import pickle
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -507,11 +509,25 @@ def chromium():
         browser.close()
 
 
-# The tests that take longest on their own (seconds of wall time each: browsers, worker processes, syncs of
-# thousands of resources) go to the parallel workers first, so no worker is left finishing one of them alone
-# while the others sit idle at the end of the run. The order of the others is kept.
+# The parallel workers take whole files (`bin/test`: --dist loadfile), the costliest first, so no worker is left
+# finishing a long one alone while the others sit idle at the end of the run. A file's cost is its wall time in
+# the last one-process run of the suite's benchmark (bench/results/suite-one-process.json, kept in the
+# repository); a file it does not know goes after the known ones. Within each file, and among unknown files, the
+# tests that take longest on their own (browsers, worker processes, syncs of thousands of resources) go first.
+# The order of the others is kept.
 LONG_FIRST = ("browser", "slow")
+RECORDED_RUN = Path(__file__).resolve().parent.parent / "bench" / "results" / "suite-one-process.json"
+
+
+def recorded_file_seconds():
+    """Each test file's wall seconds in the recorded one-process run ({} if there is none to read)."""
+    try:
+        return {row["file"]: float(row["wall"]) for row in json.loads(RECORDED_RUN.read_text())["files"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def pytest_collection_modifyitems(config, items):
-    items.sort(key=lambda item: not any(item.get_closest_marker(name) for name in LONG_FIRST))
+    seconds = recorded_file_seconds()
+    items.sort(key=lambda item: (-seconds.get(item.nodeid.split("::")[0], 0.0),
+                                 not any(item.get_closest_marker(name) for name in LONG_FIRST)))

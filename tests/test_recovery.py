@@ -11,8 +11,6 @@ from secoda_emulator.workspace import Workspace
 from tests.recovery_cluster import RECOVERY_BUDGET, Cluster, wait_for
 
 pytestmark = pytest.mark.slow
-# Two clusters, each in one test process: the sweeps' tests and the bulk edits' run side by side.
-SWEEPS, EDITS = pytest.mark.xdist_group("recovery-sweeps"), pytest.mark.xdist_group("recovery-edits")
 
 RESOURCES = 3000
 
@@ -57,7 +55,6 @@ def sweep_until_some_slices_are_done(cluster, trigger, latency_ms=40):
     return run_id
 
 
-@SWEEPS
 def test_incremental_syncs_keep_running_beside_the_watcher_with_several_workers(workers):
     cluster = workers
     mark_before = cluster.value("SELECT max(high_water_mark) FROM catalog_sync_syncrun WHERE status = 'succeeded'")
@@ -76,7 +73,6 @@ def test_incremental_syncs_keep_running_beside_the_watcher_with_several_workers(
     assert set(descriptions.values()) == {"Changed upstream for the incremental test."}
 
 
-@SWEEPS
 def test_a_sweep_whose_workers_are_killed_finishes_exactly_once_a_worker_returns(workers):
     cluster = workers
     run_id = sweep_until_some_slices_are_done(cluster, "killed")
@@ -93,7 +89,6 @@ def test_a_sweep_whose_workers_are_killed_finishes_exactly_once_a_worker_returns
                          [run_id]) >= 1, "the killed worker's slices ran again"
 
 
-@SWEEPS
 def test_workers_survive_a_redis_restart_while_holding_countdown_tasks_and_the_sweep_finishes(workers):
     cluster = workers
     # A task waiting in a worker with a countdown (the project schedules none of its own any more).
@@ -143,7 +138,6 @@ def applied_items(cluster, change_set_id):
                          [change_set_id])
 
 
-@EDITS
 def test_a_bulk_edit_whose_worker_is_killed_resumes_and_writes_nothing_twice(workers):
     cluster = workers
     count = 500
@@ -170,7 +164,6 @@ def test_a_bulk_edit_whose_worker_is_killed_resumes_and_writes_nothing_twice(wor
     assert served <= outcome[1] <= served + 1, "every call is counted, the killed worker's too"
 
 
-@SWEEPS
 def test_an_incremental_sync_whose_worker_is_killed_is_failed_and_the_next_one_carries_on(workers):
     cluster = workers
     cluster.emulator.faults.latency_ms = 1500
@@ -189,7 +182,6 @@ def test_an_incremental_sync_whose_worker_is_killed_is_failed_and_the_next_one_c
     assert cluster.finished("next-incremental", 60)["status"] == "succeeded"
 
 
-@EDITS
 def test_terminated_database_connections_strand_neither_a_sweep_nor_a_change_set(workers):
     cluster = workers
     count = 600
@@ -224,7 +216,6 @@ def test_terminated_database_connections_strand_neither_a_sweep_nor_a_change_set
     assert writes == math.ceil(count / 100), f"{writes} write calls for {count} resources: one was sent twice"
 
 
-@EDITS
 def test_a_foreground_sweep_that_loses_its_connection_ends_without_a_traceback_or_a_stuck_run(cluster):
     import subprocess
     import sys
@@ -250,7 +241,6 @@ def test_a_foreground_sweep_that_loses_its_connection_ends_without_a_traceback_o
         assert process.returncode != 0 and run["error"] in err
 
 
-@SWEEPS
 def test_an_api_outage_stops_the_sweep_early_and_it_resumes_by_itself_when_the_api_returns(workers):
     cluster = workers
     sweep_until_some_slices_are_done(cluster, "outage")
