@@ -32,6 +32,11 @@ from pathlib import Path
 from _common import ROOT, machine_cpu
 
 
+def file_of(row):
+    """The test file a timed test is in ("tests/test_sync.py")."""
+    return row["test"].split("::")[0]
+
+
 def workers_timeline(rows):
     """Each test process's files in the order it ran them, with the seconds (from the first test's start) at
     which it finished each: a run whose processes end far apart was badly packed."""
@@ -41,9 +46,8 @@ def workers_timeline(rows):
     timeline = {}
     for row in sorted(rows, key=lambda r: r["start"]):
         files = timeline.setdefault(row["worker"], [])
-        name = row["test"].split("::")[0]
-        if not files or files[-1]["file"] != name:
-            files.append({"file": name, "ended": 0.0})
+        if not files or files[-1]["file"] != file_of(row):
+            files.append({"file": file_of(row), "ended": 0.0})
         files[-1]["ended"] = round(max(files[-1]["ended"], row["end"] - origin), 1)
     return dict(sorted(timeline.items()))
 
@@ -53,7 +57,7 @@ def summarise(rows, top=15):
     by_file = collections.defaultdict(
         lambda: {"tests": 0, "wall": 0.0, "cpu": 0.0, **({"machine": 0.0} if serial else {})})
     for row in rows:
-        entry = by_file[row["test"].split("::")[0]]
+        entry = by_file[file_of(row)]
         entry["tests"] += 1
         entry["wall"] += row["end"] - row["start"]
         entry["cpu"] += row["cpu"] + row["children_cpu"]
@@ -111,9 +115,9 @@ def main(arguments):
               + (f" {entry['machine']:16.1f}" if serial else ""))
     if len(report["workers"]) > 1:
         print("\ntest processes: the files each ran, and when each ended (s from the first test's start)")
-        for worker, files in report["workers"].items():
-            print(f"{worker:5} ended {files[-1]['ended']:6.1f}: "
-                  + ", ".join(f"{f['file'].removeprefix('tests/').removesuffix('.py')} {f['ended']:.0f}" for f in files))
+        for worker, ran in report["workers"].items():
+            print(f"{worker:5} ended {ran[-1]['ended']:6.1f}: "
+                  + ", ".join(f"{f['file'].removeprefix('tests/').removesuffix('.py')} {f['ended']:.0f}" for f in ran))
     print("\ncostliest tests (wall s, test-process CPU s" + (", machine CPU s)" if serial else ")"))
     for row in report["slowest"]:
         print(f"{row['wall']:7.1f} {row['cpu']:6.1f}" + (f" {row['machine']:6.1f}" if serial else "") + f"  {row['test']}")
