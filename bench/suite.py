@@ -18,7 +18,7 @@ Runs the README's test command (`bin/test`, with the pytest arguments given) and
     .venv/bin/python bench/suite.py -n 0                             # one process: the machine's CPU per test
 
 Writes bench/results/suite.json (suite-one-process.json with `-n 0` alone, suite-subset.json with other
-arguments).
+arguments; a failed run's whole pytest output in suite-failed.log in the temporary directory).
 """
 import collections
 import json
@@ -126,7 +126,10 @@ def main(arguments):
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nWrote {out.relative_to(ROOT)}")
     if result.returncode != 0:
-        print(result.stdout[-3000:], result.stderr[-3000:], sep="\n", file=sys.stderr)
+        log = Path(tempfile.gettempdir()) / "suite-failed.log"
+        log.write_text(result.stdout + "\n" + result.stderr)
+        print(result.stdout[-3000:], result.stderr[-3000:], f"(all of pytest's output: {log})", sep="\n",
+              file=sys.stderr)
     return result.returncode
 
 

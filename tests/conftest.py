@@ -527,6 +527,17 @@ def recorded_file_seconds():
         return {}
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook: unknown to a run without it (-p no:xdist)
+def pytest_xdist_make_scheduler(config, log):
+    """With --dist loadfile, the files that wait on processes they start go to a process of their own
+    (tests/xdist_schedule.py)."""
+    if config.getvalue("dist") == "loadfile":
+        from tests.xdist_schedule import WaitingFilesApart
+
+        return WaitingFilesApart(config, log)
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     seconds = recorded_file_seconds()
     items.sort(key=lambda item: (-seconds.get(item.nodeid.split("::")[0], 0.0),
