@@ -11,7 +11,9 @@ from hygiene.dashboard.models import Snooze
 from hygiene.reports.models import Subscription
 from hygiene.rulebook.models import Rule
 
-pytestmark = pytest.mark.django_db
+# Sweeps of some 1,200 requests through the whole stack: end to end, marked slow, so the quick loop skips them
+# (the pages and forms they sweep have their own quick tests).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 VALUES = ["", "x" * 20_000, "a\x00b", "☃ ünïcödé 💥 \u202e", "-1", "1e309", "99999999999999999999999",
           "' OR 1=1 --", '{"a":', "<script>alert(1)</script>", "2026-13-45", "None"]
