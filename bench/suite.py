@@ -18,7 +18,7 @@ Runs the README's test command (`bin/test`, with the pytest arguments given) and
     .venv/bin/python bench/suite.py -n 0                             # one process: the machine's CPU per test
 
 Writes bench/results/suite.json (suite-one-process.json with `-n 0` alone, suite-subset.json with other
-arguments; a failed run's whole pytest output in suite-failed.log in the temporary directory).
+arguments; a failed run's whole pytest output in a suite-failed-*.log of the temporary directory).
 """
 import collections
 import json
@@ -126,9 +126,10 @@ def main(arguments):
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nWrote {out.relative_to(ROOT)}")
     if result.returncode != 0:
-        log = Path(tempfile.gettempdir()) / "suite-failed.log"
-        log.write_text(result.stdout + "\n" + result.stderr)
-        print(result.stdout[-3000:], result.stderr[-3000:], f"(all of pytest's output: {log})", sep="\n",
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", prefix="suite-failed-", suffix=".log",
+                                         delete=False) as log:
+            log.write(result.stdout + "\n" + result.stderr)
+        print(result.stdout[-3000:], result.stderr[-3000:], f"(all of pytest's output: {log.name})", sep="\n",
               file=sys.stderr)
     return result.returncode
 

@@ -76,16 +76,21 @@ def address(url):
     return parts.path + (f"?{urlencode(sorted(parse_qsl(parts.query, keep_blank_values=True)))}" if parts.query else "")
 
 
-def check(page, dialogs, where, checked, click_links=3):
-    """On the loaded page: nothing ran, nothing was injected, every link is http(s); then click some of its links
-    that lead to a page not checked yet (`checked`: the addresses checked so far, this one added)."""
-    page.wait_for_load_state()
-    checked.add(address(page.url))
+def assert_harmless(page, dialogs, where):
+    """Nothing ran, nothing was injected, the page is not an error page, every link is http(s)."""
     assert not dialogs, f"{where}: a dialog opened: {dialogs}"
     assert page.locator("[data-hostile]").count() == 0, f"{where}: injected markup became an element"
     assert "Server Error" not in page.content(), where
     protocols = page.eval_on_selector_all("a[href]", "links => links.map(a => a.protocol)")
     assert set(protocols) <= {"http:", "https:"}, f"{where}: {sorted(set(protocols))}"
+
+
+def check(page, dialogs, where, checked, click_links=3):
+    """The loaded page is harmless; then click some of its links that lead to a page not checked yet (`checked`:
+    the addresses checked so far, this one added), and check each page a click leads to the same way."""
+    page.wait_for_load_state()
+    checked.add(address(page.url))
+    assert_harmless(page, dialogs, where)
     if not click_links:
         return
     origin = page.evaluate("location.origin")
@@ -105,8 +110,7 @@ def check(page, dialogs, where, checked, click_links=3):
         away = True
         page.wait_for_load_state()
         checked.add(address(href))
-        assert not dialogs, f"{where} → {href}: a dialog opened: {dialogs}"
-        assert page.locator("[data-hostile]").count() == 0, f"{where} → {href}"
+        assert_harmless(page, dialogs, f"{where} → {href}")
 
 
 def test_a_hostile_workspace_runs_no_script_anywhere(hostile_mirror, live_server, steward, chromium):

@@ -501,7 +501,7 @@ def test_a_capped_integration_is_listed_exactly_whether_or_not_secoda_counts_chi
     assert run.fetched == 2_600 and run.removals_checked
 
 
-@pytest.mark.slow  # end to end at full shape (thousands of resources over the cap): not in the quick loop
+@pytest.mark.slow  # end to end (five syncs, the command, the overview, the report): not in the quick loop
 def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_and_removes_nothing(
         capped_server, client, steward, settings):
     from django.urls import reverse
@@ -561,7 +561,7 @@ def test_a_listing_that_cannot_be_split_ends_incomplete_names_what_is_missing_an
     assert 'data-sync="incomplete"' not in page and "partial-mark" not in page
 
 
-@pytest.mark.slow  # end to end at full shape (thousands of resources over the cap): not in the quick loop
+@pytest.mark.slow  # end to end at full shape (3,000 resources, an integration over the cap): not in the quick loop
 def test_an_events_integration_over_the_cap_is_mirrored_whole_and_counted_by_the_rules(capped_server):
     """Event categories > events > properties, as the Events reference pages describe them: listed whole even
     when the integration holds more than one listing returns, and every rule counts them."""

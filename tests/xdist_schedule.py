@@ -5,11 +5,15 @@ A few files spend their time waiting on processes they start: a crash-test deplo
 (test_demo), gunicorn with a worker and beat (test_deployment). Their test process computes little, but a
 process that runs them and then takes ordinary files pays again for what each process makes once (its synced
 mirror, chromium, compiled templates, imported views). So with three processes or more, one process takes only
-these files, in the order given, and stops when they are done; the others take every other file, and take a
-waiting file too only when nothing else is left (no file waits on one busy process while others are free).
+these files (the costliest first, as conftest orders every file) and stops when they are done; the others take
+every other file, and take a waiting file too only when nothing else is left (no file waits on one busy process
+while others are free). In the quick loop (`-m "not slow and not browser"`) the waiting files hold only the
+deployment's two quick tests: that process runs them and stops, and three processes run the rest (59-60 s either
+way on the fifteenth machine).
 
-Fourteenth and fifteenth machines: four processes, each taking any file, kept the cores 98 % busy for 361 s of
-CPU; three processes needed 335 s but left them idle 31 s while two of the three waited at once."""
+Fifteenth machine, whole runs with bench/suite.py: four processes, each taking any file, kept the cores busy for
+361 s of CPU (8 s idle, 3 min 3 s); with one of them taking the waiting files, 345 s (14 s idle, 2 min 59 s). Three
+processes each taking any file needed 335 s but left the cores idle 31 s while two of the three waited at once."""
 from xdist.scheduler import LoadFileScheduling
 
 WAITING_FILES = ("tests/test_recovery.py", "tests/test_demo.py", "tests/test_deployment.py")
@@ -41,6 +45,11 @@ class WaitingFilesApart(LoadFileScheduling):
         self.assigned_work.setdefault(node, {})[scope] = work_unit
         collection = self.registered_collections[node]
         node.send_runtest_some([collection.index(nodeid) for nodeid, done in work_unit.items() if not done])
+
+    def remove_node(self, node):
+        if node is self.waiting_node:  # it crashed: the next process to ask takes its place
+            self.waiting_node = None
+        return super().remove_node(node)
 
     def _reschedule(self, node):
         if node.shutting_down:
