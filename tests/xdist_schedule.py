@@ -27,7 +27,8 @@ class WaitingFilesApart(LoadFileScheduling):
         self.waiting_node = None
 
     def _next_scope(self, node):
-        """The file `node` should take next, or None (the node then stops)."""
+        """The file `node` should take next, or None (the node then stops). The first node to ask while waiting
+        files are queued becomes the one that takes them."""
         waiting = [scope for scope in self.workqueue if scope in WAITING_FILES]
         if self.waiting_node is None and waiting and len(self.nodes) >= DEDICATE_FROM:
             self.waiting_node = node
@@ -37,14 +38,13 @@ class WaitingFilesApart(LoadFileScheduling):
         return (others or waiting or [None])[0]
 
     def _assign_work_unit(self, node):
+        # xdist hands out the queue's first file: put this node's next one there.
         scope = self._next_scope(node)
         if scope is None:
             node.shutdown()
             return
-        work_unit = self.workqueue.pop(scope)
-        self.assigned_work.setdefault(node, {})[scope] = work_unit
-        collection = self.registered_collections[node]
-        node.send_runtest_some([collection.index(nodeid) for nodeid, done in work_unit.items() if not done])
+        self.workqueue.move_to_end(scope, last=False)
+        super()._assign_work_unit(node)
 
     def remove_node(self, node):
         if node is self.waiting_node:  # it crashed: the next process to ask takes its place
@@ -52,11 +52,8 @@ class WaitingFilesApart(LoadFileScheduling):
         return super().remove_node(node)
 
     def _reschedule(self, node):
-        if node.shutting_down:
-            return
-        if self._next_scope(node) is None:
+        # xdist stops a node only when the whole queue is empty; here also when nothing in it is this node's.
+        if not node.shutting_down and self.workqueue and self._next_scope(node) is None:
             node.shutdown()
             return
-        if self._pending_of(self.assigned_work[node]) > 2:  # xdist's own low-water mark
-            return
-        self._assign_work_unit(node)
+        super()._reschedule(node)
