@@ -429,7 +429,8 @@ def first_sync(server, key):
     names the workspace (what generated it): the first time a test process asks for it, it is synced for real
     and the rows it left are kept as COPY text (as `mirror_dump` keeps the 600-resource one); from then on they
     are copied in. That holds while what decides the result is the same each time: a server untouched since its
-    workspace was generated for one moment, the default client and settings, and an empty mirror (checked)."""
+    workspace was generated for one moment, the default client, the same settings (a key names any that differ
+    from the defaults, a listing cap say), and an empty mirror (checked)."""
     from catalog_sync.models import SyncRun
     from catalog_sync.sync import run_sync
 
