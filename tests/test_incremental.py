@@ -305,8 +305,8 @@ def columns_gone_under_tables_that_stay(workspace, how_many, skip=0):
 FOUR_THOUSAND_CAPPED = ("resources", 4_000, "seed", 5, "cap", 200)
 
 
-# End to end twice over (a 4,000-resource sweep, then an incremental at 1 and at 8 counts at once, with latency):
-# marked slow, so the quick loop skips them.
+# End to end twice over (a 4,000-resource sweep, real in the first of these tests a process runs and copied in
+# after, then an incremental at 1 and at 8 counts at once, with latency): marked slow, so the quick loop skips them.
 @pytest.mark.slow
 def test_the_deletion_checks_counts_overlap_and_conclude_as_one_by_one(capped_server, settings, monkeypatch):
     """Columns deleted under tables that stay are found by counting packs of tables. Eight counts at once make
