@@ -26,9 +26,12 @@ def full_then_reset(server, synced=None, key=None):
     `emulator`), then reset the server's request counts. With `key` (what generated the workspace, and the
     listing cap), the first sync is `first_sync`'s: real the first time a test process asks, copied in after
     (for tests whose subject is the incremental sync that follows, on a server untouched until then)."""
-    if synced is None and key is not None:
-        synced = first_sync(server, key)
-    run = synced if synced is not None else run_sync(client=fast_client(server), kind=SyncRun.FULL)
+    if synced is not None:
+        run = synced
+    elif key is not None:
+        run = first_sync(server, key)
+    else:
+        run = run_sync(client=fast_client(server), kind=SyncRun.FULL)
     assert run.status == SyncRun.SUCCEEDED, run.error
     assert run.high_water_mark is not None
     server.reset_stats()
@@ -301,19 +304,24 @@ def columns_gone_under_tables_that_stay(workspace, how_many, skip=0):
     return gone
 
 
-# The 4,000-resource workspace below, listed with a cap of 200: its first sync is real once per test process.
-FOUR_THOUSAND_CAPPED = ("resources", 4_000, "seed", 5, "cap", 200)
+def four_thousand_after_a_full_sync(capped_server):
+    """A 4,000-resource workspace listed with a cap of 200 (columns split into many packs of tables, as at
+    1,000,000), and its server, after a first full sync: real in the first of these tests a test process runs,
+    copied in after (`first_sync`, keyed by what generated the workspace and by the cap)."""
+    resources, seed, cap = 4_000, 5, 200
+    workspace = Workspace.generate(resources=resources, seed=seed, now=SESSION_NOW)
+    server = capped_server(workspace, cap=cap)
+    full_then_reset(server, key=("resources", resources, "seed", seed, "cap", cap))
+    return workspace, server
 
 
-# End to end twice over (a 4,000-resource sweep, real in the first of these tests a process runs and copied in
-# after, then an incremental at 1 and at 8 counts at once, with latency): marked slow, so the quick loop skips them.
+# End to end twice over (the 4,000-resource sweep above, then an incremental at 1 and at 8 counts at once, with
+# latency): marked slow, so the quick loop skips them.
 @pytest.mark.slow
 def test_the_deletion_checks_counts_overlap_and_conclude_as_one_by_one(capped_server, settings, monkeypatch):
     """Columns deleted under tables that stay are found by counting packs of tables. Eight counts at once make
     the same requests and reach the same conclusions as one by one, in less time."""
-    workspace = Workspace.generate(resources=4_000, seed=5, now=SESSION_NOW)
-    server = capped_server(workspace, cap=200)  # columns split into many packs of tables, as at 1,000,000
-    full_then_reset(server, key=FOUR_THOUSAND_CAPPED)
+    workspace, server = four_thousand_after_a_full_sync(capped_server)
     gone = columns_gone_under_tables_that_stay(workspace, 4)
     server.faults.latency_ms = 40
     log = RequestLog(monkeypatch)
@@ -356,9 +364,7 @@ def trap_counts_of(workspace, table_id, answer):
 ])
 def test_a_count_refused_or_failing_ends_the_same_way_at_any_concurrency(capped_server, settings, monkeypatch,
                                                                          fault, expected):
-    workspace = Workspace.generate(resources=4_000, seed=5, now=SESSION_NOW)
-    server = capped_server(workspace, cap=200)
-    full_then_reset(server, key=FOUR_THOUSAND_CAPPED)
+    workspace, server = four_thousand_after_a_full_sync(capped_server)
     gone = columns_gone_under_tables_that_stay(workspace, 4)
     trapped = Resource.objects.get(pk=gone[1]).parent_id
     if fault == "failing":
