@@ -425,16 +425,17 @@ _FIRST_SYNCS = {}
 
 
 def first_sync(server, key):
-    """Fill the empty mirror as a first full sync of `server`'s workspace leaves it, and return that run. `key`
-    names the workspace (what generated it): the first time a test process asks for it, it is synced for real
-    and the rows it left are kept as COPY text (as `mirror_dump` keeps the 600-resource one); from then on they
-    are copied in. That holds while what decides the result is the same each time: a server untouched since its
-    workspace was generated for one moment, the default client, the same settings (a key names any that differ
+    """Fill the empty mirror as a first full sync of `server`'s workspace leaves it, and return that run. `key` (a
+    dict) names the workspace by what generated it: the first time a test process asks for it, it is synced for
+    real and the rows it left are kept as COPY text (as `mirror_dump` keeps the 600-resource one); from then on
+    they are copied in. That holds while what decides the result is the same each time: a server untouched since
+    its workspace was generated for one moment, the default client, the same settings (a key names any that differ
     from the defaults, a listing cap say), and an empty mirror (checked)."""
     from catalog_sync.models import SyncRun
     from catalog_sync.sync import run_sync
 
     assert not SyncRun.objects.exists(), "first_sync fills an empty mirror"
+    key = tuple(sorted(key.items()))
     with connection.cursor() as cursor:
         if key in _FIRST_SYNCS:
             copy_mirror_in(cursor.cursor, _FIRST_SYNCS[key])

@@ -311,7 +311,7 @@ def four_thousand_after_a_full_sync(capped_server):
     resources, seed, cap = 4_000, 5, 200
     workspace = Workspace.generate(resources=resources, seed=seed, now=SESSION_NOW)
     server = capped_server(workspace, cap=cap)
-    full_then_reset(server, key=tuple(sorted({"resources": resources, "seed": seed, "cap": cap}.items())))
+    full_then_reset(server, key={"resources": resources, "seed": seed, "cap": cap})
     return workspace, server
 
 

@@ -39,7 +39,7 @@ def emulator():
 def pair(emulator, emulator_settings):
     """The pair synced into the mirror: (old integration, new integration). Synced once per test process and
     copied in from then on (`first_sync`)."""
-    run = first_sync(emulator, tuple(sorted(PAIR_WORKSPACE.items())))
+    run = first_sync(emulator, PAIR_WORKSPACE)
     assert run.status == "succeeded", run.error
     return Integration.objects.get(name=OLD[1]), Integration.objects.get(name=NEW[1])
 
