@@ -308,10 +308,10 @@ def four_thousand_after_a_full_sync(capped_server):
     """A 4,000-resource workspace listed with a cap of 200 (columns split into many packs of tables, as at
     1,000,000), and its server, after a first full sync: real in the first of these tests a test process runs,
     copied in after (`first_sync`, keyed by what generated the workspace and by the cap)."""
-    resources, seed, cap = 4_000, 5, 200
-    workspace = Workspace.generate(resources=resources, seed=seed, now=SESSION_NOW)
+    spec, cap = {"resources": 4_000, "seed": 5, "now": SESSION_NOW}, 200
+    workspace = Workspace.generate(**spec)
     server = capped_server(workspace, cap=cap)
-    full_then_reset(server, key={"resources": resources, "seed": seed, "cap": cap})
+    full_then_reset(server, key={**spec, "cap": cap})
     return workspace, server
 
 
